@@ -1,0 +1,16 @@
+namespace Lora.Bench;
+
+/// <summary>The fast benchmark mode: <c>quick &lt;suite&gt; [--threads N] [--json]</c>.</summary>
+internal static class QuickMode
+{
+    public static int Run(string[] args)
+    {
+        if (args.Length == 0)
+        {
+            Console.Error.WriteLine("usage: quick <suite> [--threads N] [--json]");
+            return 2;
+        }
+        Console.Error.WriteLine($"quick: unknown suite '{args[0]}'.");
+        return 2;
+    }
+}
