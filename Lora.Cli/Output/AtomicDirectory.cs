@@ -1,0 +1,58 @@
+namespace Lora.Cli.Output;
+
+/// <summary>
+/// An output directory that appears all at once: everything is written into a hidden sibling staging directory,
+/// which is renamed onto the final path only when <see cref="Commit"/> is called. Disposing without committing
+/// deletes the staging directory, so a failed run leaves nothing partial on disk.
+/// </summary>
+internal sealed class AtomicDirectory : IDisposable
+{
+    readonly string _final;
+    readonly bool _force;
+    bool _committed;
+
+    AtomicDirectory(string final, string staging, bool force)
+    {
+        _final = final;
+        Staging = staging;
+        _force = force;
+    }
+
+    /// <summary>Where to write; becomes the final directory on commit.</summary>
+    public string Staging { get; }
+
+    /// <summary>Refuses an existing non-empty directory unless <paramref name="force"/>; creates the staging directory.</summary>
+    public static AtomicDirectory Create(string path, bool force)
+    {
+        string final = Path.GetFullPath(path);
+        if (File.Exists(final)) throw new UsageException($"{path} exists and is a file.");
+        if (Directory.Exists(final) && Directory.EnumerateFileSystemEntries(final).Any() && !force)
+            throw new UsageException($"{path} already exists; use --force to replace it.");
+        string parent = Path.GetDirectoryName(final) ?? throw new UsageException($"{path} has no parent directory.");
+        Directory.CreateDirectory(parent);
+        string staging = Path.Combine(parent, $".{Path.GetFileName(final)}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(staging);
+        return new AtomicDirectory(final, staging, force);
+    }
+
+    /// <summary>Moves the staging directory onto the final path (replacing an old one when forced).</summary>
+    public void Commit()
+    {
+        string? old = null;
+        if (Directory.Exists(_final))
+        {
+            if (!_force && Directory.EnumerateFileSystemEntries(_final).Any())
+                throw new UsageException($"{_final} appeared while writing; use --force to replace it.");
+            old = _final + $".old-{Guid.NewGuid():N}";
+            Directory.Move(_final, old);
+        }
+        Directory.Move(Staging, _final);
+        _committed = true;
+        if (old != null) Directory.Delete(old, recursive: true);
+    }
+
+    public void Dispose()
+    {
+        if (!_committed && Directory.Exists(Staging)) Directory.Delete(Staging, recursive: true);
+    }
+}
