@@ -1,0 +1,170 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using static Lora.Core.IO.FileFormatErrors;
+
+namespace Lora.Core.IO;
+
+/// <summary>Which biases an adapter trains and saves, PEFT's <c>bias</c> field.</summary>
+public enum PeftBias
+{
+    /// <summary><c>"none"</c>: no bias is trained or saved.</summary>
+    None,
+    /// <summary><c>"all"</c>: every bias of the model is trained and saved.</summary>
+    All,
+    /// <summary><c>"lora_only"</c>: the biases of the LoRA-wrapped layers are trained and saved.</summary>
+    LoraOnly,
+}
+
+/// <summary>The contents of PEFT's <c>adapter_config.json</c> for a LoRA adapter.</summary>
+/// <remarks>
+/// <para>Lora writes the fields PEFT writes (keys sorted, two-space indent, like PEFT's <c>json.dumps(indent=2,
+/// sort_keys=True)</c>) and reads any file PEFT writes for a plain LoRA adapter, ignoring fields it does not use.
+/// Features whose tensors Lora cannot apply are refused rather than silently dropped: <c>fan_in_fan_out</c>,
+/// <c>use_dora</c>, <c>lora_bias</c>, a non-empty <c>rank_pattern</c>, <c>alpha_pattern</c> or <c>modules_to_save</c>.</para>
+/// <para>The scale applied to B·A is s = alpha / r, or alpha / √r with <see cref="UseRsLora"/>.</para>
+/// </remarks>
+public sealed record PeftAdapterConfig
+{
+    /// <summary>The rank r: A is (r, in), B is (out, r).</summary>
+    public required int R { get; init; }
+
+    /// <summary>lora_alpha, the numerator of the scale.</summary>
+    public required double LoraAlpha { get; init; }
+
+    /// <summary>Dropout probability on the LoRA branch's input while training, in [0, 1).</summary>
+    public double LoraDropout { get; init; }
+
+    /// <summary>Target module names: a module is targeted when its path equals a name or ends with "." + name.
+    /// Ignored when <see cref="TargetModulesRegex"/> is set.</summary>
+    public IReadOnlyList<string> TargetModules { get; init; } = [];
+
+    /// <summary>When PEFT's <c>target_modules</c> is a single string: a regular expression matched against the whole path.</summary>
+    public string? TargetModulesRegex { get; init; }
+
+    /// <summary>Rank-stabilised scaling, alpha / √r.</summary>
+    public bool UseRsLora { get; init; }
+
+    /// <summary>Which biases the adapter carries.</summary>
+    public PeftBias Bias { get; init; } = PeftBias.None;
+
+    /// <summary>PEFT's <c>init_lora_weights</c> as JSON text: <c>true</c>, <c>false</c>, <c>"gaussian"</c>, <c>"pissa"</c>, <c>"pissa_niter_N"</c>.</summary>
+    public string InitLoraWeights { get; init; } = "true";
+
+    /// <summary>PEFT's <c>task_type</c> (null for a custom model).</summary>
+    public string? TaskType { get; init; }
+
+    /// <summary>The base model the adapter was trained on, as a name or path.</summary>
+    public string? BaseModelNameOrPath { get; init; }
+
+    /// <summary>PEFT's <c>inference_mode</c>.</summary>
+    public bool InferenceMode { get; init; } = true;
+
+    /// <summary>The factor on B·A: alpha / r, or alpha / √r for rsLoRA.</summary>
+    public double Scaling => UseRsLora ? LoraAlpha / Math.Sqrt(R) : LoraAlpha / R;
+
+    /// <summary>True when PEFT would wrap the module at <paramref name="modulePath"/> (e.g. <c>layers.0</c>).</summary>
+    public bool Targets(string modulePath)
+    {
+        if (TargetModulesRegex is not null)
+        {
+            return Regex.IsMatch(modulePath, "^(?:" + TargetModulesRegex + ")\\z", RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1));
+        }
+        foreach (var t in TargetModules)
+        {
+            if (modulePath == t || modulePath.EndsWith("." + t, StringComparison.Ordinal)) return true;
+        }
+        return false;
+    }
+
+    /// <summary>Checks the values; <paramref name="file"/> is null for in-memory configs (ArgumentException then).</summary>
+    internal void Validate(string? file)
+    {
+        Exception Bad(string key, string message) =>
+            file is null ? new ArgumentException($"Invalid adapter config: {key}: {message}") : Corrupt(file, key, message);
+        if (R < 1) throw Bad("r", $"{R} must be a positive integer");
+        if (!double.IsFinite(LoraAlpha) || LoraAlpha <= 0) throw Bad("lora_alpha", $"{LoraAlpha} must be a positive number");
+        if (!(LoraDropout >= 0 && LoraDropout < 1)) throw Bad("lora_dropout", $"{LoraDropout} is outside [0, 1)");
+        if (TargetModulesRegex is null && (TargetModules is null || TargetModules.Count == 0))
+            throw Bad("target_modules", "names no module");
+        if (TargetModules is not null && TargetModules.Any(string.IsNullOrEmpty)) throw Bad("target_modules", "has an empty name");
+        if (TargetModulesRegex is not null)
+        {
+            try { _ = new Regex(TargetModulesRegex, RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1)); }
+            catch (ArgumentException e) { throw Bad("target_modules", $"is not a valid regular expression: {e.Message}"); }
+        }
+        if (!IsKnownInit(InitLoraWeights)) throw Bad("init_lora_weights", $"{InitLoraWeights} is not supported");
+        if (!Enum.IsDefined(Bias)) throw Bad("bias", $"{Bias} is not none, all or lora_only");
+    }
+
+    static bool IsKnownInit(string v) =>
+        v is "true" or "false" or "gaussian" or "pissa" ||
+        (v.StartsWith("pissa_niter_", StringComparison.Ordinal) && int.TryParse(v.AsSpan(12), NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n > 0);
+
+    /// <summary>The <c>adapter_config.json</c> text.</summary>
+    public string ToJson()
+    {
+        Validate(null);
+        using var ms = new MemoryStream();
+        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            // Keys in sorted order, as PEFT writes them.
+            w.WriteStartObject("alpha_pattern"); w.WriteEndObject();
+            WriteStringOrNull(w, "base_model_name_or_path", BaseModelNameOrPath);
+            w.WriteString("bias", BiasName(Bias));
+            w.WriteBoolean("fan_in_fan_out", false);
+            w.WriteBoolean("inference_mode", InferenceMode);
+            if (InitLoraWeights is "true" or "false") w.WriteBoolean("init_lora_weights", InitLoraWeights == "true");
+            else w.WriteString("init_lora_weights", InitLoraWeights);
+            w.WriteNull("layers_pattern");
+            w.WriteNull("layers_to_transform");
+            if (LoraAlpha == Math.Floor(LoraAlpha) && Math.Abs(LoraAlpha) < 1e15) w.WriteNumber("lora_alpha", (long)LoraAlpha);
+            else w.WriteNumber("lora_alpha", LoraAlpha);
+            w.WriteNumber("lora_dropout", LoraDropout);
+            w.WriteNull("modules_to_save");
+            w.WriteString("peft_type", "LORA");
+            w.WriteNumber("r", R);
+            w.WriteStartObject("rank_pattern"); w.WriteEndObject();
+            w.WriteNull("revision");
+            if (TargetModulesRegex is not null) w.WriteString("target_modules", TargetModulesRegex);
+            else
+            {
+                w.WriteStartArray("target_modules");
+                foreach (var t in TargetModules.Order(StringComparer.Ordinal)) w.WriteStringValue(t);
+                w.WriteEndArray();
+            }
+            WriteStringOrNull(w, "task_type", TaskType);
+            w.WriteBoolean("use_dora", false);
+            w.WriteBoolean("use_rslora", UseRsLora);
+            w.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(ms.ToArray()).Replace("\r\n", "\n") + "\n";
+    }
+
+    static void WriteStringOrNull(Utf8JsonWriter w, string key, string? value)
+    {
+        if (value is null) w.WriteNull(key);
+        else w.WriteString(key, value);
+    }
+
+    /// <summary>PEFT's spelling of a bias mode.</summary>
+    public static string BiasName(PeftBias bias) => bias switch
+    {
+        PeftBias.None => "none",
+        PeftBias.All => "all",
+        PeftBias.LoraOnly => "lora_only",
+        _ => throw new ArgumentOutOfRangeException(nameof(bias)),
+    };
+
+    /// <summary>Reads and validates an <c>adapter_config.json</c> file.</summary>
+    public static PeftAdapterConfig Read(string path) => PeftAdapterConfigReader.FromJson(File.ReadAllBytes(path), path);
+
+    /// <summary>Parses <c>adapter_config.json</c> bytes; <paramref name="file"/> names the file in errors.</summary>
+    /// <exception cref="InvalidDataException">Invalid JSON, duplicate keys, a missing or invalid field, or an unsupported PEFT feature.</exception>
+    public static PeftAdapterConfig FromJson(ReadOnlySpan<byte> utf8, string file) => PeftAdapterConfigReader.FromJson(utf8, file);
+
+    /// <summary>Writes <see cref="ToJson"/> to <paramref name="path"/> atomically.</summary>
+    public void Write(string path) => AtomicFile.WriteAllBytes(path, Encoding.UTF8.GetBytes(ToJson()));
+}

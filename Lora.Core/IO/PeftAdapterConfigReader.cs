@@ -1,0 +1,96 @@
+using System.Text.Json;
+using static Lora.Core.IO.FileFormatErrors;
+
+namespace Lora.Core.IO;
+
+/// <summary>Parses PEFT's <c>adapter_config.json</c> field by field, naming the file and key on every error.</summary>
+internal static class PeftAdapterConfigReader
+{
+    public static PeftAdapterConfig FromJson(ReadOnlySpan<byte> utf8, string file)
+    {
+        using var doc = StrictJson.Parse(utf8, file);
+        var root = StrictJson.Object(doc, file);
+        string peftType = StrictJson.String(StrictJson.Require(root, "peft_type", file), "peft_type", file);
+        if (peftType != "LORA") throw Corrupt(file, "peft_type", $"'{peftType}' is not supported (expected 'LORA')");
+
+        int r = StrictJson.Int(StrictJson.Require(root, "r", file), "r", file, 1, int.MaxValue);
+        double alpha = StrictJson.TryGet(root, "lora_alpha", out var a) ? StrictJson.Number(a, "lora_alpha", file) : 8;
+        double dropout = StrictJson.TryGet(root, "lora_dropout", out var d) ? StrictJson.Number(d, "lora_dropout", file) : 0;
+
+        var targets = StrictJson.Require(root, "target_modules", file);
+        string? regex = null;
+        var names = new List<string>();
+        if (targets.ValueKind == JsonValueKind.String) regex = targets.GetString()!;
+        else if (targets.ValueKind == JsonValueKind.Array)
+        {
+            int i = 0;
+            foreach (var t in targets.EnumerateArray()) names.Add(StrictJson.String(t, $"target_modules[{i++}]", file));
+        }
+        else throw Corrupt(file, "target_modules", "must be a list of module names or a regular expression string");
+
+        var bias = PeftBias.None;
+        if (StrictJson.TryGet(root, "bias", out var b))
+        {
+            bias = StrictJson.String(b, "bias", file) switch
+            {
+                "none" => PeftBias.None,
+                "all" => PeftBias.All,
+                "lora_only" => PeftBias.LoraOnly,
+                var other => throw Corrupt(file, "bias", $"'{other}' is not none, all or lora_only"),
+            };
+        }
+
+        string init = "true";
+        if (StrictJson.TryGet(root, "init_lora_weights", out var iw))
+        {
+            init = iw.ValueKind switch
+            {
+                JsonValueKind.True => "true",
+                JsonValueKind.False => "false",
+                JsonValueKind.String => iw.GetString()!,
+                _ => throw Corrupt(file, "init_lora_weights", $"must be true, false or a method name, not {StrictJson.Show(iw)}"),
+            };
+        }
+
+        RequireOff(root, file, "fan_in_fan_out", "Lora stores weights as (out, in)");
+        RequireOff(root, file, "use_dora", "DoRA adapters are not supported");
+        RequireOff(root, file, "lora_bias", "a bias on lora_B is not supported");
+        RequireEmpty(root, file, "rank_pattern");
+        RequireEmpty(root, file, "alpha_pattern");
+        RequireEmpty(root, file, "modules_to_save");
+
+        var config = new PeftAdapterConfig
+        {
+            R = r,
+            LoraAlpha = alpha,
+            LoraDropout = dropout,
+            TargetModules = names,
+            TargetModulesRegex = regex,
+            UseRsLora = StrictJson.Bool(root, "use_rslora", file, false),
+            Bias = bias,
+            InitLoraWeights = init,
+            TaskType = StrictJson.OptionalString(root, "task_type", file),
+            BaseModelNameOrPath = StrictJson.OptionalString(root, "base_model_name_or_path", file),
+            InferenceMode = StrictJson.Bool(root, "inference_mode", file, true),
+        };
+        config.Validate(file);
+        return config;
+    }
+
+    static void RequireOff(JsonElement root, string file, string key, string why)
+    {
+        if (StrictJson.Bool(root, key, file, false)) throw Corrupt(file, key, $"true is not supported: {why}");
+    }
+
+    static void RequireEmpty(JsonElement root, string file, string key)
+    {
+        if (!StrictJson.TryGet(root, key, out var v)) return;
+        bool empty = v.ValueKind switch
+        {
+            JsonValueKind.Object => !v.EnumerateObject().Any(),
+            JsonValueKind.Array => v.GetArrayLength() == 0,
+            _ => throw Corrupt(file, key, $"must be an object, a list or null, not {StrictJson.Show(v)}"),
+        };
+        if (!empty) throw Corrupt(file, key, "is not supported: Lora applies one rank and alpha to every targeted Linear layer and saves no other modules");
+    }
+}
