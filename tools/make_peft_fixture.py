@@ -1,0 +1,272 @@
+#!/usr/bin/python3
+"""PyTorch side of Lora's PEFT interoperability tests.
+
+Generate (default): builds a small PyTorch MLP (8-16-12-4, ReLU, layers in an nn.ModuleList named `layers`) and
+a LoRA adapter in PEFT's file layout (r=4, lora_alpha=8, every Linear targeted, B non-zero as after training),
+then writes into Lora.Tests/Fixtures/peft/:
+
+    model.safetensors, config.json             the base model, PyTorch names: layers.{i}.weight (out, in), .bias
+    adapter/adapter_config.json                 PEFT's LoraConfig fields
+    adapter/adapter_model.safetensors           base_model.model.layers.{i}.lora_A.weight (r, in), .lora_B.weight (out, r)
+    io.safetensors                              x (a fixed input batch), y_base and y_lora as PyTorch computes them in float32
+    halfprec.safetensors                        F32, BF16 and F16 tensors (with edge values) to test those read paths
+    expected.json                               every tensor above as float32 bit patterns, and y_base/y_lora in float64
+
+The adapted forward is PEFT's: per layer y = x W^T + b + (alpha/r) (x A^T) B^T, ReLU between layers.
+
+Check (--check DIR): reads a directory in the same layout written by Lora (model.safetensors + config.json,
+adapter/, io.safetensors with x, y_base, y_lora) and recomputes y_base and y_lora with torch, so the reverse
+direction (Lora writes, PyTorch reads) is verified. Exit code 0 when both agree within 1e-5 (relative to each
+row's largest output), 1 otherwise.
+
+Safetensors is written and read here from the specification (no safetensors package): an 8-byte little-endian
+header length, a JSON header {name: {dtype, shape, data_offsets}} (+ "__metadata__"), then the data, tensors
+sorted by descending dtype alignment then name, header padded with spaces to a multiple of 8 bytes.
+
+Needs Debian's python3-torch and python3-numpy: run with /usr/bin/python3.
+"""
+import argparse
+import json
+import math
+import os
+import struct
+import sys
+
+import numpy as np
+import torch
+
+DTYPES = {  # name -> (numpy dtype, rank in the specification's alignment order)
+    "BOOL": (np.bool_, 0), "U8": (np.uint8, 1), "I8": (np.int8, 2), "I16": (np.int16, 5), "U16": (np.uint16, 6),
+    "F16": (np.float16, 7), "BF16": (np.uint16, 8), "I32": (np.int32, 9), "U32": (np.uint32, 10),
+    "F32": (np.float32, 11), "F64": (np.float64, 12), "I64": (np.int64, 13), "U64": (np.uint64, 14),
+}
+SIZES = [8, 16, 12, 4]
+RANK, ALPHA = 4, 8
+PREFIX = "base_model.model."
+
+
+def to_bytes(t, dtype):
+    """Little-endian bytes of a torch tensor stored as dtype (BF16 via torch's own rounding)."""
+    t = t.detach().contiguous()
+    if dtype == "BF16":
+        return t.to(torch.bfloat16).view(torch.int16).numpy().astype("<i2").tobytes()
+    if dtype == "F16":
+        return t.to(torch.float16).numpy().astype("<f2").tobytes()
+    if dtype == "F32":
+        return t.to(torch.float32).numpy().astype("<f4").tobytes()
+    raise ValueError(dtype)
+
+
+def write_safetensors(path, tensors, metadata=None):
+    """tensors: {name: (torch tensor, dtype name)}."""
+    order = sorted(tensors, key=lambda n: (-DTYPES[tensors[n][1]][1], n.encode("utf-8")))
+    header, blobs, offset = {}, [], 0
+    if metadata:
+        header["__metadata__"] = dict(sorted(metadata.items()))
+    for name in order:
+        t, dtype = tensors[name]
+        blob = to_bytes(t, dtype)
+        header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [offset, offset + len(blob)]}
+        blobs.append(blob)
+        offset += len(blob)
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    text += b" " * ((8 - len(text) % 8) % 8)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for blob in blobs:
+            f.write(blob)
+    os.replace(tmp, path)
+
+
+def read_safetensors(path):
+    """Returns ({name: float32 torch tensor}, metadata), checking offsets tile the data section."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    if n > 100_000_000 or 8 + n > len(raw):
+        raise ValueError(f"{path}: bad header length {n}")
+    header = json.loads(raw[8:8 + n].decode("utf-8"))
+    data = raw[8 + n:]
+    metadata = header.pop("__metadata__", {}) or {}
+    at, out = 0, {}
+    for name, info in sorted(header.items(), key=lambda kv: tuple(kv[1]["data_offsets"])):
+        begin, end = info["data_offsets"]
+        if begin != at:
+            raise ValueError(f"{path}: {name}: offsets do not tile the data")
+        at = end
+        dtype, shape = info["dtype"], info["shape"]
+        buf = data[begin:end]
+        if dtype == "BF16":
+            bits = np.frombuffer(buf, dtype="<u2").astype(np.uint32) << 16
+            arr = bits.view(np.float32)
+        elif dtype in ("F16", "F32", "F64"):
+            arr = np.frombuffer(buf, dtype={"F16": "<f2", "F32": "<f4", "F64": "<f8"}[dtype]).astype(np.float32)
+        else:
+            raise ValueError(f"{path}: {name}: unsupported dtype {dtype}")
+        if arr.size != math.prod(shape):
+            raise ValueError(f"{path}: {name}: size does not match shape")
+        out[name] = torch.from_numpy(arr.copy()).reshape(shape)
+    if at != len(data):
+        raise ValueError(f"{path}: tensors do not cover the data section")
+    return out, metadata
+
+
+ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid,
+               "gelu": lambda v: torch.nn.functional.gelu(v)}
+
+
+def forward(x, weights, biases, act, lora=None):
+    """weights/biases: lists per layer; lora: list per layer of (A, B, s) or None. Any float dtype."""
+    h = x
+    for i, (w, b) in enumerate(zip(weights, biases)):
+        y = h @ w.T + b
+        if lora is not None and lora[i] is not None:
+            a, bb, s = lora[i]
+            y = y + s * ((h @ a.T) @ bb.T)
+        h = act(y) if i + 1 < len(weights) else y
+    return h
+
+
+class Mlp(torch.nn.Module):
+    def __init__(self, sizes):
+        super().__init__()
+        self.layers = torch.nn.ModuleList(torch.nn.Linear(i, o) for i, o in zip(sizes[:-1], sizes[1:]))
+
+    def forward(self, x):
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if i + 1 < len(self.layers):
+                x = torch.relu(x)
+        return x
+
+
+def bits(t):
+    return [int(v) for v in t.detach().to(torch.float32).contiguous().view(torch.int32).numpy().astype(np.uint32).ravel()]
+
+
+def expected_entry(t):
+    return {"shape": list(t.shape), "bits": bits(t)}
+
+
+def generate(out):
+    torch.manual_seed(20240517)
+    model = Mlp(SIZES)
+    os.makedirs(os.path.join(out, "adapter"), exist_ok=True)
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    write_safetensors(os.path.join(out, "model.safetensors"), {k: (v, "F32") for k, v in state.items()}, {"format": "pt"})
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump({"model_type": "mlp", "sizes": SIZES, "activation": "relu", "dropout": 0.0}, f, indent=2)
+        f.write("\n")
+
+    # PEFT's default init for A (kaiming uniform, a=sqrt(5)); B non-zero as if trained, so the adapter matters.
+    lora, adapter = [], {}
+    for i, layer in enumerate(model.layers):
+        a = torch.empty(RANK, layer.in_features)
+        torch.nn.init.kaiming_uniform_(a, a=math.sqrt(5))
+        b = torch.randn(layer.out_features, RANK) * 0.2
+        lora.append((a, b))
+        adapter[f"{PREFIX}layers.{i}.lora_A.weight"] = (a, "F32")
+        adapter[f"{PREFIX}layers.{i}.lora_B.weight"] = (b, "F32")
+    write_safetensors(os.path.join(out, "adapter", "adapter_model.safetensors"), adapter, {"format": "pt"})
+    config = {  # the fields PEFT's LoraConfig writes for a custom model
+        "alpha_pattern": {}, "auto_mapping": None, "base_model_name_or_path": None, "bias": "none",
+        "fan_in_fan_out": False, "inference_mode": True, "init_lora_weights": True, "layer_replication": None,
+        "layers_pattern": None, "layers_to_transform": None, "loftq_config": {}, "lora_alpha": ALPHA,
+        "lora_dropout": 0.0, "megatron_config": None, "megatron_core": "megatron.core", "modules_to_save": None,
+        "peft_type": "LORA", "r": RANK, "rank_pattern": {}, "revision": None,
+        "target_modules": ["layers.0", "layers.1", "layers.2"], "task_type": None, "use_dora": False,
+        "use_rslora": False,
+    }
+    with open(os.path.join(out, "adapter", "adapter_config.json"), "w") as f:
+        json.dump(config, f, indent=2, sort_keys=True)
+        f.write("\n")
+
+    x = torch.randn(5, SIZES[0])
+    s = ALPHA / RANK
+    ws = [l.weight.detach() for l in model.layers]
+    bs = [l.bias.detach() for l in model.layers]
+    with torch.no_grad():
+        y_base = model(x)
+        y_lora = forward(x, ws, bs, torch.relu, [(a, b, s) for a, b in lora])
+        d = lambda t: t.double()
+        y_base64 = forward(d(x), [d(w) for w in ws], [d(b) for b in bs], torch.relu)
+        y_lora64 = forward(d(x), [d(w) for w in ws], [d(b) for b in bs], torch.relu, [(d(a), d(b), s) for a, b in lora])
+    io = {"x": x, "y_base": y_base, "y_lora": y_lora}
+    write_safetensors(os.path.join(out, "io.safetensors"), {k: (v, "F32") for k, v in io.items()})
+
+    # Narrow types: weights plus edge values (signed zero, infinities, the smallest subnormals, rounding ties).
+    edge = torch.tensor([0.0, -0.0, 1.0, -2.5, 65504.0, 1e-8, 6e-8, 3.0e38, float("inf"), float("-inf"), 1.00390625, 0.1])
+    half = {"f32.weight": (ws[1], "F32"), "bf16.weight": (ws[0], "BF16"), "f16.weight": (ws[0], "F16"),
+            "bf16.edge": (edge, "BF16"), "f16.edge": (edge, "F16")}
+    write_safetensors(os.path.join(out, "halfprec.safetensors"), half, {"note": "F32, BF16 and F16 read paths"})
+    as_read = {"F32": lambda t: t.float(), "BF16": lambda t: t.to(torch.bfloat16).float(),
+               "F16": lambda t: t.to(torch.float16).float()}
+
+    expected = {
+        "model.safetensors": {k: expected_entry(v) for k, v in state.items()},
+        "adapter/adapter_model.safetensors": {k: expected_entry(v) for k, (v, _) in adapter.items()},
+        "io.safetensors": {k: expected_entry(v) for k, v in io.items()},
+        "halfprec.safetensors": {k: expected_entry(as_read[dt](v)) for k, (v, dt) in half.items()},
+        "scaling": s,
+        "y_base_f64": y_base64.tolist(),
+        "y_lora_f64": y_lora64.tolist(),
+        "torch_version": torch.__version__,
+    }
+    with open(os.path.join(out, "expected.json"), "w") as f:
+        json.dump(expected, f, indent=1)
+        f.write("\n")
+    print(f"wrote fixture to {out}")
+
+
+def check(directory):
+    with open(os.path.join(directory, "config.json")) as f:
+        cfg = json.load(f)
+    sizes, act = cfg["sizes"], ACTIVATIONS[cfg.get("activation", "relu")]
+    base, _ = read_safetensors(os.path.join(directory, "model.safetensors"))
+    n = len(sizes) - 1
+    ws = [base[f"layers.{i}.weight"].double() for i in range(n)]
+    bs = [base[f"layers.{i}.bias"].double() for i in range(n)]
+    with open(os.path.join(directory, "adapter", "adapter_config.json")) as f:
+        acfg = json.load(f)
+    r, alpha = acfg["r"], acfg["lora_alpha"]
+    s = alpha / math.sqrt(r) if acfg.get("use_rslora") else alpha / r
+    tensors, _ = read_safetensors(os.path.join(directory, "adapter", "adapter_model.safetensors"))
+    lora, adapted_bs = [None] * n, list(bs)
+    for i in range(n):
+        key = f"{PREFIX}layers.{i}"
+        if key + ".lora_A.weight" in tensors:
+            a, b = tensors[key + ".lora_A.weight"].double(), tensors[key + ".lora_B.weight"].double()
+            assert a.shape == (r, sizes[i]) and b.shape == (sizes[i + 1], r), f"layer {i}: A {a.shape}, B {b.shape}"
+            lora[i] = (a, b, s)
+        if key + ".bias" in tensors:  # bias "all"/"lora_only": the adapter carries the trained bias
+            adapted_bs[i] = tensors[key + ".bias"].double()
+    io, _ = read_safetensors(os.path.join(directory, "io.safetensors"))
+    x = io["x"].double()
+    ok = True
+    for name, y in (("y_base", forward(x, ws, bs, act)), ("y_lora", forward(x, ws, adapted_bs, act, lora))):
+        theirs = io[name].double()
+        scale = y.abs().amax(dim=1, keepdim=True).clamp_min(1e-30)
+        rel = ((theirs - y).abs() / scale).max().item()
+        good = rel <= 1e-5
+        ok &= good
+        print(f"{name}: max |lora - torch| / row max = {rel:.3e}  {'ok' if good else 'MISMATCH'}")
+    print("check passed" if ok else "check FAILED")
+    return 0 if ok else 1
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", default=os.path.join(here, "..", "Lora.Tests", "Fixtures", "peft"))
+    p.add_argument("--check", metavar="DIR", help="verify a directory written by Lora instead of generating")
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    if args.check:
+        sys.exit(check(args.check))
+    generate(os.path.normpath(args.out))
+
+
+if __name__ == "__main__":
+    main()
