@@ -1,0 +1,30 @@
+namespace Lora.Kernels;
+
+/// <summary>Embedding lookup (a row gather) and its backward (a row scatter-add).</summary>
+public static class EmbeddingKernels
+{
+    /// <summary>y[i, :] = table[ids[i], :] for table (vocab, dim), ids (n), y (n, dim).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">An id outside [0, vocab), naming its position.</exception>
+    public static void Gather(int vocab, int dim, ReadOnlySpan<float> table, ReadOnlySpan<int> ids, Span<float> y)
+    {
+        Check(vocab, dim, table.Length, ids, y.Length, "y");
+        for (int i = 0; i < ids.Length; i++) table.Slice(ids[i] * dim, dim).CopyTo(y.Slice(i * dim, dim));
+    }
+
+    /// <summary>dtable[ids[i], :] += dy[i, :]; repeated ids add up.</summary>
+    public static void ScatterAdd(int vocab, int dim, ReadOnlySpan<float> dy, ReadOnlySpan<int> ids, Span<float> dtable)
+    {
+        Check(vocab, dim, dtable.Length, ids, dy.Length, "dy");
+        for (int i = 0; i < ids.Length; i++) Elementwise.AddInto(dy.Slice(i * dim, dim), dtable.Slice(ids[i] * dim, dim));
+    }
+
+    static void Check(int vocab, int dim, int tableLength, ReadOnlySpan<int> ids, int rowsLength, string rowsName)
+    {
+        if (vocab < 0 || dim < 0) throw new ArgumentException($"Embedding: sizes must be non-negative, got ({vocab}, {dim}).");
+        if (tableLength != (long)vocab * dim) throw new ArgumentException($"Embedding: table has {tableLength} elements, expected ({vocab}, {dim}).", "table");
+        if (rowsLength != (long)ids.Length * dim) throw new ArgumentException($"Embedding: {rowsName} has {rowsLength} elements, expected ({ids.Length}, {dim}).", rowsName);
+        for (int i = 0; i < ids.Length; i++)
+            if ((uint)ids[i] >= (uint)vocab)
+                throw new ArgumentOutOfRangeException(nameof(ids), $"Embedding: id {ids[i]} at position {i} is outside [0, {vocab}).");
+    }
+}

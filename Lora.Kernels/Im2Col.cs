@@ -1,0 +1,83 @@
+namespace Lora.Kernels;
+
+/// <summary>
+/// Unfolds one NCHW image into the column matrix a 2-D convolution multiplies by its weight, and folds gradients
+/// back. With the columns, conv2d is one GEMM: y (cOut, oh·ow) = W (cOut, c·kh·kw) · cols (c·kh·kw, oh·ow).
+/// </summary>
+/// <remarks>
+/// Output size per axis: o = (size + 2·pad − k) / stride + 1 (floor). Row (ch·kh + ki)·kw + kj of cols holds, for each
+/// output position (oy, ox), x[ch, oy·stride − pad + ki, ox·stride − pad + kj], or 0 where that falls in the padding.
+/// These loops are plain scalar code (they only move data); the scalar twin is the loop itself.
+/// </remarks>
+public static class Im2Col
+{
+    /// <summary>The output size along one axis, or throws if the kernel does not fit.</summary>
+    public static int OutputSize(int size, int kernel, int stride, int pad)
+    {
+        if (size <= 0 || kernel <= 0 || stride <= 0 || pad < 0)
+            throw new ArgumentException($"conv geometry must be positive (pad ≥ 0): size = {size}, kernel = {kernel}, stride = {stride}, pad = {pad}.");
+        int span = size + 2 * pad - kernel;
+        if (span < 0) throw new ArgumentException($"kernel {kernel} is larger than the padded input {size} + 2·{pad}.");
+        return span / stride + 1;
+    }
+
+    /// <summary>x: (c, h, w) → cols: (c·kh·kw, oh·ow).</summary>
+    public static void Unfold(int c, int h, int w, int kh, int kw, int stride, int pad, ReadOnlySpan<float> x, Span<float> cols)
+    {
+        int oh = OutputSize(h, kh, stride, pad), ow = OutputSize(w, kw, stride, pad);
+        Check(c, h, w, kh, kw, oh, ow, x.Length, cols.Length);
+        int plane = oh * ow;
+        for (int ch = 0; ch < c; ch++)
+            for (int ki = 0; ki < kh; ki++)
+                for (int kj = 0; kj < kw; kj++)
+                {
+                    var dst = cols.Slice(((ch * kh + ki) * kw + kj) * plane, plane);
+                    for (int oy = 0; oy < oh; oy++)
+                    {
+                        int iy = oy * stride - pad + ki;
+                        var drow = dst.Slice(oy * ow, ow);
+                        if ((uint)iy >= (uint)h) { drow.Clear(); continue; }
+                        var src = x.Slice((ch * h + iy) * w, w);
+                        for (int ox = 0; ox < ow; ox++)
+                        {
+                            int ix = ox * stride - pad + kj;
+                            drow[ox] = (uint)ix < (uint)w ? src[ix] : 0f;
+                        }
+                    }
+                }
+    }
+
+    /// <summary>Adjoint of <see cref="Unfold"/>, accumulated: dx (c, h, w) += fold(dcols (c·kh·kw, oh·ow)).</summary>
+    public static void FoldAdd(int c, int h, int w, int kh, int kw, int stride, int pad, ReadOnlySpan<float> dcols, Span<float> dx)
+    {
+        int oh = OutputSize(h, kh, stride, pad), ow = OutputSize(w, kw, stride, pad);
+        Check(c, h, w, kh, kw, oh, ow, dx.Length, dcols.Length);
+        int plane = oh * ow;
+        for (int ch = 0; ch < c; ch++)
+            for (int ki = 0; ki < kh; ki++)
+                for (int kj = 0; kj < kw; kj++)
+                {
+                    var src = dcols.Slice(((ch * kh + ki) * kw + kj) * plane, plane);
+                    for (int oy = 0; oy < oh; oy++)
+                    {
+                        int iy = oy * stride - pad + ki;
+                        if ((uint)iy >= (uint)h) continue;
+                        var drow = dx.Slice((ch * h + iy) * w, w);
+                        var srow = src.Slice(oy * ow, ow);
+                        for (int ox = 0; ox < ow; ox++)
+                        {
+                            int ix = ox * stride - pad + kj;
+                            if ((uint)ix < (uint)w) drow[ix] += srow[ox];
+                        }
+                    }
+                }
+    }
+
+    static void Check(int c, int h, int w, int kh, int kw, int oh, int ow, int xLength, int colsLength)
+    {
+        if (c <= 0) throw new ArgumentException($"channels must be positive, got {c}.", nameof(c));
+        if (xLength != (long)c * h * w) throw new ArgumentException($"image has {xLength} elements, expected ({c}, {h}, {w}).", "x");
+        if (colsLength != (long)c * kh * kw * oh * ow)
+            throw new ArgumentException($"cols has {colsLength} elements, expected ({c * kh * kw}, {oh * ow}).", "cols");
+    }
+}
