@@ -40,7 +40,7 @@ public class SoftmaxTests
             var t = new double[x.Length];
             for (int i = 0; i < rows; i++)
             {
-                double m = Enumerable.Range(0, cols).Max(j => (double)x[i * cols + j]);
+                double m = cols == 0 ? 0 : Enumerable.Range(0, cols).Max(j => (double)x[i * cols + j]);
                 for (int j = 0; j < cols; j++) t[i * cols + j] = e[i * cols + j] * U * (Math.Abs(x[i * cols + j] - m) + cols + 6);
             }
             return t;
