@@ -1,0 +1,114 @@
+namespace Lora.Core.Optim;
+
+/// <summary>Base of the optimizers: a fixed list of trainable slots, a learning-rate schedule, optional clipping.</summary>
+/// <remarks>
+/// <para>State (moments, momentum) is allocated once, only for the slots given (the trainable parameters), as one
+/// contiguous arena per kind of state. <see cref="Step"/> then allocates nothing: it clips, reads the schedule at
+/// <see cref="StepCount"/>, updates every slot in order and advances the count.</para>
+/// <para>Clipping (when <see cref="MaxGradNorm"/> is set) uses the norm of all slots' gradients together, in double,
+/// in slot order, so it is deterministic (PyTorch's <c>clip_grad_norm_</c>).</para>
+/// </remarks>
+public abstract class Optimizer
+{
+    readonly OptimizerSlot[] _slots;
+
+    /// <summary>Creates the optimizer over <paramref name="slots"/>.</summary>
+    /// <exception cref="ArgumentException">No slots, two slots with the same name, or a bad max norm.</exception>
+    protected Optimizer(IEnumerable<OptimizerSlot> slots, LearningRateSchedule schedule, double? maxGradNorm)
+    {
+        ArgumentNullException.ThrowIfNull(slots);
+        ArgumentNullException.ThrowIfNull(schedule);
+        _slots = slots.ToArray();
+        if (_slots.Length == 0) throw new ArgumentException("An optimizer needs at least one trainable parameter; none was given.", nameof(slots));
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var s in _slots)
+            if (!names.Add(s.Name)) throw new ArgumentException($"Parameter '{s.Name}' was given to the optimizer twice.", nameof(slots));
+        if (maxGradNorm is { } mn) GradientClipping.Coefficient(0, mn);
+        Schedule = schedule;
+        MaxGradNorm = maxGradNorm;
+    }
+
+    /// <summary>The trainable tensors, in update order.</summary>
+    public IReadOnlyList<OptimizerSlot> Slots => _slots;
+
+    /// <summary>The learning rate as a function of the step.</summary>
+    public LearningRateSchedule Schedule { get; set; }
+
+    /// <summary>The gradient-norm threshold, or null for no clipping.</summary>
+    public double? MaxGradNorm { get; }
+
+    /// <summary>The number of steps taken so far.</summary>
+    public long StepCount { get; private set; }
+
+    /// <summary>The learning rate used by the last step.</summary>
+    public double LastLearningRate { get; private set; }
+
+    /// <summary>The gradient norm before clipping at the last step (NaN when clipping is off).</summary>
+    public double LastGradNorm { get; private set; } = double.NaN;
+
+    /// <summary>The number of trainable elements.</summary>
+    public long ParameterCount { get { long n = 0; foreach (var s in _slots) n += s.Length; return n; } }
+
+    /// <summary>Floats of optimizer state per trainable element (AdamW: 2, SGD with momentum: 1, plain SGD: 0).</summary>
+    public abstract int StateFloatsPerParameter { get; }
+
+    /// <summary>Bytes of optimizer state actually allocated.</summary>
+    public long StateBytes => ParameterCount * StateFloatsPerParameter * sizeof(float);
+
+    /// <summary>Applies one update to every slot from its current gradient.</summary>
+    public void Step()
+    {
+        if (MaxGradNorm is { } maxNorm)
+        {
+            double sum = 0;
+            foreach (var s in _slots) sum += GradientClipping.SumOfSquares(s.Gradient.Span);
+            double norm = Math.Sqrt(sum);
+            LastGradNorm = norm;
+            double coef = GradientClipping.Coefficient(norm, maxNorm);
+            if (coef < 1)
+            {
+                float f = (float)coef;
+                foreach (var s in _slots)
+                {
+                    var g = s.Gradient.Span;
+                    for (int i = 0; i < g.Length; i++) g[i] *= f;
+                }
+            }
+        }
+        double lr = Schedule.At(StepCount);
+        LastLearningRate = lr;
+        StepCount++;
+        BeginStep(StepCount);
+        for (int i = 0; i < _slots.Length; i++)
+        {
+            var s = _slots[i];
+            Update(i, s.Value.Span, s.Gradient.Span, (float)(lr * s.LrScale), s.Decay);
+        }
+    }
+
+    /// <summary>Sets every slot's gradient to zero.</summary>
+    public void ZeroGrad()
+    {
+        foreach (var s in _slots) s.Gradient.Span.Clear();
+    }
+
+    /// <summary>Called once per step, before the updates, with the 1-based step number.</summary>
+    protected virtual void BeginStep(long t) { }
+
+    /// <summary>Updates slot <paramref name="index"/> in place.</summary>
+    protected abstract void Update(int index, Span<float> value, ReadOnlySpan<float> gradient, float lr, bool decay);
+
+    /// <summary>Carves one contiguous state arena into per-slot views.</summary>
+    protected Memory<float>[] AllocateState()
+    {
+        var arena = new float[ParameterCount];
+        var views = new Memory<float>[_slots.Length];
+        int offset = 0;
+        for (int i = 0; i < _slots.Length; i++)
+        {
+            views[i] = arena.AsMemory(offset, _slots[i].Length);
+            offset += _slots[i].Length;
+        }
+        return views;
+    }
+}
