@@ -33,6 +33,7 @@ internal static class CliApp
             }
             return verb switch
             {
+                "inspect" => Verbs.InspectVerb.Run(rest, stdout),
                 _ => throw new UsageException($"unknown command '{verb}' (see 'lora --help')."),
             };
         }

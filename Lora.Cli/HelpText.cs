@@ -22,6 +22,7 @@ internal static class HelpText
 
     public static string? ForVerb(string verb) => verb switch
     {
+        "inspect" => Verbs.InspectVerb.Help,
         _ => null,
     };
 }

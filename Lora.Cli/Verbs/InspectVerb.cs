@@ -1,0 +1,78 @@
+using System.Globalization;
+using Lora.Core.IO;
+
+namespace Lora.Cli.Verbs;
+
+/// <summary>
+/// <c>lora inspect PATH</c>: the tensors, dtypes, shapes and metadata of a safetensors file (read from its
+/// header only, so large files cost nothing), or a summary of an adapter or model directory.
+/// </summary>
+internal static class InspectVerb
+{
+    public const string Help = """
+        usage: lora inspect PATH
+
+        PATH is a .safetensors file (lists its tensors, dtypes, shapes and metadata), an adapter directory
+        (adapter_config.json + adapter_model.safetensors: rank, alpha, targets and per-module shapes), or a
+        model directory (config.json + model.safetensors).
+
+        """;
+
+    public static int Run(IReadOnlyList<string> args, TextWriter stdout)
+    {
+        var o = CliOptions.Parse("inspect", args, [], []);
+        if (o.Positionals.Count != 1) throw new UsageException("inspect: expected exactly one PATH (see 'lora inspect --help').");
+        string path = o.Positionals[0];
+        if (Directory.Exists(path))
+        {
+            if (File.Exists(Path.Combine(path, PeftAdapter.ConfigFileName))) AdapterSummary(path, stdout);
+            else if (File.Exists(Path.Combine(path, "config.json"))) ModelSummary(path, stdout);
+            else throw new UsageException($"inspect: {path} holds neither {PeftAdapter.ConfigFileName} nor config.json.");
+        }
+        else if (File.Exists(path)) FileListing(path, stdout);
+        else throw new FileNotFoundException($"{path}: no such file or directory.");
+        return CliApp.Ok;
+    }
+
+    static void FileListing(string path, TextWriter stdout)
+    {
+        var header = SafeTensors.ReadHeader(path);
+        long elements = header.Entries.Sum(e => e.ElementCount);
+        stdout.WriteLine(Invariant($"{path}: {header.Entries.Count} tensors, {elements:N0} elements, {header.DataLength:N0} data bytes, header {header.HeaderLength:N0} bytes"));
+        int width = Math.Max(4, header.Entries.Select(e => e.Name.Length).DefaultIfEmpty(0).Max());
+        stdout.WriteLine($"  {"name".PadRight(width)}  dtype  shape");
+        foreach (var e in header.Entries.OrderBy(e => e.Name, StringComparer.Ordinal))
+            stdout.WriteLine($"  {e.Name.PadRight(width)}  {e.DType.ToName(),-5}  {Shape(e.Shape)}");
+        if (header.Metadata.Count > 0)
+        {
+            stdout.WriteLine("  metadata:");
+            foreach (var (k, v) in header.Metadata.OrderBy(p => p.Key, StringComparer.Ordinal))
+                stdout.WriteLine($"    {k} = {v}");
+        }
+    }
+
+    static void AdapterSummary(string dir, TextWriter stdout)
+    {
+        var adapter = PeftAdapter.Load(dir);
+        var c = adapter.Config;
+        long parameters = adapter.Modules.Sum(m => (long)m.A.Count + m.B.Count) + adapter.Biases.Values.Sum(b => (long)b.Count);
+        stdout.WriteLine(Invariant($"{dir}: LoRA adapter, r = {c.R}, alpha = {c.LoraAlpha}, scaling = {c.Scaling:0.####}{(c.UseRsLora ? " (rsLoRA)" : "")}, dropout = {c.LoraDropout}, bias = {PeftAdapterConfig.BiasName(c.Bias)}"));
+        stdout.WriteLine($"  target_modules: {(c.TargetModulesRegex ?? string.Join(", ", c.TargetModules))}");
+        stdout.WriteLine(Invariant($"  {adapter.Modules.Count} adapted modules, {parameters:N0} parameters"));
+        foreach (var m in adapter.Modules.OrderBy(m => m.ModulePath, StringComparer.Ordinal))
+            stdout.WriteLine($"  {m.ModulePath}: A {Shape(m.A.Shape)}, B {Shape(m.B.Shape)}");
+    }
+
+    static void ModelSummary(string dir, TextWriter stdout)
+    {
+        var model = ModelCheckpoint.Load(dir);
+        var cfg = model.Config;
+        stdout.WriteLine($"{dir}: MLP {string.Join("-", cfg.Sizes)}, activation {ModelConfig.ActivationName(cfg.Activation)}, dropout {cfg.Dropout.ToString(CultureInfo.InvariantCulture)}");
+        foreach (var (p, i, o) in cfg.Linears())
+            stdout.WriteLine($"  {p}: Linear({i} → {o})");
+    }
+
+    static string Shape(int[] shape) => "(" + string.Join(", ", shape) + ")";
+
+    static string Invariant(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
+}
