@@ -19,10 +19,11 @@ internal static class GemmArguments
         CheckMatrix("b", "ldb", b.Length, bRows, bCols, ldb);
         CheckMatrix("c", "ldc", c.Length, m, n, ldc);
         if (m == 0 || n == 0) return;
-        ReadOnlySpan<float> cr = c;
-        long cLen = (long)(m - 1) * ldc + n;
-        if (k > 0 && Overlaps(cr, cLen, a, aRows, aCols, lda)) throw new ArgumentException("c overlaps a.", nameof(c));
-        if (k > 0 && Overlaps(cr, cLen, b, bRows, bCols, ldb)) throw new ArgumentException("c overlaps b.", nameof(c));
+        if (k == 0) return; // A and B are empty: nothing to overlap
+        if (Overlaps(c, m, n, ldc, a, aRows, aCols, lda))
+            throw new ArgumentException($"c ({m}×{n}, ldc = {ldc}) overlaps a ({aRows}×{aCols}, lda = {lda}).", nameof(c));
+        if (Overlaps(c, m, n, ldc, b, bRows, bCols, ldb))
+            throw new ArgumentException($"c ({m}×{n}, ldc = {ldc}) overlaps b ({bRows}×{bCols}, ldb = {ldb}).", nameof(c));
     }
 
     static void CheckMatrix(string name, string ldName, int length, int rows, int cols, int ld)
@@ -35,14 +36,27 @@ internal static class GemmArguments
             throw new ArgumentException($"{name} has {length} elements but a {rows}×{cols} matrix with {ldName} = {ld} needs {needed}.", name);
     }
 
-    static bool Overlaps(ReadOnlySpan<float> c, long cLen, ReadOnlySpan<float> x, int rows, int cols, int ld)
+    /// <summary>
+    /// Does any element of C (m rows of n at stride ldc) coincide with an element of X (rows×cols at stride ld)?
+    /// Exact, row by row, so disjoint column blocks of one buffer (C beside A in a wider matrix) are allowed.
+    /// </summary>
+    static bool Overlaps(ReadOnlySpan<float> c, int m, int n, int ldc, ReadOnlySpan<float> x, int rows, int cols, int ld)
     {
         if (rows == 0 || cols == 0) return false;
-        long xLen = (long)(rows - 1) * ld + cols;
-        ref float c0 = ref MemoryMarshal.GetReference(c);
-        ref float x0 = ref MemoryMarshal.GetReference(x);
-        long offset = Unsafe.ByteOffset(ref c0, ref x0) / sizeof(float); // x0 - c0 in elements
-        // Do the extents [0, cLen) and [offset, offset + xLen) intersect?
-        return offset < cLen && -offset < xLen;
+        long xLen = (long)(rows - 1) * ld + cols, cLen = (long)(m - 1) * ldc + n;
+        long bytes = Unsafe.ByteOffset(ref MemoryMarshal.GetReference(c), ref MemoryMarshal.GetReference(x)); // x0 - c0
+        if (bytes >= cLen * sizeof(float) || -bytes >= xLen * sizeof(float)) return false; // extents are disjoint
+        if (bytes % sizeof(float) != 0) return true; // misaligned views that share bytes: treat as overlapping
+        long offset = bytes / sizeof(float);
+        for (long i = 0; i < m; i++)
+        {
+            // C row i covers [s, s + n) relative to x0; X row r covers [r·ld, r·ld + cols).
+            long s = i * ldc - offset;
+            long r = Math.Max(0, FloorDiv(s - cols, ld) + 1); // first X row ending after s
+            if (r < rows && r * ld < s + n) return true;
+        }
+        return false;
     }
+
+    static long FloorDiv(long a, long b) => a >= 0 ? a / b : -((-a + b - 1) / b);
 }

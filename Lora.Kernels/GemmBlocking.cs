@@ -1,0 +1,33 @@
+namespace Lora.Kernels;
+
+/// <summary>
+/// Register tile and cache blocking of the packed GEMM (BLIS naming). See docs/kernels.md for the measurements
+/// that chose these values on the 2-core Zen 3 (32 KB L1d, 512 KB L2 per core, 32 MB L3).
+/// </summary>
+/// <remarks>
+/// MR×NR is the micro-kernel's register tile (6 rows × 16 columns = 12 ymm accumulators).
+/// KC: the inner-dimension block; a KC×NR panel of packed B (16 KB) stays in L1 while the micro-kernel walks
+/// the A panels. MC: rows of A packed per block; the MC×KC block of packed A (144 KB) stays in L2.
+/// NC: columns of B packed per block; the KC×NC block of packed B (4 MB) lives in L3.
+/// KC, MC and NC are fields (not constants) only so the benchmark's tuning sweep can vary them.
+/// </remarks>
+internal static class GemmBlocking
+{
+    public const int MR = 6;
+    public const int NR = 16;
+
+    public static int KC = 256;
+    public static int MC = 144;
+    public static int NC = 4080;
+
+    /// <summary>Sets the cache blocking (tuning only; not thread-safe against running GEMMs).</summary>
+    public static void Set(int kc, int mc, int nc)
+    {
+        if (kc < 1 || mc < MR || mc % MR != 0 || nc < NR || nc % NR != 0)
+            throw new ArgumentException($"invalid blocking KC = {kc}, MC = {mc}, NC = {nc}: MC must be a multiple of {MR}, NC of {NR}.");
+        KC = kc; MC = mc; NC = nc;
+    }
+
+    /// <summary>op(A) rows up to which the unpacked small-m path is used.</summary>
+    public const int SmallM = 16;
+}

@@ -1,0 +1,48 @@
+using static Lora.Kernels.GemmBlocking;
+
+namespace Lora.Kernels;
+
+/// <summary>The macro-kernel: one packed mc×kc block of A times one packed kc×nc block of B into C.</summary>
+internal static unsafe class GemmMacroKernel
+{
+    /// <summary>
+    /// C (mc×nc, row stride ldc) = alpha·Ap·Bp + beta·C (+ bias). ap: packed A block (<see cref="GemmPacking.PackA"/>);
+    /// bp: first packed B panel, the next ones every bPanelStride floats. beta == 0 never reads C.
+    /// tile: MR·NR + NR floats of scratch for edge tiles. bias: nc values or null.
+    /// </summary>
+    /// <remarks>
+    /// Loop order jr (B panel, kept in L1) outside ir (A panels, streamed from L2). Edge tiles run the same
+    /// micro-kernel on a zero-padded copy of the C tile, so an element's bits never depend on the tile it falls in.
+    /// </remarks>
+    public static void Run(int mc, int nc, int kc, float* ap, float* bp, nint bPanelStride,
+        float* c, nint ldc, float alpha, float beta, float* bias, float* tile)
+    {
+        for (int jr = 0; jr < nc; jr += NR, bp += bPanelStride)
+        {
+            int nr = Math.Min(NR, nc - jr);
+            float* biasJ = bias == null ? null : bias + jr;
+            float* a = ap;
+            for (int ir = 0; ir < mc; ir += MR, a += MR * kc)
+            {
+                int mr = Math.Min(MR, mc - ir);
+                float* cij = c + ir * ldc + jr;
+                if (mr == MR && nr == NR) MicroKernel.Run(kc, a, bp, cij, ldc, alpha, beta, biasJ);
+                else Edge(mr, nr, kc, a, bp, cij, ldc, alpha, beta, biasJ, tile);
+            }
+        }
+    }
+
+    static void Edge(int mr, int nr, int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta, float* bias, float* tile)
+    {
+        float* tileBias = tile + MR * NR;
+        new Span<float>(tile, MR * NR + NR).Clear();
+        if (beta != 0f)
+            for (int r = 0; r < mr; r++)
+                for (int j = 0; j < nr; j++) tile[r * NR + j] = c[r * ldc + j];
+        if (bias != null)
+            for (int j = 0; j < nr; j++) tileBias[j] = bias[j];
+        MicroKernel.Run(kc, a, b, tile, NR, alpha, beta, bias == null ? null : tileBias);
+        for (int r = 0; r < mr; r++)
+            for (int j = 0; j < nr; j++) c[r * ldc + j] = tile[r * NR + j];
+    }
+}

@@ -1,0 +1,61 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics.X86;
+using static Lora.Kernels.GemmBlocking;
+
+namespace Lora.Kernels;
+
+/// <summary>
+/// Chooses the MR×NR micro-kernel: AVX2/FMA (<see cref="MicroKernelAvx2"/>) when the CPU has it, otherwise the
+/// portable <see cref="Vector{T}"/>/scalar twin below. Both share one contract, so the driver is the same.
+/// </summary>
+internal static unsafe class MicroKernel
+{
+    /// <summary>True when the AVX2/FMA kernels run (false under DOTNET_EnableAVX2=0 or DOTNET_EnableHWIntrinsic=0).</summary>
+    public static readonly bool UseAvx2 = Avx2.IsSupported && Fma.IsSupported;
+
+    /// <summary>C[MR×NR] = alpha·Ap·Bp + beta·C (+ bias); beta == 0 never reads C. See <see cref="MicroKernelAvx2.Kernel6x16"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Run(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta, float* bias)
+    {
+        if (UseAvx2) MicroKernelAvx2.Kernel6x16(kc, a, b, c, ldc, alpha, beta, bias);
+        else Portable(kc, a, b, c, ldc, alpha, beta, bias);
+    }
+
+    /// <summary>The fallback tile: Vector&lt;float&gt; rows when accelerated, plain scalar otherwise (no FMA).</summary>
+    static void Portable(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta, float* bias)
+    {
+        float* acc = stackalloc float[MR * NR];
+        new Span<float>(acc, MR * NR).Clear();
+        int w = Vector<float>.Count;
+        if (Vector.IsHardwareAccelerated && NR % w == 0)
+        {
+            for (int p = 0; p < kc; p++, a += MR, b += NR)
+                for (int r = 0; r < MR; r++)
+                {
+                    var av = new Vector<float>(a[r]);
+                    for (int j = 0; j < NR; j += w)
+                    {
+                        ref Vector<float> cv = ref Unsafe.AsRef<Vector<float>>(acc + r * NR + j);
+                        cv += av * Unsafe.ReadUnaligned<Vector<float>>(b + j);
+                    }
+                }
+        }
+        else
+        {
+            for (int p = 0; p < kc; p++, a += MR, b += NR)
+                for (int r = 0; r < MR; r++)
+                {
+                    float av = a[r];
+                    for (int j = 0; j < NR; j++) acc[r * NR + j] += av * b[j];
+                }
+        }
+        for (int r = 0; r < MR; r++)
+            for (int j = 0; j < NR; j++)
+            {
+                float* cij = c + r * ldc + j;
+                float v = beta == 0f ? alpha * acc[r * NR + j] : alpha * acc[r * NR + j] + beta * *cij;
+                *cij = bias == null ? v : v + bias[j];
+            }
+    }
+}
