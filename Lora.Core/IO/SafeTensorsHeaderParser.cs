@@ -115,15 +115,13 @@ internal static class SafeTensorsHeaderParser
         if (begin > end) throw Corrupt(file, q + ".data_offsets", $"begin {begin} is after end {end}");
         if (end > dataLength)
             throw Corrupt(file, q + ".data_offsets", $"end {end} is beyond the data section ({dataLength} bytes)");
-        long bytes = end - begin, size = dtype.Value.Size(), count = 1;
-        bool empty = shape.Contains(0);
+        long bytes = end - begin, size = dtype.Value.Size(), count = shape.Contains(0) ? 0 : 1;
         foreach (int d in shape)
         {
-            if (empty) break;
-            count *= d; // each factor is < 2^31 and count stays <= bytes, so this cannot overflow
-            if (count * size > bytes) break;
+            // Stop as soon as the elements outgrow the range: no product can overflow, whatever the shape.
+            if (count == 0 || count > bytes / d) { count = count == 0 ? 0 : -1; break; }
+            count *= d;
         }
-        if (empty) count = 0;
         if (count * size != bytes)
             throw Corrupt(file, q, $"shape {TensorData.FormatShape(shape)} of {dtype.Value.ToName()} does not fit " +
                 $"data_offsets [{begin}, {end}] ({bytes} bytes)");

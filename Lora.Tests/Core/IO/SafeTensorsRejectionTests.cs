@@ -56,6 +56,7 @@ public class SafeTensorsRejectionTests
     [InlineData("{\"a\":{\"dtype\":\"F32\",\"shape\":[2147483648],\"data_offsets\":[0,8]}}", 8, "'a'.shape")]
     [InlineData("{\"a\":{\"dtype\":\"F32\",\"shape\":2,\"data_offsets\":[0,8]}}", 8, "'a'.shape")]
     [InlineData("{\"a\":{\"dtype\":\"F32\",\"shape\":[65536,65536,65536,65536],\"data_offsets\":[0,8]}}", 8, "'a'")]
+    [InlineData("{\"a\":{\"dtype\":\"F32\",\"shape\":[1073741824,1073741824,16],\"data_offsets\":[0,0]}}", 0, "'a'")]
     // missing fields, wrong entry or metadata types
     [InlineData("{\"a\":{\"shape\":[2],\"data_offsets\":[0,8]}}", 8, "'a'.dtype")]
     [InlineData("{\"a\":{\"dtype\":\"F32\",\"data_offsets\":[0,8]}}", 8, "'a'.shape")]
