@@ -26,6 +26,25 @@ public abstract class Optimizer
         if (maxGradNorm is { } mn) GradientClipping.Coefficient(0, mn);
         Schedule = schedule;
         MaxGradNorm = maxGradNorm;
+        GradientArena = PlaceGradients();
+    }
+
+    /// <summary>The contiguous block holding the gradients of every slot made from a parameter.</summary>
+    public float[] GradientArena { get; }
+
+    float[] PlaceGradients()
+    {
+        long n = 0;
+        foreach (var s in _slots) if (s.Parameter is not null) n += s.Length;
+        var arena = new float[n];
+        int offset = 0;
+        foreach (var s in _slots)
+        {
+            if (s.Parameter is null) continue;
+            s.Parameter.SetGradStorage(arena, offset);
+            offset += s.Length;
+        }
+        return arena;
     }
 
     /// <summary>The trainable tensors, in update order.</summary>
@@ -61,7 +80,7 @@ public abstract class Optimizer
         if (MaxGradNorm is { } maxNorm)
         {
             double sum = 0;
-            foreach (var s in _slots) sum += GradientClipping.SumOfSquares(s.Gradient.Span);
+            foreach (var s in _slots) sum += GradientClipping.SumOfSquares(s.Gradient);
             double norm = Math.Sqrt(sum);
             LastGradNorm = norm;
             double coef = GradientClipping.Coefficient(norm, maxNorm);
@@ -70,7 +89,7 @@ public abstract class Optimizer
                 float f = (float)coef;
                 foreach (var s in _slots)
                 {
-                    var g = s.Gradient.Span;
+                    var g = s.Gradient;
                     for (int i = 0; i < g.Length; i++) g[i] *= f;
                 }
             }
@@ -82,14 +101,14 @@ public abstract class Optimizer
         for (int i = 0; i < _slots.Length; i++)
         {
             var s = _slots[i];
-            Update(i, s.Value.Span, s.Gradient.Span, (float)(lr * s.LrScale), s.Decay);
+            Update(i, s.Value, s.Gradient, (float)(lr * s.LrScale), s.Decay);
         }
     }
 
     /// <summary>Sets every slot's gradient to zero.</summary>
     public void ZeroGrad()
     {
-        foreach (var s in _slots) s.Gradient.Span.Clear();
+        foreach (var s in _slots) s.Gradient.Clear();
     }
 
     /// <summary>Called once per step, before the updates, with the 1-based step number.</summary>

@@ -1,0 +1,189 @@
+using Lora.Autograd;
+using Lora.Core.Modules;
+
+namespace Lora.Core.Lora;
+
+/// <summary>Applying LoRA to a model and managing its adapters as a whole (PEFT's <c>get_peft_model</c>,
+/// <c>merge_and_unload</c>, <c>set_adapter</c>, … for linear layers).</summary>
+public static class LoraModel
+{
+    /// <summary>Wraps every Linear layer that <paramref name="config"/> targets in a <see cref="LoraLinear"/> (or adds
+    /// an adapter to an already wrapped one), initialises the new adapter, freezes everything except its factors and
+    /// the biases <see cref="LoraConfig.Bias"/> selects, and reports the cost.</summary>
+    /// <remarks>Everything is validated before the model is touched: on an exception the model is unchanged.
+    /// Initialisation draws from <paramref name="seed"/> in layer order, so the same seed gives the same adapter.</remarks>
+    /// <exception cref="ArgumentException">No layer matches, the adapter name exists already on a targeted layer, or
+    /// the rank exceeds min(in, out) of a targeted layer (a larger rank cannot add expressiveness).</exception>
+    public static LoraReport ApplyLora(this Module model, LoraConfig config, string adapterName = "default", ulong seed = 0)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentException.ThrowIfNullOrEmpty(adapterName);
+        var candidates = AdaptableLayers(model).ToList();
+        var targets = candidates.Where(c => config.Targets(c.Path)).ToList();
+        if (targets.Count == 0)
+            throw new ArgumentException($"LoRA target_modules [{string.Join(", ", config.TargetModules)}] match no Linear layer; the model's Linear layers are [{string.Join(", ", candidates.Select(c => c.Path))}].", nameof(config));
+        foreach (var (path, layer) in targets)
+        {
+            var lin = layer as Linear ?? ((LoraLinear)layer).BaseLayer;
+            if (config.R > Math.Min(lin.InFeatures, lin.OutFeatures))
+                throw new ArgumentException($"LoRA rank {config.R} exceeds layer '{path}' ({lin.OutFeatures} outputs, {lin.InFeatures} inputs): the rank must be at most min(in, out) = {Math.Min(lin.InFeatures, lin.OutFeatures)}.", nameof(config));
+            if (layer is LoraLinear ll)
+            {
+                if (ll.Adapters.Any(a => a.Name == adapterName))
+                    throw new ArgumentException($"Layer '{path}' already has an adapter named '{adapterName}'.", nameof(adapterName));
+                if (ll.IsMerged) throw new ArgumentException($"Layer '{path}' is merged; unmerge before adding an adapter.", nameof(model));
+            }
+        }
+
+        long baseParams = model.NamedParameters().Where(p => !IsLoraParameter(p.Name)).Sum(p => (long)p.Parameter.Length);
+        var rng = new SeededRandom(seed);
+        var wrapped = new List<(string Path, LoraLinear Layer)>();
+        foreach (var (path, layer) in targets)
+        {
+            var lora = layer as LoraLinear ?? Wrap(model, path, (Linear)layer);
+            var layerRng = rng.Fork();
+            int r = config.R, k = lora.InFeatures, d = lora.OutFeatures;
+            var a = new float[r * k];
+            var b = new float[d * r];
+            switch (config.Init)
+            {
+                case LoraInit.KaimingUniform:
+                    float bound = (float)(1 / Math.Sqrt(k)); // PEFT: kaiming_uniform_(A, a=√5), B = 0
+                    layerRng.FillUniform(a, -bound, bound);
+                    break;
+                case LoraInit.Gaussian:
+                    layerRng.FillGaussian(a, 1.0 / r);       // PEFT: normal_(A, std=1/r), B = 0
+                    break;
+                case LoraInit.Pissa:
+                    LoraMath.PissaInit(lora.BaseLayer.Weight.Data, d, k, r, config.Scale, layerRng.NextUInt64(), config.PissaIterations, a, b);
+                    lora.RefreshPackedWeight();
+                    break;
+            }
+            lora.AddAdapter(adapterName, r, config.Alpha, config.UseRsLora, config.Dropout, a, b, layerRng.NextUInt64());
+            lora.SetActiveAdapters(adapterName);
+            wrapped.Add((path, lora));
+        }
+
+        // Trainable: this adapter's factors plus the chosen biases; everything else frozen.
+        model.Freeze();
+        foreach (var (_, lora) in wrapped)
+        {
+            var ad = lora.GetAdapter(adapterName);
+            ad.A.Frozen = false;
+            ad.B.Frozen = false;
+            if (config.Bias == LoraBias.LoraOnly && lora.BaseLayer.Bias is { } bias) bias.Frozen = false;
+        }
+        if (config.Bias == LoraBias.All)
+            foreach (var (name, p) in model.NamedParameters())
+                if (name == "bias" || name.EndsWith(".bias", StringComparison.Ordinal)) p.Frozen = false;
+
+        return Report(model, wrapped.Select(w => w.Path).ToList(), baseParams);
+    }
+
+    /// <summary>The cost report for the model as it is now (trainable = not frozen).</summary>
+    public static LoraReport Report(this Module model, int optimizerFloatsPerParameter = 2)
+    {
+        long baseParams = model.NamedParameters().Where(p => !IsLoraParameter(p.Name)).Sum(p => (long)p.Parameter.Length);
+        return Report(model, model.LoraLayers().Select(l => l.Path).ToList(), baseParams) with { OptimizerFloatsPerParameter = optimizerFloatsPerParameter };
+    }
+
+    static LoraReport Report(Module model, IReadOnlyList<string> wrapped, long baseParams) => new()
+    {
+        WrappedModules = wrapped,
+        TrainableParameters = model.TrainableParameterCount(),
+        TotalParameters = model.ParameterCount(),
+        BaseParameters = baseParams,
+    };
+
+    /// <summary>True for a LoRA factor's parameter name (<c>….lora_A.{adapter}.weight</c> or <c>lora_B</c>).</summary>
+    public static bool IsLoraParameter(string name) =>
+        name.StartsWith("lora_A.", StringComparison.Ordinal) || name.StartsWith("lora_B.", StringComparison.Ordinal) ||
+        name.Contains(".lora_A.", StringComparison.Ordinal) || name.Contains(".lora_B.", StringComparison.Ordinal);
+
+    /// <summary>Linear layers not inside a LoRA wrapper, and LoRA wrappers, with their paths.</summary>
+    public static IEnumerable<(string Path, Module Layer)> AdaptableLayers(this Module model)
+    {
+        foreach (var (path, m) in model.NamedModules())
+        {
+            if (m is LoraLinear) yield return (path, m);
+            else if (m is Linear && !IsInsideWrapper(model, path)) yield return (path, m);
+        }
+    }
+
+    static bool IsInsideWrapper(Module model, string path)
+    {
+        int dot = path.LastIndexOf('.');
+        return dot > 0 && path[(dot + 1)..] == "base_layer" && model.GetSubmodule(path[..dot]) is LoraLinear;
+    }
+
+    /// <summary>Every LoRA layer with its path.</summary>
+    public static IEnumerable<(string Path, LoraLinear Layer)> LoraLayers(this Module model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        foreach (var (path, m) in model.NamedModules())
+            if (m is LoraLinear l) yield return (path, l);
+    }
+
+    static LoraLinear Wrap(Module model, string path, Linear linear)
+    {
+        var lora = new LoraLinear(linear);
+        ReplaceAt(model, path, lora);
+        return lora;
+    }
+
+    static void ReplaceAt(Module model, string path, Module replacement)
+    {
+        if (path.Length == 0) throw new ArgumentException("The root module itself cannot be replaced; wrap it in a container.");
+        int dot = path.LastIndexOf('.');
+        var parent = dot < 0 ? model : model.GetSubmodule(path[..dot]);
+        parent.ReplaceChild(path[(dot + 1)..], replacement);
+    }
+
+    /// <summary>Merges the active adapters of every LoRA layer into its W.</summary>
+    public static void MergeAdapters(this Module model) { foreach (var (_, l) in model.LoraLayers().ToList()) l.Merge(); }
+
+    /// <summary>Unmerges every LoRA layer.</summary>
+    public static void UnmergeAdapters(this Module model) { foreach (var (_, l) in model.LoraLayers().ToList()) l.Unmerge(); }
+
+    /// <summary>Disables every LoRA layer's adapters (forward = base model).</summary>
+    public static void DisableAdapters(this Module model) { foreach (var (_, l) in model.LoraLayers().ToList()) l.DisableAdapters(); }
+
+    /// <summary>Enables every LoRA layer's adapters again.</summary>
+    public static void EnableAdapters(this Module model) { foreach (var (_, l) in model.LoraLayers().ToList()) l.EnableAdapters(); }
+
+    /// <summary>Sets the active adapters on every LoRA layer that has all of them.</summary>
+    public static void SetActiveAdapters(this Module model, params string[] names)
+    {
+        foreach (var (_, l) in model.LoraLayers().ToList())
+            if (names.All(n => l.Adapters.Any(a => a.Name == n))) l.SetActiveAdapters(names);
+    }
+
+    /// <summary>Deletes adapter <paramref name="name"/> from every layer that has it.</summary>
+    public static void DeleteAdapter(this Module model, string name)
+    {
+        var layers = model.LoraLayers().Where(l => l.Layer.Adapters.Any(a => a.Name == name)).ToList();
+        if (layers.Count == 0) throw new ArgumentException($"No LoRA layer has an adapter '{name}'.", nameof(name));
+        foreach (var (_, l) in layers) l.DeleteAdapter(name);
+    }
+
+    /// <summary>On every layer holding all the sources, adds <paramref name="newName"/> = Σ weight·(source delta), exactly.</summary>
+    public static void AddWeightedAdapter(this Module model, string newName, IReadOnlyList<(string Adapter, float Weight)> sources)
+    {
+        var layers = model.LoraLayers().Where(l => sources.All(s => l.Layer.Adapters.Any(a => a.Name == s.Adapter))).ToList();
+        if (layers.Count == 0) throw new ArgumentException($"No LoRA layer holds all of [{string.Join(", ", sources.Select(s => s.Adapter))}].", nameof(sources));
+        foreach (var (_, l) in layers) l.AddWeightedAdapter(newName, sources);
+    }
+
+    /// <summary>Merges the active adapters and replaces every LoRA layer by its plain Linear: the model becomes a
+    /// plain model computing base + adapters. Returns <paramref name="model"/>.</summary>
+    public static T MergeAndUnload<T>(this T model) where T : Module
+    {
+        foreach (var (path, l) in model.LoraLayers().ToList())
+        {
+            var linear = l.MergeAndUnload();
+            ReplaceAt(model, path, linear);
+        }
+        return model;
+    }
+}

@@ -1,0 +1,32 @@
+using Lora.Autograd;
+using Lora.Core.Modules;
+
+namespace Lora.Tests.Core.Lora;
+
+internal static class LoraTestUtil
+{
+    public const double Eps = 1.0 / (1 << 24);
+
+    public static float[] Random(int n, ulong seed, double std = 1)
+    {
+        var a = new float[n];
+        new SeededRandom(seed).FillGaussian(a, std);
+        return a;
+    }
+
+    /// <summary>Forward without recording, returning a copy of the output.</summary>
+    public static float[] Run(Module m, float[] x, int rows)
+    {
+        Tape.Current.Reset();
+        using (Tape.NoGrad())
+        {
+            var y = m.Forward(new Tensor(x, new Shape(rows, x.Length / rows)));
+            var result = y.ToArray();
+            Tape.Current.Reset();
+            return result;
+        }
+    }
+
+    public static Dictionary<string, float[]> Snapshot(Module m) =>
+        m.NamedParameters().ToDictionary(p => p.Name, p => p.Parameter.ToArray());
+}
