@@ -10,6 +10,7 @@ internal static class QuickMode
             Console.Error.WriteLine("usage: quick <suite> [--threads N] [--json]");
             return 2;
         }
+        if (args[0] == "autograd") return AutogradQuick.Run(args[1..]);
         Console.Error.WriteLine($"quick: unknown suite '{args[0]}'.");
         return 2;
     }
