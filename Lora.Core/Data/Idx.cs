@@ -110,31 +110,27 @@ public static class Idx
         // A raw file's size is known up front: refuse before allocating what the header claims.
         if (rawLength >= 0 && rawLength != header.Length + total)
             throw new InvalidDataException($"{path}: size: the header describes {total} data bytes but the file holds {rawLength - header.Length}");
-        var data = ReadCapped(stream, total);
-        if (data.Length != total)
-            throw new InvalidDataException(data.Length < total
-                ? $"{path}: size: the header describes {total} data bytes but the file holds {data.Length}"
-                : $"{path}: size: the file holds more data than the {total} bytes its header describes");
+        var (data, extra) = ReadCapped(stream, total);
+        if (data.Length < total)
+            throw new InvalidDataException($"{path}: size: the header describes {total} data bytes but the file holds {data.Length}");
+        if (extra) throw new InvalidDataException($"{path}: size: the file holds more data than the {total} bytes its header describes");
         return (dims, data);
     }
 
-    /// <summary>Reads up to expected + 1 bytes, growing the buffer with what really arrives (a lying gzip header cannot force a huge allocation).</summary>
-    static byte[] ReadCapped(Stream stream, long expected)
+    /// <summary>Reads up to <paramref name="expected"/> bytes and reports whether more follow. The buffer starts at
+    /// most 64 MB and grows only with data that really arrives, so a lying gzip header cannot force a huge allocation.</summary>
+    static (byte[] Data, bool Extra) ReadCapped(Stream stream, long expected)
     {
-        var buffer = new byte[(int)Math.Min(expected + 1, 1 << 20)];
+        var buffer = new byte[Math.Min(expected, 1 << 26)];
         int length = 0;
-        while (true)
+        while (length < expected)
         {
-            if (length == buffer.Length)
-            {
-                if (length > expected) break;
-                Array.Resize(ref buffer, (int)Math.Min(Math.Max(2L * buffer.Length, 1), Math.Min(expected + 1, Array.MaxLength)));
-            }
+            if (length == buffer.Length) Array.Resize(ref buffer, (int)Math.Min(expected, 2L * buffer.Length));
             int n = stream.Read(buffer, length, buffer.Length - length);
-            if (n == 0) break;
+            if (n == 0) return (buffer[..length], false);
             length += n;
         }
-        if (length == expected && buffer.Length == expected) return buffer;
-        return buffer.AsSpan(0, length).ToArray();
+        Span<byte> probe = stackalloc byte[1];
+        return (buffer, stream.Read(probe) > 0);
     }
 }
