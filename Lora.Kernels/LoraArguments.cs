@@ -4,7 +4,7 @@ namespace Lora.Kernels;
 internal static class LoraArguments
 {
     public static void CheckForward(int n, int d, int k, int r, ReadOnlySpan<float> x, ReadOnlySpan<float> xDrop,
-        PackedWeight w, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> bias, Span<float> h, Span<float> y)
+        PackedShape w, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> bias, Span<float> h, Span<float> y)
     {
         CheckSizes(n, d, k, r, w);
         Need("x", x.Length, n, k);
@@ -17,7 +17,7 @@ internal static class LoraArguments
     }
 
     public static void CheckBackward(int n, int d, int k, int r, ReadOnlySpan<float> x, ReadOnlySpan<float> xDrop,
-        PackedWeight w, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> h, ReadOnlySpan<float> dy,
+        PackedShape w, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> h, ReadOnlySpan<float> dy,
         Span<float> scratch, Span<float> dx, Span<float> dA, Span<float> dB, Span<float> dBias, Span<float> dW)
     {
         CheckSizes(n, d, k, r, w);
@@ -35,15 +35,32 @@ internal static class LoraArguments
         if (!dW.IsEmpty) Need("dW", dW.Length, d, k);
     }
 
-    static void CheckSizes(int n, int d, int k, int r, PackedWeight w)
+    /// <summary>The (d, k) of a weight, packed or not.</summary>
+    public readonly record struct PackedShape(int OutFeatures, int InFeatures)
+    {
+        public static implicit operator PackedShape(PackedWeight w) => new(w.OutFeatures, w.InFeatures);
+    }
+
+    public static void CheckMerge(int d, int k, int r, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> w, PackedWeight? packed)
+    {
+        if (d < 0 || k < 0 || r < 0)
+            throw new ArgumentException($"LoRA merge sizes must be non-negative: d = {d}, k = {k}, r = {r}.");
+        Need("a", a.Length, r, k);
+        Need("b", b.Length, d, r);
+        Need("w", w.Length, d, k);
+        if (packed != null && (packed.OutFeatures != d || packed.InFeatures != k))
+            throw new ArgumentException($"packed weight is ({packed.OutFeatures}, {packed.InFeatures}) but W is ({d}, {k}).", nameof(packed));
+    }
+
+    static void CheckSizes(int n, int d, int k, int r, PackedShape w)
     {
         if (n < 0 || d < 0 || k < 0 || r < 0)
             throw new ArgumentException($"LoRA sizes must be non-negative: n = {n}, d = {d}, k = {k}, r = {r}.");
         if (w.OutFeatures != d || w.InFeatures != k)
-            throw new ArgumentException($"packed weight is ({w.OutFeatures}, {w.InFeatures}) but the layer is (d = {d}, k = {k}).", nameof(w));
+            throw new ArgumentException($"packed weight is ({w.OutFeatures}, {w.InFeatures}) but the layer is (d = {d}, k = {k}).", "w");
     }
 
-    static void Need(string name, int length, int rows, int cols)
+    public static void Need(string name, int length, int rows, int cols)
     {
         if (length != (long)rows * cols)
             throw new ArgumentException($"{name} has {length} elements, expected ({rows}, {cols}).", name);

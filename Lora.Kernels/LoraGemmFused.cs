@@ -1,0 +1,114 @@
+using static Lora.Kernels.GemmBlocking;
+
+namespace Lora.Kernels;
+
+/// <summary>
+/// The fused LoRA kernels behind <see cref="LoraGemm"/> (arguments already checked). Large batches run one
+/// <see cref="GemmPlan"/> with two inner-dimension segments on the GEMM driver; n ≤ 16 runs
+/// <see cref="LoraSmallBatch"/>, which streams the packed W panels once.
+/// </summary>
+internal static unsafe class LoraGemmFused
+{
+    /// <summary>Rows of the dropout backward's masked term formed at a time (bounded scratch).</summary>
+    const int MaskRows = 32;
+
+    static bool Small(int n) => n <= SmallM && MicroKernel.UseAvx2;
+
+    // x, xd: (n, k); a: (r, k); b: (d, r); bias: (d) or empty; h: (n, r); y: (n, d)
+    public static void Forward(int n, int d, int k, int r, float scale, ReadOnlySpan<float> x, ReadOnlySpan<float> xd,
+        PackedWeight w, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> bias, Span<float> h, Span<float> y)
+    {
+        if (r > 0) Gemm.Sgemm(Transpose.No, Transpose.Yes, n, r, k, 1f, xd, k, a, k, 0f, h, r); // h = xd·Aᵀ
+        if (n == 0 || d == 0) return;
+        // s = 0 drops the low-rank stretch, so the result is bitwise the plain layer's.
+        int rr = scale == 0f ? 0 : r;
+        float* sh = LoraBuffers.Current.Scaled((long)n * rr + 16);
+        for (int i = 0; i < n * rr; i++) sh[i] = scale * h[i];
+        fixed (float* px = x, pb = b, pbias = bias, py = y)
+        {
+            var seg0 = new GemmSegment { K = k, A = new GemmOperand(px, Math.Max(1, k), false), PackedB = w.Forward.Data };
+            var seg1 = new GemmSegment { K = rr, A = new GemmOperand(sh, Math.Max(1, rr), false), B = new GemmOperand(pb, Math.Max(1, r), true) };
+            Run(n, d, seg0, seg1, 0f, pbias, py);
+        }
+        GC.KeepAlive(w);
+    }
+
+    // dy: (n, d); scratch, g: (n, r); dx: (n, k); dA: (r, k); dB: (d, r); dBias: (d); dW: (d, k)
+    public static void Backward(int n, int d, int k, int r, float scale, ReadOnlySpan<float> x, ReadOnlySpan<float> xd,
+        PackedWeight w, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> h, ReadOnlySpan<float> dy,
+        Span<float> scratch, Span<float> dx, Span<float> dA, Span<float> dB, Span<float> dBias, Span<float> dW,
+        bool accumulate, LoraDropout dropout)
+    {
+        float beta = accumulate ? 1f : 0f;
+        bool needG = r > 0 && (!dx.IsEmpty || !dA.IsEmpty);
+        Span<float> g = needG ? scratch[..(n * r)] : default;
+        if (needG) Gemm.Sgemm(Transpose.No, Transpose.No, n, r, d, 1f, dy, d, b, r, 0f, g, r); // g = dy·B
+        if (!dx.IsEmpty) InputGradient(n, d, k, r, scale, w, a, dy, g, dx, beta, dropout);
+        if (!dA.IsEmpty) Gemm.Sgemm(Transpose.Yes, Transpose.No, r, k, n, scale, g, r, xd, k, beta, dA, k);  // dA = s·gᵀ·xd
+        if (!dB.IsEmpty) Gemm.Sgemm(Transpose.Yes, Transpose.No, d, r, n, scale, dy, d, h, r, beta, dB, r);  // dB = s·dyᵀ·h
+        if (!dW.IsEmpty) Gemm.Sgemm(Transpose.Yes, Transpose.No, d, k, n, 1f, dy, d, x, k, beta, dW, k);     // dW = dyᵀ·x
+        if (!dBias.IsEmpty) ColumnSums(n, d, dy, dBias, accumulate);
+    }
+
+    /// <summary>dx = [dy | s·g]·[W ; A] (+ beta·dx); with dropout the low-rank term is masked separately.</summary>
+    static void InputGradient(int n, int d, int k, int r, float scale, PackedWeight w, ReadOnlySpan<float> a,
+        ReadOnlySpan<float> dy, ReadOnlySpan<float> g, Span<float> dx, float beta, LoraDropout dropout)
+    {
+        if (n == 0 || k == 0) return;
+        int rr = scale == 0f ? 0 : r;
+        int fusedR = dropout.IsActive ? 0 : rr;
+        float* sg = LoraBuffers.Current.Scaled((long)n * fusedR + 16);
+        for (int i = 0; i < n * fusedR; i++) sg[i] = scale * g[i];
+        fixed (float* pdy = dy, pa = a, pdx = dx)
+        {
+            var seg0 = new GemmSegment { K = d, A = new GemmOperand(pdy, Math.Max(1, d), false), PackedB = w.Backward.Data };
+            var seg1 = new GemmSegment { K = fusedR, A = new GemmOperand(sg, Math.Max(1, fusedR), false), B = new GemmOperand(pa, k, false) };
+            Run(n, k, seg0, seg1, beta, null, pdx);
+        }
+        GC.KeepAlive(w);
+        if (dropout.IsActive && rr > 0) MaskedLowRank(n, k, r, scale, a, g, dx, dropout);
+    }
+
+    /// <summary>dx += (s·g·A) ⊙ mask, MaskRows rows at a time; the mask of element (i, p) is counter i·k + p.</summary>
+    static void MaskedLowRank(int n, int k, int r, float scale, ReadOnlySpan<float> a, ReadOnlySpan<float> g,
+        Span<float> dx, LoraDropout dropout)
+    {
+        var buffers = LoraBuffers.Current;
+        var t = new Span<float>(buffers.Rows((long)MaskRows * k), MaskRows * k);
+        var m = new Span<float>(buffers.Mask((long)MaskRows * k), MaskRows * k);
+        for (int i0 = 0; i0 < n; i0 += MaskRows)
+        {
+            int rows = Math.Min(MaskRows, n - i0), len = rows * k;
+            Gemm.Sgemm(Transpose.No, Transpose.No, rows, k, r, scale, g[(i0 * r)..], r, a, k, 0f, t, k);
+            DropoutKernels.Mask(dropout.Seed, (long)i0 * k, dropout.P, m[..len]);
+            Elementwise.BinaryAccumulate<MultiplyOperator>(t[..len], m[..len], dx.Slice(i0 * k, len));
+        }
+    }
+
+    /// <summary>C (m×nc) = Σ_segments op(A)·op(B) + beta·C + bias, on the small-batch path or the GEMM driver.</summary>
+    static void Run(int m, int nc, GemmSegment seg0, GemmSegment seg1, float beta, float* bias, float* c)
+    {
+        if (seg0.K + seg1.K == 0)
+        {
+            // No inner dimension: C = beta·C + bias.
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < nc; j++)
+                    c[(nint)i * nc + j] = (beta == 0f ? 0f : beta * c[(nint)i * nc + j]) + (bias == null ? 0f : bias[j]);
+            return;
+        }
+        if (Small(m))
+        {
+            LoraSmallBatch.Run(m, nc, seg0, seg1, beta, bias, c);
+            return;
+        }
+        var plan = new GemmPlan { M = m, N = nc, Alpha = 1f, Beta = beta, C = c, Ldc = nc, Bias = bias, Segment0 = seg0, Segment1 = seg1 };
+        GemmDriver.Run(ref plan);
+    }
+
+    /// <summary>dBias (=|+=) Σ_i dy[i, :], rows added in order (the same bits for any thread count).</summary>
+    static void ColumnSums(int n, int d, ReadOnlySpan<float> dy, Span<float> dBias, bool accumulate)
+    {
+        if (!accumulate) dBias.Clear();
+        for (int i = 0; i < n; i++) Elementwise.AddInto(dy.Slice(i * d, d), dBias);
+    }
+}

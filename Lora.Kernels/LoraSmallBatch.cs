@@ -1,0 +1,173 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using static Lora.Kernels.GemmBlocking;
+
+namespace Lora.Kernels;
+
+/// <summary>
+/// The small-batch (m ≤ 16) fused LoRA path, AVX2/FMA only: C (m×n) = Σ_segments A_s·op(B_s) + beta·C + bias, where
+/// each op(B_s) is read from NR-column packed panels (the frozen W from <see cref="PackedWeight"/>, the low-rank
+/// operand packed here per call) and the tiny A_s (row-major) straight from its storage.
+/// </summary>
+/// <remarks>
+/// At small m the layer is bound by reading W, so W must be streamed exactly once: each part owns whole panels
+/// (16 output columns); for a KB-long stretch of a panel (KB·16 floats = 16 KB, kept in L1) every group of up to
+/// 6 rows accumulates into a 6×16 register tile, parked in a 16×16 stack tile between stretches. A panel is one
+/// contiguous run of memory, so the hardware prefetcher streams it. Each element is one FMA chain over the inner
+/// dimension in order (segment 0, then segment 1), so its bits do not depend on the split over threads.
+/// </remarks>
+internal static unsafe class LoraSmallBatch
+{
+    const int KB = 256;
+
+    struct Plan
+    {
+        public int M, N;
+        public Stretch S0, S1;
+        public float Beta;
+        public float* Bias, C;
+        public nint Ldc;
+    }
+
+    struct Stretch
+    {
+        public int K;
+        public float* A;      // (M, K) row-major, row stride Lda
+        public nint Lda;
+        public float* Panels; // ⌈N/NR⌉ panels of K×NR, panel t at t·K·NR
+    }
+
+    /// <summary>Runs m (1..16) rows; the segments' A operands must not be transposed.</summary>
+    public static void Run(int m, int n, in GemmSegment seg0, in GemmSegment seg1, float beta, float* bias, float* c)
+    {
+        long need = 16;
+        if (seg0.PackedB == null) need += GemmPackedB.Size(seg0.K, n);
+        if (seg1.PackedB == null) need += GemmPackedB.Size(seg1.K, n);
+        float* scratch = LoraBuffers.Current.Panels(need);
+        var plan = new Plan { M = m, N = n, Beta = beta, Bias = bias, C = c, Ldc = n };
+        plan.S0 = Prepare(seg0, n, ref scratch);
+        plan.S1 = Prepare(seg1, n, ref scratch);
+        int units = (n + NR - 1) / NR;
+        int parts = GemmDriver.Parts(2L * m * n * (seg0.K + seg1.K), units);
+        WorkerPool.Run(&RunPart, &plan, parts);
+    }
+
+    static Stretch Prepare(in GemmSegment seg, int n, ref float* scratch)
+    {
+        if (seg.A.Trans) throw new InvalidOperationException("small-batch LoRA path needs row-major A operands.");
+        var s = new Stretch { K = seg.K, A = seg.A.Ptr, Lda = seg.A.Ld, Panels = seg.PackedB };
+        if (seg.K > 0 && seg.PackedB == null)
+        {
+            GemmPacking.PackB(seg.B, 0, seg.K, 0, n, scratch, (nint)seg.K * NR);
+            s.Panels = scratch;
+            scratch += GemmPackedB.Size(seg.K, n);
+        }
+        return s;
+    }
+
+    static void RunPart(void* state, int part, int parts)
+    {
+        ref Plan plan = ref *(Plan*)state;
+        int units = (plan.N + NR - 1) / NR;
+        int t0 = (int)((long)units * part / parts), t1 = (int)((long)units * (part + 1) / parts);
+        float* tile = stackalloc float[SmallM * NR];
+        for (int t = t0; t < t1; t++)
+        {
+            bool first = true;
+            Accumulate(ref plan, plan.S0, t, tile, ref first);
+            Accumulate(ref plan, plan.S1, t, tile, ref first);
+            Store(ref plan, t, tile);
+        }
+    }
+
+    static void Accumulate(ref Plan plan, in Stretch s, int t, float* tile, ref bool first)
+    {
+        float* panel = s.Panels + (nint)t * s.K * NR;
+        for (int pb = 0; pb < s.K; pb += KB)
+        {
+            int kb = Math.Min(KB, s.K - pb);
+            float* b = panel + (nint)pb * NR;
+            for (int i0 = 0; i0 < plan.M; i0 += 6)
+            {
+                float* a = s.A + i0 * s.Lda + pb;
+                float* tl = tile + i0 * NR;
+                switch (Math.Min(6, plan.M - i0))
+                {
+                    case 6: Tile<R6>(kb, a, s.Lda, b, tl, first); break;
+                    case 5: Tile<R5>(kb, a, s.Lda, b, tl, first); break;
+                    case 4: Tile<R4>(kb, a, s.Lda, b, tl, first); break;
+                    case 3: Tile<R3>(kb, a, s.Lda, b, tl, first); break;
+                    case 2: Tile<R2>(kb, a, s.Lda, b, tl, first); break;
+                    default: Tile<R1>(kb, a, s.Lda, b, tl, first); break;
+                }
+            }
+            first = false;
+        }
+    }
+
+    /// <summary>C[:, 16t..] = tile + beta·C + bias for the panel's columns that exist.</summary>
+    static void Store(ref Plan plan, int t, float* tile)
+    {
+        int j0 = t * NR, cols = Math.Min(NR, plan.N - j0);
+        for (int i = 0; i < plan.M; i++)
+        {
+            float* c = plan.C + i * plan.Ldc + j0;
+            float* acc = tile + i * NR;
+            if (cols == NR)
+            {
+                for (int h = 0; h < NR; h += 8)
+                {
+                    var v = Vector256.Load(acc + h);
+                    if (plan.Beta != 0f) v = Fma.MultiplyAdd(Vector256.Load(c + h), Vector256.Create(plan.Beta), v);
+                    if (plan.Bias != null) v += Vector256.Load(plan.Bias + j0 + h);
+                    Vector256.Store(v, c + h);
+                }
+            }
+            else
+            {
+                for (int j = 0; j < cols; j++)
+                {
+                    float v = acc[j];
+                    if (plan.Beta != 0f) v = MathF.FusedMultiplyAdd(c[j], plan.Beta, v);
+                    if (plan.Bias != null) v += plan.Bias[j0 + j];
+                    c[j] = v;
+                }
+            }
+        }
+    }
+
+    /// <summary>t[TR×16] (=|+=) Σ_p a[r·lda + p]·b[p·16 + 0..16] over p &lt; kb; first: start from zero.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Tile<TR>(int kb, float* a, nint lda, float* b, float* t, bool first) where TR : struct, ICount
+    {
+        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
+            c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        if (!first)
+        {
+            c00 = Vector256.Load(t); c01 = Vector256.Load(t + 8);
+            if (TR.Value > 1) { c10 = Vector256.Load(t + 16); c11 = Vector256.Load(t + 24); }
+            if (TR.Value > 2) { c20 = Vector256.Load(t + 32); c21 = Vector256.Load(t + 40); }
+            if (TR.Value > 3) { c30 = Vector256.Load(t + 48); c31 = Vector256.Load(t + 56); }
+            if (TR.Value > 4) { c40 = Vector256.Load(t + 64); c41 = Vector256.Load(t + 72); }
+            if (TR.Value > 5) { c50 = Vector256.Load(t + 80); c51 = Vector256.Load(t + 88); }
+        }
+        for (int p = 0; p < kb; p++, b += NR)
+        {
+            Vector256<float> b0 = Vector256.Load(b), b1 = Vector256.Load(b + 8);
+            Vector256<float> av = Vector256.Create(a[p]);
+            c00 = Fma.MultiplyAdd(av, b0, c00); c01 = Fma.MultiplyAdd(av, b1, c01);
+            if (TR.Value > 1) { av = Vector256.Create(a[lda + p]); c10 = Fma.MultiplyAdd(av, b0, c10); c11 = Fma.MultiplyAdd(av, b1, c11); }
+            if (TR.Value > 2) { av = Vector256.Create(a[2 * lda + p]); c20 = Fma.MultiplyAdd(av, b0, c20); c21 = Fma.MultiplyAdd(av, b1, c21); }
+            if (TR.Value > 3) { av = Vector256.Create(a[3 * lda + p]); c30 = Fma.MultiplyAdd(av, b0, c30); c31 = Fma.MultiplyAdd(av, b1, c31); }
+            if (TR.Value > 4) { av = Vector256.Create(a[4 * lda + p]); c40 = Fma.MultiplyAdd(av, b0, c40); c41 = Fma.MultiplyAdd(av, b1, c41); }
+            if (TR.Value > 5) { av = Vector256.Create(a[5 * lda + p]); c50 = Fma.MultiplyAdd(av, b0, c50); c51 = Fma.MultiplyAdd(av, b1, c51); }
+        }
+        Vector256.Store(c00, t); Vector256.Store(c01, t + 8);
+        if (TR.Value > 1) { Vector256.Store(c10, t + 16); Vector256.Store(c11, t + 24); }
+        if (TR.Value > 2) { Vector256.Store(c20, t + 32); Vector256.Store(c21, t + 40); }
+        if (TR.Value > 3) { Vector256.Store(c30, t + 48); Vector256.Store(c31, t + 56); }
+        if (TR.Value > 4) { Vector256.Store(c40, t + 64); Vector256.Store(c41, t + 72); }
+        if (TR.Value > 5) { Vector256.Store(c50, t + 80); Vector256.Store(c51, t + 88); }
+    }
+}
