@@ -37,5 +37,11 @@ public sealed class LoraAdapter
     /// <summary>The base seed of this adapter's dropout masks.</summary>
     public ulong Seed { get; }
 
+    /// <summary>Which biases were chosen to train with this adapter (saved with it, PEFT's <c>bias</c>).</summary>
+    public LoraBias Bias { get; internal set; }
+
+    /// <summary>How the adapter was initialised (saved as PEFT's <c>init_lora_weights</c>).</summary>
+    public LoraInit Init { get; internal set; }
+
     internal ulong Calls;
 }

@@ -60,25 +60,33 @@ public static class LoraModel
                     lora.RefreshPackedWeight();
                     break;
             }
-            lora.AddAdapter(adapterName, r, config.Alpha, config.UseRsLora, config.Dropout, a, b, layerRng.NextUInt64());
+            var added = lora.AddAdapter(adapterName, r, config.Alpha, config.UseRsLora, config.Dropout, a, b, layerRng.NextUInt64());
+            added.Bias = config.Bias;
+            added.Init = config.Init;
             lora.SetActiveAdapters(adapterName);
             wrapped.Add((path, lora));
         }
 
-        // Trainable: this adapter's factors plus the chosen biases; everything else frozen.
+        MarkTrainable(model, adapterName, config.Bias);
+        return Report(model, wrapped.Select(w => w.Path).ToList(), baseParams);
+    }
+
+    /// <summary>Freezes everything except adapter <paramref name="adapterName"/>'s factors and the biases
+    /// <paramref name="bias"/> selects (PEFT's <c>mark_only_lora_as_trainable</c>).</summary>
+    public static void MarkTrainable(this Module model, string adapterName, LoraBias bias)
+    {
         model.Freeze();
-        foreach (var (_, lora) in wrapped)
+        foreach (var (_, lora) in model.LoraLayers())
         {
+            if (!lora.Adapters.Any(a => a.Name == adapterName)) continue;
             var ad = lora.GetAdapter(adapterName);
             ad.A.Frozen = false;
             ad.B.Frozen = false;
-            if (config.Bias == LoraBias.LoraOnly && lora.BaseLayer.Bias is { } bias) bias.Frozen = false;
+            if (bias == LoraBias.LoraOnly && lora.BaseLayer.Bias is { } b) b.Frozen = false;
         }
-        if (config.Bias == LoraBias.All)
+        if (bias == LoraBias.All)
             foreach (var (name, p) in model.NamedParameters())
                 if (name == "bias" || name.EndsWith(".bias", StringComparison.Ordinal)) p.Frozen = false;
-
-        return Report(model, wrapped.Select(w => w.Path).ToList(), baseParams);
     }
 
     /// <summary>The cost report for the model as it is now (trainable = not frozen).</summary>

@@ -1,0 +1,132 @@
+using Lora.Core.IO;
+using Lora.Core.Modules;
+using static Lora.Core.IO.FileFormatErrors;
+
+namespace Lora.Core.Lora;
+
+/// <summary>Saving and loading one named adapter of a model in PEFT's layout (<see cref="PeftAdapter"/>).</summary>
+/// <remarks>
+/// <para>Saved: <c>target_modules</c> = the exact paths of the wrapped layers (always valid for PEFT, whatever patterns
+/// the <see cref="LoraConfig"/> used), r, lora_alpha, lora_dropout, use_rslora, bias and init_lora_weights; the
+/// factors under <c>base_model.model.{path}.lora_A.weight</c> / <c>.lora_B.weight</c>, and the chosen biases.</para>
+/// <para>Loading checks the whole adapter against the model (keys, shapes, r, targets) before changing anything: a
+/// failed load leaves the model as it was. A PiSSA adapter only makes sense with the residual base model it was
+/// trained against (as in PEFT): save that base with <see cref="ModelFiles.Save"/> too.</para>
+/// </remarks>
+public static class LoraAdapterFiles
+{
+    /// <summary>Builds the PEFT form of adapter <paramref name="adapterName"/> (copies of its tensors).</summary>
+    /// <exception cref="ArgumentException">No layer has the adapter, or its layers disagree on r, alpha, dropout or
+    /// scaling (PEFT's file holds one r; per-layer ranks would need rank_pattern, which Lora does not write).</exception>
+    public static PeftAdapter ToPeft(Module model, string adapterName = "default", string? baseModelNameOrPath = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var layers = model.LoraLayers().Where(l => l.Layer.Adapters.Any(a => a.Name == adapterName))
+            .Select(l => (l.Path, l.Layer, Adapter: l.Layer.GetAdapter(adapterName))).ToList();
+        if (layers.Count == 0) throw new ArgumentException($"No LoRA layer has an adapter named '{adapterName}'.", nameof(adapterName));
+        var first = layers[0].Adapter;
+        foreach (var (path, _, a) in layers)
+            if (a.Rank != first.Rank || a.Alpha != first.Alpha || a.Dropout != first.Dropout || a.UseRsLora != first.UseRsLora || a.Bias != first.Bias)
+                throw new ArgumentException($"Adapter '{adapterName}' has r={a.Rank}, alpha={a.Alpha} on '{path}' but r={first.Rank}, alpha={first.Alpha} on '{layers[0].Path}'; a PEFT file holds one setting.", nameof(adapterName));
+        var config = new PeftAdapterConfig
+        {
+            R = first.Rank,
+            LoraAlpha = first.Alpha,
+            LoraDropout = first.Dropout,
+            UseRsLora = first.UseRsLora,
+            TargetModules = layers.Select(l => l.Path).ToArray(),
+            Bias = first.Bias switch { LoraBias.All => PeftBias.All, LoraBias.LoraOnly => PeftBias.LoraOnly, _ => PeftBias.None },
+            InitLoraWeights = first.Init switch { LoraInit.Gaussian => "gaussian", LoraInit.Pissa => "pissa", _ => "true" },
+            BaseModelNameOrPath = baseModelNameOrPath,
+        };
+        var modules = layers.Select(l => new PeftLoraWeights(l.Path,
+            new TensorData("lora_A", [l.Adapter.Rank, l.Layer.InFeatures], l.Adapter.A.ToArray()),
+            new TensorData("lora_B", [l.Layer.OutFeatures, l.Adapter.Rank], l.Adapter.B.ToArray())));
+        var biases = new Dictionary<string, TensorData>(StringComparer.Ordinal);
+        if (first.Bias == LoraBias.LoraOnly)
+            foreach (var (path, layer, _) in layers)
+                if (layer.BaseLayer.Bias is { } b) biases[path] = new TensorData("bias", [b.Length], b.ToArray());
+        if (first.Bias == LoraBias.All)
+            foreach (var (path, m) in model.AdaptableLayers())
+            {
+                var lin = m as Linear ?? ((LoraLinear)m).BaseLayer;
+                if (lin.Bias is { } b) biases[path] = new TensorData("bias", [b.Length], b.ToArray());
+            }
+        return PeftAdapter.Create(config, modules, biases);
+    }
+
+    /// <summary>Writes adapter <paramref name="adapterName"/> into <paramref name="directory"/> (each file atomically).</summary>
+    public static void Save(Module model, string directory, string adapterName = "default", string? baseModelNameOrPath = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        ToPeft(model, adapterName, baseModelNameOrPath).Save(directory);
+    }
+
+    /// <summary>Reads a PEFT adapter directory and applies it to <paramref name="model"/> as <paramref name="adapterName"/>.</summary>
+    /// <param name="trainable">True: only this adapter (and its saved biases' layers per <c>bias</c>) train afterwards, as
+    /// after <see cref="LoraModel.ApplyLora"/>; false: every parameter is frozen (inference).</param>
+    /// <exception cref="InvalidDataException">A corrupt file or an adapter that does not fit the model, naming the file
+    /// and key; the model is unchanged.</exception>
+    /// <exception cref="FileNotFoundException">A missing file; the model is unchanged.</exception>
+    public static void Load(Module model, string directory, string adapterName = "default", bool trainable = false)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        Apply(model, PeftAdapter.Load(directory), adapterName, trainable);
+    }
+
+    /// <summary>Applies an in-memory PEFT adapter (see <see cref="Load"/>).</summary>
+    public static void Apply(Module model, PeftAdapter adapter, string adapterName = "default", bool trainable = false)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(adapter);
+        ArgumentException.ThrowIfNullOrEmpty(adapterName);
+        // 1. Validate everything against the model without touching it.
+        var layers = model.AdaptableLayers().ToDictionary(l => l.Path, l => l.Layer, StringComparer.Ordinal);
+        var shapes = layers.ToDictionary(l => l.Key, l => Shape(l.Value), StringComparer.Ordinal);
+        adapter.CheckCompatible(shapes);
+        foreach (var m in adapter.Modules)
+            if (layers[m.ModulePath] is LoraLinear ll)
+            {
+                if (ll.Adapters.Any(a => a.Name == adapterName))
+                    throw Corrupt(adapter.Source, Quote(PeftAdapter.KeyA(m.ModulePath)), $"the model's layer '{m.ModulePath}' already has an adapter named '{adapterName}'");
+                if (ll.IsMerged)
+                    throw Corrupt(adapter.Source, Quote(PeftAdapter.KeyA(m.ModulePath)), $"the model's layer '{m.ModulePath}' is merged; unmerge it before loading an adapter");
+            }
+        foreach (var (path, _) in adapter.Biases)
+            if (BaseOf(layers[path]).Bias is null)
+                throw Corrupt(adapter.Source, Quote(PeftAdapter.KeyBias(path)), $"the model's layer '{path}' has no bias");
+        var c = adapter.Config;
+        var bias = c.Bias switch { PeftBias.All => LoraBias.All, PeftBias.LoraOnly => LoraBias.LoraOnly, _ => LoraBias.None };
+        var init = c.InitLoraWeights switch { "gaussian" => LoraInit.Gaussian, var s when s.StartsWith("pissa", StringComparison.Ordinal) => LoraInit.Pissa, _ => LoraInit.KaimingUniform };
+
+        // 2. Assign (nothing below can fail on valid input).
+        foreach (var m in adapter.Modules)
+        {
+            var lora = layers[m.ModulePath] as LoraLinear ?? WrapAt(model, m.ModulePath, (Linear)layers[m.ModulePath]);
+            var added = lora.AddAdapter(adapterName, m.Rank, c.LoraAlpha, c.UseRsLora, c.LoraDropout, m.A.Data, m.B.Data);
+            added.Bias = bias;
+            added.Init = init;
+            lora.SetActiveAdapters(adapterName);
+        }
+        foreach (var (path, t) in adapter.Biases)
+        {
+            var target = model.GetSubmodule(path);
+            t.Data.CopyTo(BaseOf(target).Bias!.Data);
+        }
+        if (trainable) model.MarkTrainable(adapterName, bias);
+        else model.Freeze();
+    }
+
+    static (int Out, int In) Shape(Module layer) { var l = BaseOf(layer); return (l.OutFeatures, l.InFeatures); }
+
+    static Linear BaseOf(Module layer) => layer as Linear ?? ((LoraLinear)layer).BaseLayer;
+
+    static LoraLinear WrapAt(Module model, string path, Linear linear)
+    {
+        var lora = new LoraLinear(linear);
+        int dot = path.LastIndexOf('.');
+        var parent = dot < 0 ? model : model.GetSubmodule(path[..dot]);
+        parent.ReplaceChild(path[(dot + 1)..], lora);
+        return lora;
+    }
+}

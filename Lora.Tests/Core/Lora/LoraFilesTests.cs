@@ -1,0 +1,184 @@
+using Lora.Autograd;
+using Lora.Core.IO;
+using Lora.Core.Lora;
+using Lora.Core.Modules;
+using Lora.Tests.Core.IO;
+using static Lora.Tests.Core.Lora.LoraTestUtil;
+
+namespace Lora.Tests.Core.Lora;
+
+/// <summary>Models and adapters through files: round trips, failed loads, and the PyTorch/PEFT fixture.</summary>
+public class LoraFilesTests
+{
+    static Mlp Adapted(out LoraReport report, LoraBias bias = LoraBias.None)
+    {
+        var m = new Mlp([8, 16, 12, 4], ActivationKind.Relu, 0, seed: 21);
+        report = m.ApplyLora(new LoraConfig { R = 3, Alpha = 5, Dropout = 0.05, UseRsLora = true, Bias = bias, TargetModules = ["layers.0", "re:layers\\.2"] });
+        foreach (var (_, l) in m.LoraLayers()) Random(l.Adapters[0].B.Length, 4, 0.3).CopyTo(l.Adapters[0].B.Data);
+        if (bias != LoraBias.None) foreach (var p in m.Parameters().Where(p => !p.Frozen && p.Name.EndsWith(".bias"))) p.Data[0] += 1;
+        return m;
+    }
+
+    [Theory]
+    [InlineData(LoraBias.None)]
+    [InlineData(LoraBias.LoraOnly)]
+    [InlineData(LoraBias.All)]
+    public void SaveThenLoadIsBitwise(LoraBias bias)
+    {
+        using var dir = new TempDir();
+        var m = Adapted(out _, bias);
+        ModelFiles.Save(m, dir.File("base"));
+        LoraAdapterFiles.Save(m, dir.File("adapter"));
+        var loaded = ModelFiles.Load(dir.File("base"));
+        LoraAdapterFiles.Load(loaded, dir.File("adapter"), trainable: true);
+        Assert.Equal(m.NamedParameters().Select(p => p.Name), loaded.NamedParameters().Select(p => p.Name));
+        var original = Snapshot(m);
+        foreach (var (name, p) in loaded.NamedParameters())
+        {
+            Assert.Equal(original[name], p.ToArray());
+            Assert.Equal(m.NamedParameters().First(q => q.Name == name).Parameter.Frozen, p.Frozen);
+        }
+        var x = Random(5 * 8, 3);
+        Assert.Equal(Run(m.Eval(), x, 5), Run(loaded.Eval(), x, 5));
+        var cfg = PeftAdapter.Load(dir.File("adapter")).Config;
+        Assert.Equal(["layers.0", "layers.2"], cfg.TargetModules);
+        Assert.True(cfg.UseRsLora);
+        Assert.Equal(3, cfg.R);
+    }
+
+    [Fact]
+    public void FailedAdapterLoadLeavesTheModelUnchanged()
+    {
+        using var dir = new TempDir();
+        var m = Adapted(out _);
+        LoraAdapterFiles.Save(m, dir.File("adapter"));
+        // a model with other widths: the adapter does not fit
+        var other = new Mlp([8, 16, 10, 4], ActivationKind.Relu, 0, seed: 1);
+        var before = Snapshot(other);
+        var ex = Assert.Throws<InvalidDataException>(() => LoraAdapterFiles.Load(other, dir.File("adapter")));
+        Assert.Contains("adapter_model.safetensors", ex.Message);
+        Assert.Contains("layers.2", ex.Message);
+        AssertUnchanged(other, before);
+
+        // the same adapter name twice on one model
+        var twice = ModelFiles.Load(SaveBase(m, dir.File("base")));
+        LoraAdapterFiles.Load(twice, dir.File("adapter"));
+        before = Snapshot(twice);
+        Assert.Throws<InvalidDataException>(() => LoraAdapterFiles.Load(twice, dir.File("adapter")));
+        AssertUnchanged(twice, before);
+
+        // a config whose r disagrees with the tensors
+        string cfgPath = Path.Combine(dir.File("adapter"), "adapter_config.json");
+        File.WriteAllText(cfgPath, File.ReadAllText(cfgPath).Replace("\"r\": 3", "\"r\": 2"));
+        var fresh = ModelFiles.Load(dir.File("base"));
+        before = Snapshot(fresh);
+        Assert.Throws<InvalidDataException>(() => LoraAdapterFiles.Load(fresh, dir.File("adapter")));
+        AssertUnchanged(fresh, before);
+        Assert.ThrowsAny<IOException>(() => LoraAdapterFiles.Load(fresh, dir.File("missing")));  // DirectoryNotFound or FileNotFound
+        AssertUnchanged(fresh, before);
+    }
+
+    [Fact]
+    public void FailedModelLoadLeavesTheModelUnchanged()
+    {
+        using var dir = new TempDir();
+        var small = new Mlp([8, 6, 4], ActivationKind.Relu, 0, seed: 2);
+        ModelFiles.Save(small, dir.File("small"));
+        var m = new Mlp([8, 16, 12, 4], ActivationKind.Relu, 0, seed: 3);
+        var before = Snapshot(m);
+        Assert.Contains("config.json", Assert.Throws<InvalidDataException>(() => ModelFiles.LoadInto(m, dir.File("small"))).Message);
+        AssertUnchanged(m, before);
+        // a truncated weights file
+        ModelFiles.Save(m, dir.File("same"));
+        var weights = Path.Combine(dir.File("same"), "model.safetensors");
+        var bytes = File.ReadAllBytes(weights);
+        File.WriteAllBytes(weights, bytes[..(bytes.Length - 7)]);
+        foreach (var p in m.Parameters()) p.Data[0] += 1;
+        before = Snapshot(m);
+        Assert.Throws<InvalidDataException>(() => ModelFiles.LoadInto(m, dir.File("same")));
+        AssertUnchanged(m, before);
+        // a merged LoRA model cannot save or load base weights
+        m.ApplyLora(new LoraConfig { R = 2 });
+        m.MergeAdapters();
+        Assert.Throws<InvalidOperationException>(() => ModelFiles.Save(m, dir.File("merged")));
+    }
+
+    [Fact]
+    public void MergedPlainModelReloadsWithTheAdaptedOutputs()
+    {
+        using var dir = new TempDir();
+        var m = Adapted(out _);
+        var x = Random(5 * 8, 3);
+        var adapted = Run(m.Eval(), x, 5);
+        ModelFiles.Save(m.MergeAndUnload(), dir.File("merged"));
+        var plain = ModelFiles.Load(dir.File("merged"));
+        Assert.Empty(plain.LoraLayers());
+        var y = Run(plain.Eval(), x, 5);
+        // merging moves each W element by (r+1)·ε·(|W| + s·Σ|B||A|); through three unit-scale layers < 1e-5.
+        for (int i = 0; i < y.Length; i++) Assert.True(Math.Abs(y[i] - adapted[i]) <= 1e-5, $"[{i}]");
+    }
+
+    [Fact]
+    public void LoadsThePeftFixtureAndReproducesPytorch()
+    {
+        var model = ModelFiles.Load(PeftFixture.Dir);
+        LoraAdapterFiles.Load(model, PeftFixture.PathOf("adapter"));
+        Assert.All(model.Parameters(), p => Assert.True(p.Frozen));           // loaded for inference
+        var io = SafeTensors.Read(PeftFixture.PathOf("io.safetensors"));
+        var x = io.Tensors.First(t => t.Name == "x");
+        int n = x.Shape[0];
+        var lora = Run(model.Eval(), x.Data, n);
+        AssertMatches(model, x.Data, n, lora, PeftFixture.ExpectedRows("y_lora_f64"), withLora: true);
+        model.DisableAdapters();
+        var baseOut = Run(model, x.Data, n);
+        AssertMatches(model, x.Data, n, baseOut, PeftFixture.ExpectedRows("y_base_f64"), withLora: false);
+    }
+
+    /// <summary>
+    /// Compares with PyTorch's float64 forward. Bound: each layer's float evaluation errs by at most
+    /// (k + r + 4)·ε·M elementwise, M the same network evaluated on absolute values (|x|·|W|ᵀ + |b| + s·(|x|·|A|ᵀ)·|B|ᵀ,
+    /// ReLU being 1-Lipschitz); M dominates how earlier errors propagate, so L layers give L·(k_max + r + 4)·ε·M.
+    /// </summary>
+    static void AssertMatches(Mlp model, float[] x, int n, float[] actual, double[][] expected, bool withLora)
+    {
+        double[] mag = x.Select(v => (double)Math.Abs(v)).ToArray();
+        int width = 8, kMax = 0, layersCount = model.Layers.Count, rank = 0;
+        for (int li = 0; li < layersCount; li++)
+        {
+            var l = (LoraLinear)model.Layers[li];
+            var w = l.BaseLayer.Weight.ToArray(); var b = l.BaseLayer.Bias!.ToArray();
+            var ad = l.Adapters[0]; var A = ad.A.ToArray(); var B = ad.B.ToArray();
+            int k = l.InFeatures, d = l.OutFeatures, r = ad.Rank;
+            kMax = Math.Max(kMax, k); rank = r;
+            var next = new double[n * d];
+            for (int i = 0; i < n; i++)
+            {
+                var h = new double[r];
+                for (int q = 0; q < r; q++) for (int c = 0; c < k; c++) h[q] += mag[i * k + c] * Math.Abs(A[q * k + c]);
+                for (int j = 0; j < d; j++)
+                {
+                    double acc = Math.Abs(b[j]);
+                    for (int c = 0; c < k; c++) acc += mag[i * k + c] * Math.Abs(w[j * k + c]);
+                    if (withLora) for (int q = 0; q < r; q++) acc += ad.Scale * h[q] * Math.Abs(B[j * r + q]);
+                    next[i * d + j] = acc;
+                }
+            }
+            mag = next; width = d;
+        }
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < width; j++)
+            {
+                double tol = layersCount * (kMax + rank + 4) * Eps * mag[i * width + j];
+                Assert.True(Math.Abs(actual[i * width + j] - expected[i][j]) <= tol,
+                    $"y[{i},{j}] = {actual[i * width + j]} vs PyTorch {expected[i][j]} (tol {tol:E2})");
+            }
+    }
+
+    static string SaveBase(Mlp m, string dir) { ModelFiles.Save(m, dir); return dir; }
+
+    static void AssertUnchanged(Module m, Dictionary<string, float[]> before)
+    {
+        Assert.Equal(before.Keys.Order(), m.NamedParameters().Select(p => p.Name).Order());
+        foreach (var (name, p) in m.NamedParameters()) Assert.Equal(before[name], p.ToArray());
+    }
+}
