@@ -25,6 +25,8 @@ public class OpGradCheckTests
         var b = Param("b", new Shape(5), 3);
         AssertPasses(GradCheck.Run(() => Ops.Linear(x, w, b), x, w, b));
         AssertPasses(GradCheck.Run(() => Ops.Linear(x, w), x, w));
+        var x3 = Leaf(new Shape(2, 2, 4), 4); // leading axes are rows
+        AssertPasses(GradCheck.Run(() => Ops.Linear(x3, w, b), x3, w, b));
     }
 
     [Theory]

@@ -178,6 +178,22 @@ public class TapeTests
     }
 
     [Fact]
+    public void CheckFiniteAlsoNamesTheOpWhoseBackwardOverflows()
+    {
+        var tape = Fresh();
+        var a = new Tensor([3e20f, 1f], new Shape(2), true, "a");
+        var b = new Tensor([2e20f, 1f], new Shape(2), true, "b");
+        var y = Ops.Mul(a, b); // forward 6e40 overflows too, so check only the backward
+        tape.CheckFinite = true;
+        try
+        {
+            var e = Assert.Throws<NotFiniteNumberException>(() => y.Backward([1e20f, 1f]));
+            Assert.Contains("Mul backward", e.Message);
+        }
+        finally { tape.CheckFinite = false; tape.Reset(); }
+    }
+
+    [Fact]
     public void AVeryDeepGraphBackpropagatesWithoutRecursion()
     {
         var tape = Fresh();
