@@ -8,7 +8,8 @@ then writes into Lora.Tests/Fixtures/peft/:
     model.safetensors, config.json             the base model, PyTorch names: layers.{i}.weight (out, in), .bias
     adapter/adapter_config.json                 PEFT's LoraConfig fields
     adapter/adapter_model.safetensors           base_model.model.layers.{i}.lora_A.weight (r, in), .lora_B.weight (out, r)
-    io.safetensors                              x (a fixed input batch), y_base and y_lora as PyTorch computes them in float32
+    adapter_bias/                               a second adapter: r=2, rsLoRA, regex target_modules, bias "all"
+    io.safetensors                              x (a fixed input batch); y_base, y_lora, y_lora_bias as PyTorch computes them
     halfprec.safetensors                        F32, BF16 and F16 tensors (with edge values) to test those read paths
     expected.json                               every tensor above as float32 bit patterns, and y_base/y_lora in float64
 
@@ -193,7 +194,33 @@ def generate(out):
         d = lambda t: t.double()
         y_base64 = forward(d(x), [d(w) for w in ws], [d(b) for b in bs], torch.relu)
         y_lora64 = forward(d(x), [d(w) for w in ws], [d(b) for b in bs], torch.relu, [(d(a), d(b), s) for a, b in lora])
-    io = {"x": x, "y_base": y_base, "y_lora": y_lora}
+    # A second adapter for the other code paths: rsLoRA, a regex target_modules selecting two of the three
+    # layers, r=2, and bias "all" (PEFT then saves every Linear's trained bias, targeted or not).
+    r2, alpha2 = 2, 4
+    s2 = alpha2 / math.sqrt(r2)
+    lora2, adapter2, bs2 = [None] * len(ws), {}, list(bs)
+    for i in (0, 2):
+        layer = model.layers[i]
+        a = torch.randn(r2, layer.in_features) * 0.3
+        b = torch.randn(layer.out_features, r2) * 0.3
+        lora2[i] = (a, b)
+        adapter2[f"{PREFIX}layers.{i}.lora_A.weight"] = (a, "F32")
+        adapter2[f"{PREFIX}layers.{i}.lora_B.weight"] = (b, "F32")
+    for i in range(len(ws)):
+        bs2[i] = bs[i] + 0.1 * torch.randn(bs[i].shape)
+        adapter2[f"{PREFIX}layers.{i}.bias"] = (bs2[i], "F32")
+    os.makedirs(os.path.join(out, "adapter_bias"), exist_ok=True)
+    write_safetensors(os.path.join(out, "adapter_bias", "adapter_model.safetensors"), adapter2, {"format": "pt"})
+    config2 = dict(config, r=r2, lora_alpha=alpha2, use_rslora=True, bias="all", target_modules=r"layers\.[02]")
+    with open(os.path.join(out, "adapter_bias", "adapter_config.json"), "w") as f:
+        json.dump(config2, f, indent=2, sort_keys=True)
+        f.write("\n")
+    with torch.no_grad():
+        y_bias = forward(x, ws, bs2, torch.relu, [None if l is None else (l[0], l[1], s2) for l in lora2])
+        y_bias64 = forward(d(x), [d(w) for w in ws], [d(b) for b in bs2], torch.relu,
+                           [None if l is None else (d(l[0]), d(l[1]), s2) for l in lora2])
+
+    io = {"x": x, "y_base": y_base, "y_lora": y_lora, "y_lora_bias": y_bias}
     write_safetensors(os.path.join(out, "io.safetensors"), {k: (v, "F32") for k, v in io.items()})
 
     # Narrow types: weights plus edge values (signed zero, infinities, the smallest subnormals, rounding ties).
@@ -207,11 +234,14 @@ def generate(out):
     expected = {
         "model.safetensors": {k: expected_entry(v) for k, v in state.items()},
         "adapter/adapter_model.safetensors": {k: expected_entry(v) for k, (v, _) in adapter.items()},
+        "adapter_bias/adapter_model.safetensors": {k: expected_entry(v) for k, (v, _) in adapter2.items()},
         "io.safetensors": {k: expected_entry(v) for k, v in io.items()},
         "halfprec.safetensors": {k: expected_entry(as_read[dt](v)) for k, (v, dt) in half.items()},
         "scaling": s,
         "y_base_f64": y_base64.tolist(),
         "y_lora_f64": y_lora64.tolist(),
+        "y_lora_bias_f64": y_bias64.tolist(),
+        "scaling_bias": s2,
         "torch_version": torch.__version__,
     }
     with open(os.path.join(out, "expected.json"), "w") as f:

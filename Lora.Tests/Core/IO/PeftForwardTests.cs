@@ -75,6 +75,23 @@ public class PeftForwardTests
         Assert.True(yBase.Zip(yLora).Max(p => Math.Abs(p.First - p.Second)) > 0.05);
     }
 
+    [Fact]
+    public void BiasAllRsLoraRegexAdapterMatchesPyTorch()
+    {
+        // PyTorch's second adapter: r = 2, rsLoRA, target_modules "layers\\.[02]", bias "all" (all three biases saved).
+        var model = ModelCheckpoint.Load(PeftFixture.Dir);
+        var adapter = PeftAdapter.Load(PeftFixture.PathOf("adapter_bias"));
+        Assert.Equal(["layers.0", "layers.2"], adapter.Modules.Select(m => m.ModulePath));
+        Assert.Equal(["layers.0", "layers.1", "layers.2"], adapter.Biases.Keys);
+        Assert.Equal(PeftBias.All, adapter.Config.Bias);
+        Assert.Equal(PeftFixture.Expected.GetProperty("scaling_bias").GetDouble(), adapter.Config.Scaling, 15);
+        adapter.CheckCompatible(model.Config.Linears().ToDictionary(l => l.Path, l => (l.Out, l.In)));
+        var io = SafeTensors.Read(PeftFixture.PathOf("io.safetensors"));
+        var y = Forward(model, adapter, io.Require("x", 5, 8).Data, 5);
+        AssertRowsClose(y, Rows(io.Require("y_lora_bias", 5, 4)), 1e-5);
+        AssertRowsClose(y, PeftFixture.ExpectedRows("y_lora_bias_f64"), 1e-12);
+    }
+
     /// <summary>Writes a directory for the reverse check: <c>/usr/bin/python3 tools/make_peft_fixture.py --check DIR</c>.</summary>
     /// <remarks>A different adapter than the fixture's (r = 2, rsLoRA, two targets, trained lora_only biases), with
     /// outputs computed here; the script recomputes them with torch from Lora's files. DIR is printed in the test

@@ -8,6 +8,7 @@ public class SafeTensorsFixtureTests
     [Theory]
     [InlineData("model.safetensors")]
     [InlineData("adapter/adapter_model.safetensors")]
+    [InlineData("adapter_bias/adapter_model.safetensors")]
     [InlineData("io.safetensors")]
     [InlineData("halfprec.safetensors")]
     public void ReadingTheFixtureGivesTorchsTensorsBitForBit(string file)
@@ -45,6 +46,7 @@ public class SafeTensorsFixtureTests
     [Theory]
     [InlineData("model.safetensors")]
     [InlineData("adapter/adapter_model.safetensors")]
+    [InlineData("adapter_bias/adapter_model.safetensors")]
     [InlineData("io.safetensors")]
     public void WritingTorchsF32TensorsReproducesTheFixtureFileByteForByte(string file)
     {
