@@ -47,7 +47,7 @@ public sealed record LoraReport
         var sb = new StringBuilder();
         sb.Append(c, $"LoRA on {WrappedModules.Count} module(s): {string.Join(", ", WrappedModules)}\n");
         sb.Append(c, $"trainable params: {TrainableParameters:N0} of {TotalParameters:N0} ({TrainablePercent:F3}%)\n");
-        sb.Append(c, $"trainable state (weights + grads + optimizer, {OptimizerFloatsPerParameter} floats/param): ");
+        sb.Append(c, $"trainable state (weights + grads + {OptimizerFloatsPerParameter} optimizer floats per param): ");
         sb.Append(c, $"LoRA {TrainableStateBytes:N0} B vs full fine-tuning {FullFineTuningStateBytes:N0} B ({100 * StateRatio:F2}%)");
         return sb.ToString();
     }

@@ -1,0 +1,57 @@
+using System.Diagnostics;
+using System.Globalization;
+using Lora.Kernels;
+
+namespace Lora.Bench;
+
+/// <summary><c>quick mlp [--threads N] [--json] [--steps S]</c>: the median wall time of the MLP training step
+/// (<see cref="MlpStepCase"/>) for LoRA and full fine-tuning, measured in the same run, plus the trainable-state
+/// figures the LoRA report prints. BenchmarkDotNet's <see cref="MlpStepBench"/> remains the reference.</summary>
+internal static class MlpQuick
+{
+    public static int Run(string[] args)
+    {
+        bool json = args.Contains("--json");
+        int threads = Option(args, "--threads", KernelThreads.Default);
+        int steps = Option(args, "--steps", 20);
+        if (threads < 1 || threads > KernelThreads.MaxCount || steps < 1)
+        {
+            Console.Error.WriteLine("quick mlp: --threads must be in [1, 256] and --steps ≥ 1.");
+            return 2;
+        }
+        KernelThreads.Count = threads;
+        var cases = new[] { ("lora", new MlpStepCase(true)), ("full", new MlpStepCase(false)) };
+        foreach (var (_, c) in cases) for (int i = 0; i < 3; i++) c.Step(); // warm-up: JIT, pools, packing
+        // Interleave the two modes so a change in machine load affects both alike.
+        var times = cases.ToDictionary(c => c.Item1, _ => new List<double>());
+        for (int s = 0; s < steps; s++)
+            foreach (var (mode, c) in cases)
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                c.Step();
+                times[mode].Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+            }
+        var median = times.ToDictionary(t => t.Key, t => t.Value.Order().ElementAt(t.Value.Count / 2));
+        var lora = cases[0].Item2.Report;
+        foreach (var (mode, _) in cases)
+        {
+            if (json)
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{{\"kernel\":\"mlp_step\",\"mode\":\"{mode}\",\"threads\":{threads},\"ms\":{median[mode]:F3},\"steps\":{steps}}}"));
+            else
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"mlp_step {mode,-4} threads={threads}  {median[mode],8:F2} ms/step (median of {steps})"));
+        }
+        if (!json)
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"lora/full step time: {median["lora"] / median["full"]:F3}"));
+            Console.WriteLine(lora);
+        }
+        return 0;
+    }
+
+    static int Option(string[] args, string name, int fallback)
+    {
+        int i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length && int.TryParse(args[i + 1], NumberStyles.None, CultureInfo.InvariantCulture, out int v) ? v : (i >= 0 ? -1 : fallback);
+    }
+}
