@@ -1,6 +1,8 @@
 #!/usr/bin/python3
 """Writes the PyTorch cross-check fixtures for Lora.Autograd (Lora.Tests/Fixtures/autograd/*.json).
 
+Cases: a 2-layer LoRA MLP with GELU and cross-entropy, an MLP with LayerNorm and ReLU, a conv net (Conv2d with
+padding, ReLU, MaxPool2d with stride and padding, Linear), and Embedding → Tanh → Linear → Sigmoid → MSE.
 Each case is a small network built from the same float32 inputs Lora uses, evaluated by PyTorch in float64
 (so the expected values carry no float32 rounding of their own), with the loss, the logits and the gradient of
 every trainable tensor. The C# tests (Lora.Tests/Autograd/TorchFixtureTests.cs) rebuild the network with
@@ -84,10 +86,57 @@ def mlp_layernorm_relu(rng):
     }
 
 
+def conv_pool_net(rng):
+    n, c, hw, co, classes = 2, 2, 7, 3, 4
+    t = {
+        "x": f32(rng, n, c, hw, hw),
+        "Wc": f32(rng, co, c, 3, 3, scale=0.5), "bc": f32(rng, co, scale=0.1),
+        "Wf": f32(rng, classes, co * 4 * 4, scale=0.3), "bf": f32(rng, classes, scale=0.1),
+    }
+    labels = torch.tensor(rng.integers(0, classes, size=n), dtype=torch.long)
+    trainable = list(t.keys())
+    for name in trainable:
+        t[name].requires_grad_(True)
+    h = F.relu(F.conv2d(t["x"], t["Wc"], t["bc"], stride=1, padding=1))            # (2, 3, 7, 7)
+    h = F.max_pool2d(h, kernel_size=3, stride=2, padding=1)                         # (2, 3, 4, 4)
+    logits = F.linear(h.reshape(n, -1), t["Wf"], t["bf"])
+    loss = F.cross_entropy(logits, labels)
+    loss.backward()
+    return {
+        "name": "conv_pool_net", "labels": labels.tolist(),
+        "inputs": {k2: pack(v) for k2, v in t.items()},
+        "logits": pack(logits), "loss": float(loss),
+        "grads": {k2: pack(t[k2].grad) for k2 in trainable},
+    }
+
+
+def embedding_tanh_mse(rng):
+    vocab, dim, out = 10, 6, 3
+    t = {
+        "table": f32(rng, vocab, dim),
+        "W": f32(rng, out, dim, scale=0.5), "b": f32(rng, out, scale=0.1),
+        "target": f32(rng, 5, out),
+    }
+    ids = torch.tensor([3, 7, 3, 0, 9], dtype=torch.long)
+    trainable = ["table", "W", "b"]
+    for name in trainable:
+        t[name].requires_grad_(True)
+    e = F.embedding(ids, t["table"])
+    pred = torch.sigmoid(F.linear(torch.tanh(e), t["W"], t["b"]))
+    loss = F.mse_loss(pred, t["target"])
+    loss.backward()
+    return {
+        "name": "embedding_tanh_mse", "labels": ids.tolist(),
+        "inputs": {k2: pack(v) for k2, v in t.items()},
+        "logits": pack(pred), "loss": float(loss),
+        "grads": {k2: pack(t[k2].grad) for k2 in trainable},
+    }
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     rng = np.random.default_rng(20240501)
-    for make in (lora_mlp_gelu, mlp_layernorm_relu):
+    for make in (lora_mlp_gelu, mlp_layernorm_relu, conv_pool_net, embedding_tanh_mse):
         case = make(rng)
         case["generator"] = f"tools/make_autograd_fixtures.py, torch {torch.__version__}, float64"
         path = os.path.join(OUT, case["name"] + ".json")

@@ -82,4 +82,38 @@ public class TorchFixtureTests
         foreach (var p in new[] { x, w1, b1, g, be, w2, b2 }) Agree("d" + p.Name, p.Grad, c.Expected("grads", p.Name));
         tape.Reset();
     }
+
+    [Fact]
+    public void ConvNetWithPoolingMatchesPyTorch()
+    {
+        var c = Load("conv_pool_net");
+        Parameter x = c.Param("x"), wc = c.Param("Wc"), bc = c.Param("bc"), wf = c.Param("Wf"), bf = c.Param("bf");
+        var tape = Tape.Current;
+        tape.Reset();
+        var h = Ops.MaxPool2d(Ops.Relu(Ops.Conv2d(x, wc, bc, stride: 1, padding: 1)), 3, 2, 1);
+        var logits = Ops.Linear(Ops.Reshape(h, new Shape(h.Shape[0], h.Length / h.Shape[0])), wf, bf);
+        var loss = Ops.SoftmaxCrossEntropy(logits, c.Labels);
+        loss.Backward();
+        Agree("logits", logits.Data, c.Expected("logits"));
+        Agree("loss", [loss.Item], [c.Root.GetProperty("loss").GetDouble()]);
+        foreach (var p in new[] { x, wc, bc, wf, bf }) Agree("d" + p.Name, p.Grad, c.Expected("grads", p.Name));
+        tape.Reset();
+    }
+
+    [Fact]
+    public void EmbeddingTanhSigmoidMseMatchesPyTorch()
+    {
+        var c = Load("embedding_tanh_mse");
+        Parameter table = c.Param("table"), w = c.Param("W"), b = c.Param("b");
+        var target = new Tensor(c.Data("target"), c.ShapeOf("target"));
+        var tape = Tape.Current;
+        tape.Reset();
+        var pred = Ops.Sigmoid(Ops.Linear(Ops.Tanh(Ops.Embedding(c.Labels, table)), w, b));
+        var loss = Ops.Mse(pred, target);
+        loss.Backward();
+        Agree("pred", pred.Data, c.Expected("logits"));
+        Agree("loss", [loss.Item], [c.Root.GetProperty("loss").GetDouble()]);
+        foreach (var p in new[] { table, w, b }) Agree("d" + p.Name, p.Grad, c.Expected("grads", p.Name));
+        tape.Reset();
+    }
 }
