@@ -24,7 +24,7 @@ public static unsafe partial class Ops
         var tape = Tape.Current;
         var y = tape.NewTensor(Shape.Scalar);
         var probs = tape.NewTensor(logits.Shape);
-        y.Data[0] = Softmax.CrossEntropyForward(n, c, logits.Data, labels.Span, probs.Data);
+        y.Data[0] = Kernels.Softmax.CrossEntropyForward(n, c, logits.Data, labels.Span, probs.Data);
         if (Tape.NeedsGrad(logits))
         {
             ref var node = ref tape.Record(op, &SoftmaxCrossEntropyBackward, y);
@@ -37,6 +37,6 @@ public static unsafe partial class Ops
     {
         int n = node.A!.Shape[0], c = node.A.Shape[1];
         float scale = n == 0 ? 0f : node.Out.Grad[0] / n;
-        Softmax.CrossEntropyBackward(n, c, node.Saved0!.Data, node.Ints.Span, scale, node.A.Grad);
+        Kernels.Softmax.CrossEntropyBackward(n, c, node.Saved0!.Data, node.Ints.Span, scale, node.A.Grad);
     }
 }

@@ -97,6 +97,15 @@ public class OpGradCheckTests
     }
 
     [Fact]
+    public void Softmax()
+    {
+        var x = Leaf(new Shape(3, 5), 1, -2, 2);
+        AssertPasses(GradCheck.Run(() => Ops.Softmax(x), x));
+        var x3 = Leaf(new Shape(2, 2, 3), 2, -2, 2);
+        AssertPasses(GradCheck.Run(() => Ops.Softmax(x3), x3));
+    }
+
+    [Fact]
     public void ReshapeConcatSlice()
     {
         var x = Leaf(new Shape(2, 6), 1);
