@@ -78,6 +78,16 @@ public sealed record PeftAdapterConfig
         return false;
     }
 
+    /// <summary>Value equality, including the target list element by element (a record would compare the list reference).</summary>
+    public bool Equals(PeftAdapterConfig? other) =>
+        other is not null && R == other.R && LoraAlpha.Equals(other.LoraAlpha) && LoraDropout.Equals(other.LoraDropout)
+        && (TargetModules ?? []).SequenceEqual(other.TargetModules ?? []) && TargetModulesRegex == other.TargetModulesRegex
+        && UseRsLora == other.UseRsLora && Bias == other.Bias && InitLoraWeights == other.InitLoraWeights
+        && TaskType == other.TaskType && BaseModelNameOrPath == other.BaseModelNameOrPath && InferenceMode == other.InferenceMode;
+
+    /// <inheritdoc/>
+    public override int GetHashCode() => HashCode.Combine(R, LoraAlpha, TargetModulesRegex, Bias, UseRsLora, (TargetModules ?? []).Count);
+
     /// <summary>Checks the values; <paramref name="file"/> is null for in-memory configs (ArgumentException then).</summary>
     internal void Validate(string? file)
     {
