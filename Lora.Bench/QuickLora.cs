@@ -1,0 +1,110 @@
+using System.Diagnostics;
+using System.Globalization;
+using Lora.Kernels;
+
+namespace Lora.Bench;
+
+/// <summary>
+/// <c>quick lora [--threads N] [--json] [--rounds R] [--shape n,d,k,r] [--clock cpu]</c>: the fused LoRA kernels against the plain GEMM, the
+/// unfused three-call forward and the full fine-tuning step, on the issue's five shapes. Kernels run interleaved
+/// in rounds (each round times every kernel once), so a burst of load from other processes hits them alike; each
+/// figure is the median over rounds of the time per call. Also measures the read bandwidth (<see cref="Bandwidth"/>)
+/// and reports what fraction of it the n = 1 forward reaches. <c>--clock cpu</c> times with the process's CPU clock
+/// (all threads, spinning workers included) instead of the wall clock: on a machine loaded far beyond its cores,
+/// wall time mostly measures the scheduler, while CPU time still measures the work (with 1 thread it is the work).
+/// </summary>
+internal static class QuickLora
+{
+    static readonly (int N, int D, int K, int R)[] Shapes =
+        [(256, 1024, 1024, 8), (256, 1024, 1024, 64), (256, 4096, 4096, 8), (16, 4096, 4096, 8), (1, 4096, 4096, 8)];
+
+    public static int Run(string[] args)
+    {
+        bool json = args.Contains("--json");
+        int threads = Option(args, "--threads", KernelThreads.Default), rounds = Option(args, "--rounds", 7);
+        if (threads < 1 || threads > KernelThreads.MaxCount || rounds < 1)
+        {
+            Console.Error.WriteLine($"quick lora: --threads must be in [1, {KernelThreads.MaxCount}] and --rounds ≥ 1.");
+            return 2;
+        }
+        bool cpu = Array.IndexOf(args, "cpu") > 0 && args[Array.IndexOf(args, "cpu") - 1] == "--clock";
+        var shapes = Shapes;
+        int si = Array.IndexOf(args, "--shape");
+        if (si >= 0)
+        {
+            var v = si + 1 < args.Length ? args[si + 1].Split(',') : [];
+            if (v.Length != 4 || !v.All(t => int.TryParse(t, out int z) && z >= 1))
+            {
+                Console.Error.WriteLine("quick lora: --shape takes n,d,k,r (positive integers).");
+                return 2;
+            }
+            shapes = [(int.Parse(v[0]), int.Parse(v[1]), int.Parse(v[2]), int.Parse(v[3]))];
+        }
+        s_clock = cpu ? CpuMs : WallMs;
+        KernelThreads.Count = threads;
+        var inv = CultureInfo.InvariantCulture;
+        double bandwidth = Bandwidth.Measure(s_clock);
+        if (json) Console.WriteLine(string.Format(inv, "{{\"kernel\":\"read_bandwidth\",\"threads\":{0},\"gbps\":{1:F2}}}", threads, bandwidth));
+        else Console.WriteLine(string.Format(inv, "read bandwidth (streaming sum over 256 MB, best pass, {2} clock), {0} thread(s): {1:F1} GB/s", threads, bandwidth, cpu ? "cpu" : "wall"));
+        if (!json) Console.WriteLine($"clock: {(cpu ? "process CPU time" : "wall")}");
+        foreach (var (n, d, k, r) in shapes)
+        {
+            var layer = new LoraLayer(n, d, k, r);
+            var kernels = layer.Kernels();
+            var ms = Measure(kernels, rounds);
+            for (int i = 0; i < kernels.Length; i++)
+            {
+                if (json)
+                    Console.WriteLine(string.Format(inv, "{{\"kernel\":\"{0}\",\"n\":{1},\"d\":{2},\"k\":{3},\"r\":{4},\"threads\":{5},\"ms\":{6:F4}}}",
+                        kernels[i].Name, n, d, k, r, threads, ms[i]));
+            }
+            if (json) continue;
+            Console.WriteLine(string.Format(inv, "n={0} d={1} k={2} r={3} threads={4}", n, d, k, r, threads));
+            for (int i = 0; i < kernels.Length; i++) Console.WriteLine(string.Format(inv, "  {0,-16} {1,10:F3} ms", kernels[i].Name, ms[i]));
+            Console.WriteLine(string.Format(inv, "  lora_forward / plain_forward = {0:F3}   unfused / plain = {1:F3}   lora_step / full_step = {2:F3}",
+                ms[1] / ms[0], ms[2] / ms[0], ms[3] / ms[4]));
+            if (n == 1)
+            {
+                double gbps = layer.WeightBytes / (ms[1] * 1e-3) / 1e9;
+                Console.WriteLine(string.Format(inv, "  lora_forward reads W at {0:F1} GB/s = {1:P0} of the measured read bandwidth", gbps, gbps / bandwidth));
+            }
+        }
+        KernelThreads.Reset();
+        return 0;
+    }
+
+    /// <summary>Median ms per call of each kernel, over rounds that interleave the kernels.</summary>
+    static double[] Measure((string Name, Action Body)[] kernels, int rounds)
+    {
+        var reps = new int[kernels.Length];
+        for (int i = 0; i < kernels.Length; i++)
+        {
+            kernels[i].Body(); // warm-up: buffers, JIT tiers
+            kernels[i].Body();
+            long t0 = Stopwatch.GetTimestamp();
+            kernels[i].Body();
+            double once = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+            reps[i] = (int)Math.Clamp(0.03 / Math.Max(once, 1e-7), 1, 10000); // about 30 ms per measurement
+        }
+        var samples = new double[kernels.Length][];
+        for (int i = 0; i < kernels.Length; i++) samples[i] = new double[rounds];
+        for (int round = 0; round < rounds; round++)
+            for (int i = 0; i < kernels.Length; i++)
+            {
+                double t0 = s_clock();
+                for (int j = 0; j < reps[i]; j++) kernels[i].Body();
+                samples[i][round] = (s_clock() - t0) / reps[i];
+            }
+        return samples.Select(s => { Array.Sort(s); return s[s.Length / 2]; }).ToArray();
+    }
+
+    static Func<double> s_clock = WallMs;
+    static double WallMs() => Stopwatch.GetTimestamp() * 1000.0 / Stopwatch.Frequency;
+    static double CpuMs() => Process.GetCurrentProcess().TotalProcessorTime.TotalMilliseconds;
+
+    static int Option(string[] args, string name, int fallback)
+    {
+        int i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length && int.TryParse(args[i + 1], out int v) ? v : fallback;
+    }
+}
