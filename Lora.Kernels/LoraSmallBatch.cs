@@ -72,7 +72,19 @@ internal static unsafe class LoraSmallBatch
         int units = (plan.N + NR - 1) / NR;
         int t0 = (int)((long)units * part / parts), t1 = (int)((long)units * (part + 1) / parts);
         float* tile = stackalloc float[SmallM * NR];
-        for (int t = t0; t < t1; t++)
+        int t = t0;
+        if (plan.M == 1)
+        {
+            // One row: four panels at once, so that four streams of W are in flight and eight FMA chains hide the latency.
+            for (; t + 4 <= t1; t += 4)
+            {
+                bool first = true;
+                Accumulate4(plan.S0, t, plan.S0.A, tile, ref first);
+                Accumulate4(plan.S1, t, plan.S1.A, tile, ref first);
+                for (int q = 0; q < 4; q++) Store(ref plan, t + q, tile + q * NR);
+            }
+        }
+        for (; t < t1; t++)
         {
             bool first = true;
             Accumulate(ref plan, plan.S0, t, tile, ref first);
@@ -102,6 +114,36 @@ internal static unsafe class LoraSmallBatch
                     default: TileSplit<R1>(kb, a, s.Lda, b, tl, first); break;
                 }
             }
+            first = false;
+        }
+    }
+
+    /// <summary>One row, four panels t..t+3: tile[q·16 + j] (=|+=) Σ_p a[p]·panel_{t+q}[p·16 + j].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Accumulate4(in Stretch s, int t, float* a, float* tile, ref bool first)
+    {
+        nint stride = (nint)s.K * NR;
+        float* panel = s.Panels + t * stride;
+        for (int pb = 0; pb < s.K; pb += KB)
+        {
+            int kb = Math.Min(KB, s.K - pb);
+            float* b = panel + (nint)pb * NR, ap = a + pb;
+            Vector256<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
+            if (!first)
+            {
+                c0 = Vector256.Load(tile); c1 = Vector256.Load(tile + 8); c2 = Vector256.Load(tile + 16); c3 = Vector256.Load(tile + 24);
+                c4 = Vector256.Load(tile + 32); c5 = Vector256.Load(tile + 40); c6 = Vector256.Load(tile + 48); c7 = Vector256.Load(tile + 56);
+            }
+            for (int p = 0; p < kb; p++, b += NR)
+            {
+                var av = Vector256.Create(ap[p]);
+                c0 = Fma.MultiplyAdd(av, Vector256.Load(b), c0); c1 = Fma.MultiplyAdd(av, Vector256.Load(b + 8), c1);
+                c2 = Fma.MultiplyAdd(av, Vector256.Load(b + stride), c2); c3 = Fma.MultiplyAdd(av, Vector256.Load(b + stride + 8), c3);
+                c4 = Fma.MultiplyAdd(av, Vector256.Load(b + 2 * stride), c4); c5 = Fma.MultiplyAdd(av, Vector256.Load(b + 2 * stride + 8), c5);
+                c6 = Fma.MultiplyAdd(av, Vector256.Load(b + 3 * stride), c6); c7 = Fma.MultiplyAdd(av, Vector256.Load(b + 3 * stride + 8), c7);
+            }
+            Vector256.Store(c0, tile); Vector256.Store(c1, tile + 8); Vector256.Store(c2, tile + 16); Vector256.Store(c3, tile + 24);
+            Vector256.Store(c4, tile + 32); Vector256.Store(c5, tile + 40); Vector256.Store(c6, tile + 48); Vector256.Store(c7, tile + 56);
             first = false;
         }
     }
