@@ -111,7 +111,9 @@ internal static unsafe class LoraSmallBatch
                     case 4: Tile<R4>(kb, a, s.Lda, b, tl, first); break;
                     case 3: TileSplit<R3>(kb, a, s.Lda, b, tl, first); break;
                     case 2: TileSplit<R2>(kb, a, s.Lda, b, tl, first); break;
-                    default: TileSplit<R1>(kb, a, s.Lda, b, tl, first); break;
+                    // With m = 1 the panels outside groups of four must sum exactly as Accumulate4 does (one chain),
+                    // or an element's bits would depend on where the thread split put the groups.
+                    default: if (plan.M == 1) Tile<R1>(kb, a, s.Lda, b, tl, first); else TileSplit<R1>(kb, a, s.Lda, b, tl, first); break;
                 }
             }
             first = false;
