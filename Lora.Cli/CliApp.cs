@@ -34,6 +34,7 @@ internal static class CliApp
             return verb switch
             {
                 "inspect" => Verbs.InspectVerb.Run(rest, stdout),
+                "train" => Verbs.TrainVerb.Run(rest, stdout, stderr),
                 _ => throw new UsageException($"unknown command '{verb}' (see 'lora --help')."),
             };
         }

@@ -23,6 +23,7 @@ internal static class HelpText
     public static string? ForVerb(string verb) => verb switch
     {
         "inspect" => Verbs.InspectVerb.Help,
+        "train" => Verbs.TrainVerb.Help,
         _ => null,
     };
 }

@@ -1,0 +1,31 @@
+using System.Globalization;
+using Lora.Core.Experiments;
+
+namespace Lora.Cli.Output;
+
+/// <summary>The main job's one comparison table.</summary>
+internal static class ReportTable
+{
+    public static void Write(TextWriter w, AdaptationResult r, AdaptationOptions o, string dataName, long peakBytes, double seconds, string outDir)
+    {
+        var c = CultureInfo.InvariantCulture;
+        string targets = string.Join(",", o.Targets);
+        w.WriteLine(string.Create(c, $"data: {dataName}; {r.Sizes.Train:N0} train / {r.Sizes.Test:N0} test; MLP {string.Join("-", r.Base.Config.Sizes)}"));
+        w.WriteLine(string.Create(c, $"task A (held out): base accuracy {Pct(r.BaseAccuracy)}; task B = {AdaptationOptions.ShiftName(o.Shift)}"));
+        w.WriteLine();
+        Row(w, "", "before", $"LoRA (r={o.Rank}, {targets})", "full fine-tuning");
+        Row(w, "accuracy on task B", Pct(r.TaskBBefore), Pct(r.Lora.Accuracy), Pct(r.Full.Accuracy));
+        Row(w, "trainable parameters", "", string.Create(c, $"{r.Lora.TrainableParameters:N0} ({100.0 * r.Lora.TrainableParameters / Math.Max(1, r.Full.TrainableParameters):0.0}%)"),
+            string.Create(c, $"{r.Full.TrainableParameters:N0}"));
+        Row(w, "trainable state bytes", "", string.Create(c, $"{r.Lora.TrainableStateBytes:N0}"), string.Create(c, $"{r.Full.TrainableStateBytes:N0}"));
+        Row(w, "seconds per epoch", "", string.Create(c, $"{r.Lora.SecondsPerEpoch:0.0000}"), string.Create(c, $"{r.Full.SecondsPerEpoch:0.0000}"));
+        Row(w, "peak working set", string.Create(c, $"{peakBytes / (1024.0 * 1024.0):0.0} MiB"), "", "");
+        w.WriteLine();
+        w.WriteLine(string.Create(c, $"wall time {seconds:0.0} s; outputs in {outDir}"));
+    }
+
+    static void Row(TextWriter w, string label, string a, string b, string d) =>
+        w.WriteLine($"{label,-24}{a,-12}{b,-28}{d}");
+
+    static string Pct(double v) => (100 * v).ToString("0.00", CultureInfo.InvariantCulture) + "%";
+}

@@ -1,0 +1,135 @@
+using System.Diagnostics;
+using System.Globalization;
+using Lora.Cli.Output;
+using Lora.Core.Data;
+using Lora.Core.Experiments;
+using Lora.Core.Lora;
+using Lora.Core.Modules;
+
+namespace Lora.Cli.Verbs;
+
+/// <summary><c>lora train</c>: the main job (pretrain on task A, adapt to task B with LoRA and with full fine-tuning,
+/// report), writing base/, adapter/, metrics.json and curves.svg into the output directory.</summary>
+internal static class TrainVerb
+{
+    public const string Help = """
+        usage: lora train [options]
+
+        Pretrains an MLP on task A, shifts the data to task B (default: images rotated 90°), adapts the same base
+        with LoRA and with full fine-tuning, and prints one comparison table.
+
+        data:
+          --data DIR          MNIST-format IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-…;
+                              raw or .gz), e.g. /usr/share/datasets/fashion-mnist. Default: the embedded
+                              UCI digits (1,797 8×8 images, 80/20 split)
+          --shift NAME        rotate90 (default) | flip | shift-labels
+        model and pretraining:
+          --hidden LIST       hidden widths, comma-separated (default 256,256)
+          --base-epochs N     (default 20)    --base-lr X   (default 0.001)
+        LoRA:
+          --rank N            (default 8)     --alpha X     (default 16)
+          --targets LIST      modules to adapt, comma-separated (default layers.0)
+          --lr X              (default 0.01)  --epochs N    (default 40)
+        full fine-tuning:
+          --full-lr X         (default 0.001) --full-epochs N (default 20)
+        run:
+          --batch-size N      (default 64)    --seed N      (default 1)
+          --threads N         kernel threads (default: all cores, or LORA_NUM_THREADS)
+          --out DIR           output directory (default runs/<timestamp>); an existing one needs --force
+          --force             replace an existing output directory
+          --quiet             no progress output
+
+        """;
+
+    static readonly string[] Valued = ["data", "shift", "hidden", "base-epochs", "base-lr", "rank", "alpha", "targets",
+        "lr", "epochs", "full-lr", "full-epochs", "batch-size", "seed", "threads", "out"];
+
+    public static int Run(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr)
+    {
+        var o = CliOptions.Parse("train", args, Valued, ["force", "quiet"]);
+        if (o.Positionals.Count > 0) throw new UsageException($"train: unexpected argument '{o.Positionals[0]}'.");
+        var options = ReadOptions(o);
+        string outDir = o.String("out") ?? Path.Combine("runs", DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture));
+        int threads = o.Int("threads", 0, min: 1, max: Lora.Kernels.KernelThreads.MaxCount);
+        if (threads > 0) Lora.Kernels.KernelThreads.Count = threads;
+
+        // Refuse an existing directory and read the data before spending any time training.
+        using var output = AtomicDirectory.Create(outDir, o.Flag("force"));
+        string? dataDir = o.String("data");
+        (Dataset Train, Dataset Test)? split = dataDir is null ? null : Idx.LoadDirectory(dataDir);
+        string dataName = dataDir is null ? "digits (embedded UCI optical digits)" : Path.GetFullPath(dataDir);
+
+        var progress = new ProgressReporter(stderr, ProgressReporter.Detect(o.Flag("quiet")));
+        var clock = Stopwatch.StartNew();
+        void OnProgress(ExperimentPhase phase, Lora.Core.Training.TrainingProgress p)
+        {
+            if (p.Batch == 1 && p.Kind == Lora.Core.Training.ProgressKind.Batch) progress.BeginPhase(PhaseName(phase), p.Epochs);
+            if (p.Kind == Lora.Core.Training.ProgressKind.Batch) progress.Batch(p.Epoch, p.Batch, p.BatchesPerEpoch, p.Loss);
+            else progress.EpochEnd(p.Epoch, p.Loss, p.EpochResult?.ValidationAccuracy, p.SamplesPerSecond);
+        }
+        var result = split is { } s
+            ? AdaptationExperiment.Run(s.Train, s.Test, options, OnProgress)
+            : AdaptationExperiment.Run(Digits.Load(), options, OnProgress);
+        long peak = Process.GetCurrentProcess().PeakWorkingSet64;
+
+        ModelFiles.Save(result.Base, Path.Combine(output.Staging, "base"));
+        LoraAdapterFiles.Save(result.Lora.Model, Path.Combine(output.Staging, "adapter"), baseModelNameOrPath: "../base");
+        File.WriteAllBytes(Path.Combine(output.Staging, "metrics.json"), AdaptationMetrics.ToJson(result, options, dataName, peak));
+        File.WriteAllText(Path.Combine(output.Staging, "curves.svg"), Curves(result, options));
+        output.Commit();
+
+        ReportTable.Write(stdout, result, options, dataName, peak, clock.Elapsed.TotalSeconds, Path.GetFullPath(outDir));
+        return CliApp.Ok;
+    }
+
+    static AdaptationOptions ReadOptions(CliOptions o)
+    {
+        var d = new AdaptationOptions();
+        string shiftName = o.String("shift") ?? AdaptationOptions.ShiftName(d.Shift);
+        if (!AdaptationOptions.TryParseShift(shiftName, out var shift))
+            throw new UsageException($"--shift: unknown shift '{shiftName}' (rotate90, flip or shift-labels).");
+        return d with
+        {
+            Shift = shift,
+            Hidden = o.String("hidden") is { } h ? IntList("hidden", h) : d.Hidden,
+            BaseEpochs = o.Int("base-epochs", d.BaseEpochs, min: 1),
+            BaseLearningRate = o.Float("base-lr", (float)d.BaseLearningRate, min: float.Epsilon),
+            Rank = o.Int("rank", d.Rank, min: 1),
+            Alpha = o.Float("alpha", (float)d.Alpha, min: float.Epsilon),
+            Targets = o.String("targets") is { } t ? List("targets", t) : d.Targets,
+            LoraLearningRate = o.Float("lr", (float)d.LoraLearningRate, min: float.Epsilon),
+            LoraEpochs = o.Int("epochs", d.LoraEpochs, min: 1),
+            FullLearningRate = o.Float("full-lr", (float)d.FullLearningRate, min: float.Epsilon),
+            FullEpochs = o.Int("full-epochs", d.FullEpochs, min: 1),
+            BatchSize = o.Int("batch-size", d.BatchSize, min: 1),
+            Seed = (ulong)o.Int("seed", (int)d.Seed, min: 0),
+        };
+    }
+
+    static string[] List(string name, string value)
+    {
+        var items = value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        return items.Length > 0 ? items : throw new UsageException($"--{name}: expected a comma-separated list, got '{value}'.");
+    }
+
+    static int[] IntList(string name, string value) => List(name, value).Select(s =>
+        int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v >= 1 ? v
+            : throw new UsageException($"--{name}: '{s}' is not a positive integer.")).ToArray();
+
+    static string PhaseName(ExperimentPhase p) => p switch
+    {
+        ExperimentPhase.Pretrain => "pretrain",
+        ExperimentPhase.Lora => "lora",
+        _ => "full",
+    };
+
+    static string Curves(AdaptationResult r, AdaptationOptions o)
+    {
+        static IReadOnlyList<double> Loss(Lora.Core.Training.TrainingHistory h) => h.Epochs.Select(e => e.TrainLoss).ToList();
+        static IReadOnlyList<double> Acc(Lora.Core.Training.TrainingHistory h) => h.Epochs.Select(e => e.ValidationAccuracy ?? double.NaN).ToList();
+        string loraName = $"LoRA r={o.Rank}";
+        return SvgCurves.Render($"task B ({AdaptationOptions.ShiftName(o.Shift)}): LoRA vs full fine-tuning",
+            [new Series(loraName, "#d62728", Loss(r.Lora.History)), new Series("full fine-tuning", "#1f77b4", Loss(r.Full.History))],
+            [new Series(loraName, "#d62728", Acc(r.Lora.History)), new Series("full fine-tuning", "#1f77b4", Acc(r.Full.History))]);
+    }
+}
