@@ -35,6 +35,8 @@ internal static class CliApp
             {
                 "inspect" => Verbs.InspectVerb.Run(rest, stdout),
                 "train" => Verbs.TrainVerb.Run(rest, stdout, stderr),
+                "merge" => Verbs.MergeVerb.Run(rest, stdout),
+                "eval" => Verbs.EvalVerb.Run(rest, stdout),
                 _ => throw new UsageException($"unknown command '{verb}' (see 'lora --help')."),
             };
         }

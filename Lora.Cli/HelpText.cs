@@ -24,6 +24,8 @@ internal static class HelpText
     {
         "inspect" => Verbs.InspectVerb.Help,
         "train" => Verbs.TrainVerb.Help,
+        "merge" => Verbs.MergeVerb.Help,
+        "eval" => Verbs.EvalVerb.Help,
         _ => null,
     };
 }

@@ -61,9 +61,11 @@ internal static class TrainVerb
 
         var progress = new ProgressReporter(stderr, ProgressReporter.Detect(o.Flag("quiet")));
         var clock = Stopwatch.StartNew();
+        ExperimentPhase? current = null;
         void OnProgress(ExperimentPhase phase, Lora.Core.Training.TrainingProgress p)
         {
-            if (p.Batch == 1 && p.Kind == Lora.Core.Training.ProgressKind.Batch) progress.BeginPhase(PhaseName(phase), p.Epochs);
+            if (current != phase) progress.BeginPhase(PhaseName(phase), p.Epochs);
+            current = phase;
             if (p.Kind == Lora.Core.Training.ProgressKind.Batch) progress.Batch(p.Epoch, p.Batch, p.BatchesPerEpoch, p.Loss);
             else progress.EpochEnd(p.Epoch, p.Loss, p.EpochResult?.ValidationAccuracy, p.SamplesPerSecond);
         }
