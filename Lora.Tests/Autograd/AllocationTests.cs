@@ -5,6 +5,8 @@ using static Lora.Tests.Autograd.AutogradTestData;
 namespace Lora.Tests.Autograd;
 
 /// <summary>A steady-state training step allocates nothing on the managed heap.</summary>
+// Changes KernelThreads.Count or measures allocation: runs alone, in the GEMM threading collection.
+[Collection(nameof(global::Lora.Tests.Kernels.GemmThreadingTests))]
 public class AllocationTests
 {
     [Fact]
