@@ -35,6 +35,16 @@ internal sealed class BufferPool
         (_floats[b] ??= new Stack<float[]>()).Push(array);
     }
 
+    /// <summary>Drops every idle array so the garbage collector can reclaim it.</summary>
+    public void Clear()
+    {
+        for (int b = 0; b < _floats.Length; b++)
+        {
+            if (_floats[b] is { } f) { AllocatedBytes -= f.Count * (1L << b) * sizeof(float); f.Clear(); f.TrimExcess(); }
+            if (_ints[b] is { } i) { AllocatedBytes -= i.Count * (1L << b) * sizeof(int); i.Clear(); i.TrimExcess(); }
+        }
+    }
+
     public int[] RentInts(int length)
     {
         int b = Bucket(length);

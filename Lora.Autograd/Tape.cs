@@ -83,6 +83,17 @@ public sealed unsafe class Tape
         _consumed = false;
     }
 
+    /// <summary><see cref="Reset"/>, then lets the garbage collector reclaim the pooled activation storage (the
+    /// pool otherwise keeps the peak of a step for reuse, for the life of the thread). The next step allocates
+    /// again.</summary>
+    public void ResetAndReleaseMemory()
+    {
+        Reset();
+        Pool.Clear();
+        _free.Clear();
+        _free.TrimExcess();
+    }
+
     /// <summary>A pooled activation with unspecified contents; released on reset.</summary>
     internal Tensor NewTensor(Shape shape)
     {

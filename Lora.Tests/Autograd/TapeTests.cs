@@ -158,6 +158,22 @@ public class TapeTests
     }
 
     [Fact]
+    public void ThePoolReusesStorageAndCanReleaseIt()
+    {
+        var tape = Fresh();
+        var x = Leaf(new Shape(64, 64), 1);
+        tape.ResetAndReleaseMemory();
+        Ops.Sum(Ops.Tanh(x)).Backward();
+        long afterFirst = tape.PooledBytes;
+        Assert.True(afterFirst >= 2 * 64 * 64 * sizeof(float)); // output and its gradient at least
+        for (int i = 0; i < 3; i++) { tape.Reset(); Ops.Sum(Ops.Tanh(x)).Backward(); }
+        Assert.Equal(afterFirst, tape.PooledBytes); // later steps are served from the pool
+        tape.ResetAndReleaseMemory();
+        Assert.Equal(0, tape.PooledBytes);
+        Assert.Equal(0, tape.LiveTensorCount);
+    }
+
+    [Fact]
     public void CheckFiniteNamesTheOpThatProducedNaN()
     {
         var tape = Fresh();
