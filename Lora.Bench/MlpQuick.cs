@@ -1,22 +1,38 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using Lora.Kernels;
 
 namespace Lora.Bench;
 
 /// <summary><c>quick mlp [--threads N] [--json] [--steps S]</c>: the median wall time of the MLP training step
 /// (<see cref="MlpStepCase"/>) for LoRA and full fine-tuning, measured in the same run, plus the trainable-state
-/// figures the LoRA report prints. BenchmarkDotNet's <see cref="MlpStepBench"/> remains the reference.</summary>
-internal static class MlpQuick
+/// figures the LoRA report prints. <c>--clock cpu</c> (only with one thread) times with this thread's CPU clock,
+/// which other processes on a busy machine disturb less. BenchmarkDotNet's <see cref="MlpStepBench"/> remains the
+/// reference.</summary>
+internal static partial class MlpQuick
 {
+    [StructLayout(LayoutKind.Sequential)]
+    struct TimeSpec { public long Seconds; public long Nanoseconds; }
+
+    [LibraryImport("libc", EntryPoint = "clock_gettime")]
+    private static partial int ClockGetTime(int clock, out TimeSpec time);
+
+    static double ThreadCpuMs()
+    {
+        ClockGetTime(3 /* CLOCK_THREAD_CPUTIME_ID */, out var t);
+        return t.Seconds * 1e3 + t.Nanoseconds / 1e6;
+    }
+
     public static int Run(string[] args)
     {
         bool json = args.Contains("--json");
         int threads = Option(args, "--threads", KernelThreads.Default);
         int steps = Option(args, "--steps", 20);
-        if (threads < 1 || threads > KernelThreads.MaxCount || steps < 1)
+        bool cpu = args.Contains("cpu");
+        if (threads < 1 || threads > KernelThreads.MaxCount || steps < 1 || (cpu && threads != 1))
         {
-            Console.Error.WriteLine("quick mlp: --threads must be in [1, 256] and --steps ≥ 1.");
+            Console.Error.WriteLine("quick mlp: --threads must be in [1, 256], --steps ≥ 1, and --clock cpu needs --threads 1.");
             return 2;
         }
         KernelThreads.Count = threads;
@@ -28,8 +44,9 @@ internal static class MlpQuick
             foreach (var (mode, c) in cases)
             {
                 long t0 = Stopwatch.GetTimestamp();
+                double c0 = cpu ? ThreadCpuMs() : 0;
                 c.Step();
-                times[mode].Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+                times[mode].Add(cpu ? ThreadCpuMs() - c0 : Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
             }
         var median = times.ToDictionary(t => t.Key, t => t.Value.Order().ElementAt(t.Value.Count / 2));
         var lora = cases[0].Item2.Report;
@@ -37,9 +54,9 @@ internal static class MlpQuick
         {
             if (json)
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{{\"kernel\":\"mlp_step\",\"mode\":\"{mode}\",\"threads\":{threads},\"ms\":{median[mode]:F3},\"steps\":{steps}}}"));
+                    $"{{\"kernel\":\"mlp_step\",\"mode\":\"{mode}\",\"threads\":{threads},\"clock\":\"{(cpu ? "cpu" : "wall")}\",\"ms\":{median[mode]:F3},\"steps\":{steps}}}"));
             else
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"mlp_step {mode,-4} threads={threads}  {median[mode],8:F2} ms/step (median of {steps})"));
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"mlp_step {mode,-4} threads={threads}  {median[mode],8:F2} ms/step (median of {steps}, {(cpu ? "thread CPU" : "wall")} clock)"));
         }
         if (!json)
         {

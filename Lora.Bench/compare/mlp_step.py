@@ -4,7 +4,7 @@ cross-entropy, AdamW, either LoRA (r=8, alpha=16 on all three Linear layers, bas
 structure) or full fine-tuning. Prints JSON lines like Lora.Bench's quick mode:
   {"kernel": "mlp_step", "impl": "torch", "mode": "lora", "threads": 1, "ms": 3.2}
 
-Usage: OPENBLAS_NUM_THREADS=N /usr/bin/python3 Lora.Bench/compare/mlp_step.py --threads N [--steps 30]
+Usage: OPENBLAS_NUM_THREADS=N /usr/bin/python3 Lora.Bench/compare/mlp_step.py --threads N [--steps 30] [--clock cpu]
 (the script sets torch.set_num_threads(N) and refuses to run when OPENBLAS_NUM_THREADS differs from N).
 """
 import argparse, json, math, os, statistics, sys, time
@@ -46,7 +46,7 @@ def build(mode: str, sizes, r: int, alpha: float) -> nn.Module:
     return model
 
 
-def time_steps(mode: str, threads: int, steps: int, warmup: int) -> float:
+def time_steps(mode: str, threads: int, steps: int, warmup: int, cpu: bool) -> float:
     torch.manual_seed(0)
     sizes, batch = [784, 1024, 1024, 10], 128
     model = build(mode, sizes, r=8, alpha=16.0)
@@ -54,14 +54,15 @@ def time_steps(mode: str, threads: int, steps: int, warmup: int) -> float:
     opt = torch.optim.AdamW(params, lr=1e-3, foreach=False)
     x = torch.randn(batch, sizes[0])
     y = torch.randint(0, sizes[-1], (batch,))
+    clock = time.thread_time if cpu else time.perf_counter
     times = []
     for s in range(warmup + steps):
-        t0 = time.perf_counter()
+        t0 = clock()
         opt.zero_grad(set_to_none=False)
         loss = F.cross_entropy(model(x), y)
         loss.backward()
         opt.step()
-        t1 = time.perf_counter()
+        t1 = clock()
         if s >= warmup:
             times.append((t1 - t0) * 1e3)
     return statistics.median(times)
@@ -73,14 +74,18 @@ def main():
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--modes", default="lora,full")
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                    help="cpu: this thread's CPU time (only meaningful with --threads 1, where torch and OpenBLAS compute on the calling thread)")
     a = ap.parse_args()
+    if a.clock == "cpu" and a.threads != 1:
+        sys.exit("mlp_step.py: --clock cpu needs --threads 1")
     env = os.environ.get("OPENBLAS_NUM_THREADS")
     if env != str(a.threads):
         sys.exit(f"mlp_step.py: set OPENBLAS_NUM_THREADS={a.threads} (got {env}) so BLAS and torch use the same threads")
     torch.set_num_threads(a.threads)
     for mode in a.modes.split(","):
-        ms = time_steps(mode, a.threads, a.steps, a.warmup)
-        print(json.dumps({"kernel": "mlp_step", "impl": "torch", "mode": mode, "threads": a.threads, "ms": round(ms, 3)}))
+        ms = time_steps(mode, a.threads, a.steps, a.warmup, a.clock == "cpu")
+        print(json.dumps({"kernel": "mlp_step", "impl": "torch", "mode": mode, "threads": a.threads, "clock": a.clock, "ms": round(ms, 3)}))
 
 
 if __name__ == "__main__":
