@@ -138,7 +138,8 @@ public sealed class LoraLinear : Module
         _packedStale = true;
     }
 
-    /// <summary>Merges the active adapters and returns the base layer (W now including them), detached from this wrapper.</summary>
+    /// <summary>Merges the active adapters and returns the base layer (W now including them), to be used in place of
+    /// this wrapper. With adapters disabled nothing is merged: the base layer comes back as it is.</summary>
     public Linear MergeAndUnload()
     {
         if (!AdaptersDisabled) Merge();

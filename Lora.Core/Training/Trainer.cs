@@ -60,7 +60,8 @@ public sealed class Trainer
         if (batches.BatchesPerEpoch == 0) throw new ArgumentException($"Training set '{train.Name}' has {train.Count} samples, fewer than one batch of {o.BatchSize} with DropLast.", nameof(train));
         EnsureBuffers(o.BatchSize, train.FeatureCount);
         var history = new TrainingHistory();
-        var trainable = _optimizer.Slots.Select(s => s.Value.ToArray()).ToArray(); // best-weights snapshot storage
+        // best-weights snapshot storage, only when asked for
+        var trainable = o.RestoreBestWeights ? _optimizer.Slots.Select(s => s.Value.ToArray()).ToArray() : [];
         double best = double.NaN;
         int sinceBest = 0;
         long seen = 0;
