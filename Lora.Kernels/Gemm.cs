@@ -30,6 +30,11 @@ public static class Gemm
             }
             var opA = new GemmOperand(pa, lda, transA == Transpose.Yes);
             var opB = new GemmOperand(pb, ldb, transB == Transpose.Yes);
+            if (m <= GemmBlocking.SmallM && MicroKernel.UseAvx2 && m > GemmBlocking.AxpyMaxM)
+            {
+                GemmSmallM.RunStrips(m, n, k, opA, opB, alpha, beta, pc, ldc, null);
+                return;
+            }
             if (m <= GemmBlocking.SmallM && MicroKernel.UseAvx2)
             {
                 var small = new SmallMPlan { M = m, N = n, K = k, A = opA, B = opB, Alpha = alpha, Beta = beta, C = pc, Ldc = ldc };

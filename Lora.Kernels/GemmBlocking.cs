@@ -28,6 +28,12 @@ internal static class GemmBlocking
         KC = kc; MC = mc; NC = nc;
     }
 
-    /// <summary>op(A) rows up to which the unpacked small-m path is used.</summary>
-    public const int SmallM = 16;
+    /// <summary>op(A) rows up to which a small-m path is used (AVX2/FMA only).</summary>
+    public static int SmallM = 16;
+
+    /// <summary>op(A) rows up to which the small-m path is the unpacked axpy/dot one; above, the strip path.</summary>
+    public static int AxpyMaxM = 4;
+
+    /// <summary>Columns per packed B strip of the small-m strip path (a multiple of NR).</summary>
+    public static int StripNc = 16;
 }

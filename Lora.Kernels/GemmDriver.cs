@@ -16,6 +16,9 @@ internal unsafe struct GemmSegment
     public GemmOperand B;
     /// <summary>Optional pre-packed op(B) (<see cref="GemmPackedB"/>, K×n): reused instead of packing B.</summary>
     public float* PackedB;
+    /// <summary>Optional pre-packed op(A) (m×K): MR-row panels of K×MR, panel t at t·K·MR (<see cref="GemmPacking.PackA"/>
+    /// with panelStride K·MR). The small-m path packs its A once this way instead of once per column block.</summary>
+    public float* PackedA;
 }
 
 /// <summary>Everything one GEMM (or fused GEMM) call needs; lives on the caller's stack during the call.</summary>
@@ -30,6 +33,9 @@ internal unsafe struct GemmPlan
     public nint Ldc;
     /// <summary>Optional per-column bias (N values) added once: C = alpha·Σ + beta·C + bias.</summary>
     public float* Bias;
+    /// <summary>Columns per B block (a multiple of NR), 0 = <see cref="GemmBlocking.NC"/>. Narrow blocks keep the
+    /// packed B strip in L1 and consume it at once, which is how the small-m path streams B.</summary>
+    public int Nc;
     // Set by the driver: split along N (true) or M, and into how many parts.
     internal bool SplitN;
 }
@@ -46,6 +52,9 @@ internal static unsafe class GemmDriver
 {
     /// <summary>Below this many flops per part, another thread costs more than it saves.</summary>
     internal static long MinFlopsPerPart = 1L << 22;
+
+    /// <summary>With narrow B blocks (<see cref="GemmPlan.Nc"/>), prefetch B this many blocks ahead while packing.</summary>
+    internal static int PrefetchStrips = 2;
 
     /// <summary>Runs the plan on up to <see cref="KernelThreads.Count"/> threads. Requires M, N ≥ 1 and alpha ≠ 0.</summary>
     public static void Run(ref GemmPlan plan)
@@ -82,49 +91,92 @@ internal static unsafe class GemmDriver
     }
 
     /// <summary>The sequential loop nest over C[m0..m1, n0..n1] (n0 a multiple of NR).</summary>
+    /// <remarks>
+    /// Normal blocking: column blocks (NC) outside, k-blocks (KC) inside, so one packed KC×NC block of B serves all
+    /// of A. Narrow strips (<see cref="GemmPlan.Nc"/>, the small-m path): k-blocks outside, so the KC rows of B being
+    /// read span few pages and are swept left to right (TLB and prefetcher friendly). Either way each element of C
+    /// sees the same k-blocks in the same order, so the bits do not change.
+    /// </remarks>
     internal static void RunRectangle(ref GemmPlan plan, int m0, int m1, int n0, int n1)
     {
         if (m0 >= m1 || n0 >= n1) return;
-        int kcMax = KC, mcMax = MC, ncMax = NC;
+        int kcMax = KC, ncMax = plan.Nc > 0 ? plan.Nc : NC;
         GemmBuffers buffers = GemmBuffers.Current;
-        float* aBuf = buffers.PackA(mcMax * kcMax + 16);
-        float* bBuf = buffers.PackB(kcMax * ncMax + 16);
-        float* tile = buffers.Tile(MR * NR + NR);
-        for (int jc = n0; jc < n1; jc += ncMax)
+        var scratch = new Scratch
         {
-            int nc = Math.Min(ncMax, n1 - jc);
-            bool first = true;
+            A = buffers.PackA(MC * kcMax + 16),
+            B = buffers.PackB(kcMax * ncMax + 16),
+            Tile = buffers.Tile(MR * NR + NR),
+            Prefetch = plan.Nc > 0 ? PrefetchStrips * ncMax : 0,
+        };
+        int firstSegment = plan.Segment0.K > 0 ? 0 : 1;
+        if (plan.Nc == 0)
+        {
+            for (int jc = n0; jc < n1; jc += ncMax)
+                for (int s = 0; s < 2; s++)
+                {
+                    ref GemmSegment seg = ref s == 0 ? ref plan.Segment0 : ref plan.Segment1;
+                    for (int pc = 0; pc < seg.K; pc += kcMax)
+                        Block(ref plan, ref seg, pc, Math.Min(kcMax, seg.K - pc), jc, Math.Min(ncMax, n1 - jc), m0, m1,
+                            s == firstSegment && pc == 0, scratch);
+                }
+        }
+        else
+        {
             for (int s = 0; s < 2; s++)
             {
                 ref GemmSegment seg = ref s == 0 ? ref plan.Segment0 : ref plan.Segment1;
                 for (int pc = 0; pc < seg.K; pc += kcMax)
-                {
-                    int kc = Math.Min(kcMax, seg.K - pc);
-                    float* bp;
-                    nint bStride;
-                    if (seg.PackedB != null)
-                    {
-                        bStride = (nint)seg.K * NR;
-                        bp = seg.PackedB + (jc / NR) * bStride + (nint)pc * NR;
-                    }
-                    else
-                    {
-                        bStride = (nint)kc * NR;
-                        GemmPacking.PackB(seg.B, pc, kc, jc, nc, bBuf, bStride);
-                        bp = bBuf;
-                    }
-                    float beta = first ? plan.Beta : 1f;
-                    float* bias = first && plan.Bias != null ? plan.Bias + jc : null;
-                    for (int ic = m0; ic < m1; ic += mcMax)
-                    {
-                        int mc = Math.Min(mcMax, m1 - ic);
-                        GemmPacking.PackA(seg.A, ic, mc, pc, kc, aBuf);
-                        GemmMacroKernel.Run(mc, nc, kc, aBuf, bp, bStride, plan.C + ic * plan.Ldc + jc, plan.Ldc,
-                            plan.Alpha, beta, bias, tile);
-                    }
-                    first = false;
-                }
+                    for (int jc = n0; jc < n1; jc += ncMax)
+                        Block(ref plan, ref seg, pc, Math.Min(kcMax, seg.K - pc), jc, Math.Min(ncMax, n1 - jc), m0, m1,
+                            s == firstSegment && pc == 0, scratch);
             }
+        }
+    }
+
+    struct Scratch
+    {
+        public float* A, B, Tile;
+        public int Prefetch;
+    }
+
+    /// <summary>C[m0..m1, jc..jc+nc] (+)= op(A)[.., pc..pc+kc]·op(B)[pc..pc+kc, jc..jc+nc] of one segment.</summary>
+    /// <param name="first">The first k-block of the whole inner dimension: beta and bias apply here only.</param>
+    static void Block(ref GemmPlan plan, ref GemmSegment seg, int pc, int kc, int jc, int nc, int m0, int m1, bool first, in Scratch scratch)
+    {
+        float* bp;
+        nint bStride;
+        if (seg.PackedB != null)
+        {
+            bStride = (nint)seg.K * NR;
+            bp = seg.PackedB + (jc / NR) * bStride + (nint)pc * NR;
+        }
+        else
+        {
+            bStride = (nint)kc * NR;
+            GemmPacking.PackB(seg.B, pc, kc, jc, nc, scratch.B, bStride, scratch.Prefetch);
+            bp = scratch.B;
+        }
+        float beta = first ? plan.Beta : 1f;
+        float* bias = first && plan.Bias != null ? plan.Bias + jc : null;
+        for (int ic = m0; ic < m1; ic += MC)
+        {
+            int mc = Math.Min(MC, m1 - ic);
+            float* ap;
+            nint aStride;
+            if (seg.PackedA != null)
+            {
+                aStride = (nint)seg.K * MR;
+                ap = seg.PackedA + (ic / MR) * aStride + (nint)pc * MR;
+            }
+            else
+            {
+                aStride = (nint)kc * MR;
+                GemmPacking.PackA(seg.A, ic, mc, pc, kc, scratch.A, aStride);
+                ap = scratch.A;
+            }
+            GemmMacroKernel.Run(mc, nc, kc, ap, aStride, bp, bStride, plan.C + ic * plan.Ldc + jc, plan.Ldc,
+                plan.Alpha, beta, bias, scratch.Tile);
         }
     }
 }

@@ -6,7 +6,8 @@ namespace Lora.Kernels;
 internal static unsafe class GemmMacroKernel
 {
     /// <summary>
-    /// C (mc×nc, row stride ldc) = alpha·Ap·Bp + beta·C (+ bias). ap: packed A block (<see cref="GemmPacking.PackA"/>);
+    /// C (mc×nc, row stride ldc) = alpha·Ap·Bp + beta·C (+ bias). ap: first packed A panel, the next ones every
+    /// aPanelStride floats (<see cref="GemmPacking.PackA"/>);
     /// bp: first packed B panel, the next ones every bPanelStride floats. beta == 0 never reads C.
     /// tile: MR·NR + NR floats of scratch for edge tiles. bias: nc values or null.
     /// </summary>
@@ -14,7 +15,7 @@ internal static unsafe class GemmMacroKernel
     /// Loop order jr (B panel, kept in L1) outside ir (A panels, streamed from L2). Edge tiles run the same
     /// micro-kernel on a zero-padded copy of the C tile, so an element's bits never depend on the tile it falls in.
     /// </remarks>
-    public static void Run(int mc, int nc, int kc, float* ap, float* bp, nint bPanelStride,
+    public static void Run(int mc, int nc, int kc, float* ap, nint aPanelStride, float* bp, nint bPanelStride,
         float* c, nint ldc, float alpha, float beta, float* bias, float* tile)
     {
         for (int jr = 0; jr < nc; jr += NR, bp += bPanelStride)
@@ -22,7 +23,7 @@ internal static unsafe class GemmMacroKernel
             int nr = Math.Min(NR, nc - jr);
             float* biasJ = bias == null ? null : bias + jr;
             float* a = ap;
-            for (int ir = 0; ir < mc; ir += MR, a += MR * kc)
+            for (int ir = 0; ir < mc; ir += MR, a += aPanelStride)
             {
                 int mr = Math.Min(MR, mc - ir);
                 float* cij = c + ir * ldc + jr;

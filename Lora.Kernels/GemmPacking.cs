@@ -11,7 +11,7 @@ namespace Lora.Kernels;
 /// branches on shape.
 /// </summary>
 /// <remarks>
-/// Packed A block (mc×kc): panels of MR rows, panel t at offset t·MR·kc, element (r, p) at p·MR + r.
+/// Packed A block (mc×kc): panels of MR rows, panel t at offset t·panelStride, element (r, p) at p·MR + r.
 /// Packed B block (kc×nc): panels of NR columns, panel t at offset t·panelStride, element (p, c) at p·NR + c.
 /// panelStride is kc·NR for a per-call block; a pre-packed whole matrix uses K·NR (see <see cref="GemmPackedB"/>).
 /// </remarks>
@@ -19,10 +19,13 @@ internal static unsafe class GemmPacking
 {
     static bool Simd => MicroKernel.UseAvx2;
 
-    /// <summary>Packs op(A)[i0..i0+mc, p0..p0+kc] into MR-row panels at dst (needs 16 floats of slack).</summary>
-    public static void PackA(in GemmOperand a, int i0, int mc, int p0, int kc, float* dst)
+    /// <summary>
+    /// Packs op(A)[i0..i0+mc, p0..p0+kc] into MR-row panels, panel t at dst + t·panelStride (kc·MR for a block,
+    /// K·MR for a whole pre-packed A). Needs 16 floats of slack after the last panel.
+    /// </summary>
+    public static void PackA(in GemmOperand a, int i0, int mc, int p0, int kc, float* dst, nint panelStride)
     {
-        for (int ir = 0; ir < mc; ir += MR, dst += MR * kc)
+        for (int ir = 0; ir < mc; ir += MR, dst += panelStride)
         {
             int mr = Math.Min(MR, mc - ir);
             if (!a.Trans) PackARows(a.At(i0 + ir, p0), a.Ld, mr, kc, dst);
@@ -78,24 +81,29 @@ internal static unsafe class GemmPacking
         }
     }
 
-    /// <summary>Packs op(B)[p0..p0+kc, j0..j0+nc] into NR-column panels, panel t at dst + t·panelStride.</summary>
-    public static void PackB(in GemmOperand b, int p0, int kc, int j0, int nc, float* dst, nint panelStride)
+    /// <summary>
+    /// Packs op(B)[p0..p0+kc, j0..j0+nc] into NR-column panels, panel t at dst + t·panelStride.
+    /// prefetch: when B is not transposed, also prefetch each row this many floats ahead (0 = off); the small-m
+    /// strip path packs narrow strips of many rows, more streams than the hardware prefetchers follow.
+    /// </summary>
+    public static void PackB(in GemmOperand b, int p0, int kc, int j0, int nc, float* dst, nint panelStride, int prefetch = 0)
     {
         for (int jr = 0; jr < nc; jr += NR, dst += panelStride)
         {
             int nr = Math.Min(NR, nc - jr);
-            if (!b.Trans) PackBRows(b.At(p0, j0 + jr), b.Ld, nr, kc, dst);
+            if (!b.Trans) PackBRows(b.At(p0, j0 + jr), b.Ld, nr, kc, dst, prefetch);
             else PackBCols(b.At(p0, j0 + jr), b.Ld, nr, kc, dst);
         }
     }
 
     // op(B) = B: the NR values of each p are contiguous.
-    static void PackBRows(float* src, nint ld, int nr, int kc, float* dst)
+    static void PackBRows(float* src, nint ld, int nr, int kc, float* dst, int prefetch)
     {
         if (Simd && nr == NR)
         {
             for (int p = 0; p < kc; p++, src += ld, dst += NR)
             {
+                if (prefetch != 0) Sse.Prefetch0(src + prefetch); // never faults, even past the matrix
                 Vector256.Store(Vector256.Load(src), dst);
                 Vector256.Store(Vector256.Load(src + 8), dst + 8);
             }

@@ -29,7 +29,10 @@ internal unsafe struct SmallMPlan
 /// </remarks>
 internal static unsafe partial class GemmSmallM
 {
-    const int KB = 256;
+    /// <summary>Rows of B per pass of the axpy path (tuned: docs/kernels.md); a field so the benchmark can sweep it.</summary>
+    internal static int KB = 256;
+    /// <summary>Software prefetch distance of the axpy path, in 16-column strips ahead (0 = none).</summary>
+    internal static int PrefetchStrips = 0;
     const int AxpyUnit = 16, DotUnit = 4;
 
     /// <summary>Runs the plan (M in 1..SmallM, N ≥ 1, K ≥ 1, alpha ≠ 0) on up to <see cref="KernelThreads.Count"/> threads.</summary>
@@ -47,6 +50,24 @@ internal static unsafe partial class GemmSmallM
         int unit = axpy ? AxpyUnit : DotUnit;
         int parts = GemmDriver.Parts(2L * m * n * k, (n + unit - 1) / unit);
         fixed (SmallMPlan* p = &plan) WorkerPool.Run(&RunPart, p, parts);
+    }
+
+    /// <summary>
+    /// The strip path for small m where compute matters: op(A) is packed once into MR panels, then the driver runs
+    /// with B blocks only <see cref="GemmBlocking.StripNc"/> columns wide, so each packed B strip (KC×16, 16 KB) is
+    /// consumed from L1 right after it is packed: B is read from memory once and never round-trips through L3.
+    /// </summary>
+    public static void RunStrips(int m, int n, int k, GemmOperand a, GemmOperand b, float alpha, float beta, float* c, nint ldc, float* bias)
+    {
+        int panels = (m + GemmBlocking.MR - 1) / GemmBlocking.MR;
+        float* packedA = GemmBuffers.Current.Scratch(panels * GemmBlocking.MR * k + 16);
+        GemmPacking.PackA(a, 0, m, 0, k, packedA, (nint)k * GemmBlocking.MR);
+        var plan = new GemmPlan
+        {
+            M = m, N = n, Alpha = alpha, Beta = beta, C = c, Ldc = ldc, Bias = bias, Nc = GemmBlocking.StripNc,
+            Segment0 = new GemmSegment { K = k, A = a, B = b, PackedA = packedA },
+        };
+        GemmDriver.Run(ref plan);
     }
 
     static void RunPart(void* state, int part, int parts)
@@ -77,6 +98,7 @@ internal static unsafe partial class GemmSmallM
                     float* a = plan.PackedA + (nint)pb * m + i0;
                     float* t = plan.Sums + (nint)i0 * n + j;
                     int rows = Math.Min(6, m - i0);
+                    if (i0 == 0 && PrefetchStrips > 0) Prefetch(b + PrefetchStrips * AxpyUnit, plan.B.Ld, kb);
                     if (w == AxpyUnit) AxpyTile(rows, false, kb, a, m, b, plan.B.Ld, t, n, first, w);
                     else AxpyTile(rows, true, kb, a, m, b, plan.B.Ld, t, n, first, w);
                 }
@@ -107,6 +129,13 @@ internal static unsafe partial class GemmSmallM
                         plan.Bias == null ? null : plan.Bias + j);
             }
         }
+    }
+
+    // Touches one cache line per row of a strip further along each B row, so the many row streams of a pass
+    // (more than the hardware prefetchers track) arrive early. Prefetches never fault, even past the matrix.
+    static void Prefetch(float* b, nint ldb, int rows)
+    {
+        for (int p = 0; p < rows; p++, b += ldb) System.Runtime.Intrinsics.X86.Sse.Prefetch0(b);
     }
 
     /// <summary>c[j] = alpha·s[j] + beta·c[j] (+ bias[j]); beta == 0 never reads c.</summary>

@@ -1,0 +1,138 @@
+using System.Diagnostics;
+using System.Globalization;
+using Lora.Kernels;
+
+namespace Lora.Bench;
+
+/// <summary>
+/// <c>quick gemm [--threads N] [--json] [--reps R] [--blocking KC,MC,NC] [--only square|small]</c>: our Sgemm against
+/// OpenBLAS at the same thread count, on the issue's shapes, in under a minute. Each repetition times ours and
+/// OpenBLAS's back to back, so machine load hits both alike; figures are medians.
+/// </summary>
+/// <remarks>
+/// Without --threads: every shape with 1 thread, plus the 2048 squares with 2 threads. With --threads N: every shape
+/// with N threads. --blocking overrides the cache blocking (the tuning sweep in docs/kernels.md).
+/// </remarks>
+internal static class QuickGemm
+{
+    public static int Run(string[] args)
+    {
+        int? threads = null;
+        int reps = 5;
+        bool json = false;
+        string only = "";
+        bool cpuClock = false;
+        for (int i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--json": json = true; break;
+                case "--threads" when i + 1 < args.Length && int.TryParse(args[i + 1], out int t) && t >= 1: threads = t; i++; break;
+                case "--reps" when i + 1 < args.Length && int.TryParse(args[i + 1], out int r) && r >= 1: reps = r; i++; break;
+                case "--only" when i + 1 < args.Length: only = args[++i]; break;
+                case "--clock" when i + 1 < args.Length && args[i + 1] is "cpu" or "wall": cpuClock = args[++i] == "cpu"; break;
+                case "--smallm" when i + 1 < args.Length: // KB,prefetch strips (tuning)
+                    int[] sm = args[++i].Split(',').Select(int.Parse).ToArray();
+                    GemmSmallM.KB = sm[0];
+                    GemmSmallM.PrefetchStrips = sm[1];
+                    if (sm.Length > 2) GemmBlocking.SmallM = sm[2];
+                    if (sm.Length > 3) GemmBlocking.AxpyMaxM = sm[3];
+                    if (sm.Length > 4) GemmBlocking.StripNc = sm[4];
+                    if (sm.Length > 5) GemmDriver.PrefetchStrips = sm[5];
+                    break;
+                case "--blocking" when i + 1 < args.Length:
+                    int[] kmn = args[++i].Split(',').Select(int.Parse).ToArray();
+                    GemmBlocking.Set(kmn[0], kmn[1], kmn[2]);
+                    break;
+                default:
+                    Console.Error.WriteLine($"quick gemm: unknown or incomplete option '{args[i]}'. usage: quick gemm [--threads N] [--json] [--reps R] [--blocking KC,MC,NC] [--only square|small] [--clock wall|cpu]");
+                    return 2;
+            }
+        }
+        if (!OpenBlas.Available) Console.Error.WriteLine(OpenBlas.MissingMessage);
+        var cases = new List<(bool ta, bool tb, int m, int n, int k, int threads)>();
+        (bool, bool)[] combos = [(false, false), (false, true), (true, false), (true, true)];
+        int t1 = threads ?? 1;
+        if (only != "small")
+        {
+            foreach (int s in new[] { 512, 1024, 2048 })
+                foreach (var (ta, tb) in combos) cases.Add((ta, tb, s, s, s, t1));
+            if (threads is null)
+                foreach (var (ta, tb) in combos) cases.Add((ta, tb, 2048, 2048, 2048, 2));
+        }
+        if (only != "square")
+            foreach (int m in new[] { 1, 4, 16 })
+                foreach (var (ta, tb) in combos.Take(2)) cases.Add((ta, tb, m, 4096, 4096, t1));
+
+        if (!json)
+        {
+            Console.WriteLine($"quick gemm: {Environment.ProcessorCount} cores, AVX2/FMA kernels: {MicroKernel.UseAvx2}, blocking KC={GemmBlocking.KC} MC={GemmBlocking.MC} NC={GemmBlocking.NC}, {reps} reps, medians");
+            Console.WriteLine($"{"op",-4} {"m",5} {"n",5} {"k",5} {"thr",3} {"ours GF/s",10} {"OpenBLAS",10} {"ratio",6}");
+        }
+        foreach (var (ta, tb, m, n, k, th) in cases)
+        {
+            var (ours, theirs) = Measure(ta, tb, m, n, k, th, reps, cpuClock && th == 1);
+            double? ratio = theirs is double o ? ours / o : null;
+            string op = $"{(ta ? 'T' : 'N')}{(tb ? 'T' : 'N')}";
+            if (json)
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{{\"kernel\":\"sgemm\",\"transA\":\"{(ta ? 'T' : 'N')}\",\"transB\":\"{(tb ? 'T' : 'N')}\",\"m\":{m},\"n\":{n},\"k\":{k},\"threads\":{th},\"gflops\":{ours:F2},\"openblas_gflops\":{Json(theirs)},\"ratio\":{Json(ratio, "F3")}}}"));
+            else
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{op,-4} {m,5} {n,5} {k,5} {th,3} {ours,10:F1} {(theirs is double x ? x.ToString("F1", CultureInfo.InvariantCulture) : "-"),10} {(ratio is double q ? q.ToString("F2", CultureInfo.InvariantCulture) : "-"),6}"));
+        }
+        return 0;
+    }
+
+    static string Json(double? v, string format = "F2") => v is double x ? x.ToString(format, CultureInfo.InvariantCulture) : "null";
+
+    // cpu: time by the process's CPU time instead of the wall clock (1 thread only). On a loaded machine this
+    // discounts time slices lost to other processes; it is for tuning, never the published figures.
+    static (double ours, double? openblas) Measure(bool ta, bool tb, int m, int n, int k, int threads, int reps, bool cpu)
+    {
+        int lda = ta ? m : k, ldb = tb ? k : n;
+        float[] a = Fill(m * k, 1), b = Fill(k * n, 2), c = new float[m * n];
+        double flops = 2.0 * m * n * k;
+        // Enough calls per timing that a sample lasts at least ~20 ms.
+        int calls = (int)Math.Clamp(2e9 / flops, 1, 1000);
+        var oursTimes = new List<double>();
+        var theirTimes = new List<double>();
+        KernelThreads.Count = threads;
+        OpenBlas.SetThreads(threads);
+        try
+        {
+            Transpose tA = ta ? Transpose.Yes : Transpose.No, tB = tb ? Transpose.Yes : Transpose.No;
+            for (int rep = -1; rep < reps; rep++) // rep -1 warms up both
+            {
+                double start = Now(cpu);
+                for (int i = 0; i < calls; i++) Gemm.Sgemm(tA, tB, m, n, k, 1f, a, lda, b, ldb, 0f, c, n);
+                if (rep >= 0) oursTimes.Add((Now(cpu) - start) / calls);
+                if (!OpenBlas.Available) continue;
+                start = Now(cpu);
+                for (int i = 0; i < calls; i++) OpenBlas.Sgemm(ta, tb, m, n, k, 1f, a, lda, b, ldb, 0f, c, n);
+                if (rep >= 0) theirTimes.Add((Now(cpu) - start) / calls);
+            }
+        }
+        finally { KernelThreads.Reset(); }
+        double ours = flops / Median(oursTimes) / 1e9;
+        double? theirs = theirTimes.Count > 0 ? flops / Median(theirTimes) / 1e9 : null;
+        return (ours, theirs);
+    }
+
+    static double Now(bool cpu) =>
+        cpu ? Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds : Stopwatch.GetTimestamp() / (double)Stopwatch.Frequency;
+
+    static double Median(List<double> x)
+    {
+        x.Sort();
+        return x.Count % 2 == 1 ? x[x.Count / 2] : 0.5 * (x[x.Count / 2 - 1] + x[x.Count / 2]);
+    }
+
+    static float[] Fill(int count, int seed)
+    {
+        var rng = new Random(seed);
+        var x = new float[count];
+        for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
+        return x;
+    }
+}
