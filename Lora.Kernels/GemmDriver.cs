@@ -36,6 +36,9 @@ internal unsafe struct GemmPlan
     /// <summary>Columns per B block (a multiple of NR), 0 = <see cref="GemmBlocking.NC"/>. Narrow blocks keep the
     /// packed B strip in L1 and consume it at once, which is how the small-m path streams B.</summary>
     public int Nc;
+    /// <summary>Inner-dimension block, 0 = <see cref="GemmBlocking.KC"/>. The small-m strip path uses a shorter one so
+    /// that fewer rows of B are in flight at once.</summary>
+    public int Kc;
     // Set by the driver: split along N (true) or M, and into how many parts.
     internal bool SplitN;
 }
@@ -100,7 +103,7 @@ internal static unsafe class GemmDriver
     internal static void RunRectangle(ref GemmPlan plan, int m0, int m1, int n0, int n1)
     {
         if (m0 >= m1 || n0 >= n1) return;
-        int kcMax = KC, ncMax = plan.Nc > 0 ? plan.Nc : NC;
+        int kcMax = plan.Kc > 0 ? plan.Kc : KC, ncMax = plan.Nc > 0 ? plan.Nc : NC;
         GemmBuffers buffers = GemmBuffers.Current;
         var scratch = new Scratch
         {

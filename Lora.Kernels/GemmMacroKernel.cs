@@ -38,12 +38,9 @@ internal static unsafe class GemmMacroKernel
         float* tileBias = tile + MR * NR;
         new Span<float>(tile, MR * NR + NR).Clear();
         if (beta != 0f)
-            for (int r = 0; r < mr; r++)
-                for (int j = 0; j < nr; j++) tile[r * NR + j] = c[r * ldc + j];
-        if (bias != null)
-            for (int j = 0; j < nr; j++) tileBias[j] = bias[j];
+            for (int r = 0; r < mr; r++) new ReadOnlySpan<float>(c + r * ldc, nr).CopyTo(new Span<float>(tile + r * NR, nr));
+        if (bias != null) new ReadOnlySpan<float>(bias, nr).CopyTo(new Span<float>(tileBias, nr));
         MicroKernel.Run(kc, a, b, tile, NR, alpha, beta, bias == null ? null : tileBias);
-        for (int r = 0; r < mr; r++)
-            for (int j = 0; j < nr; j++) c[r * ldc + j] = tile[r * NR + j];
+        for (int r = 0; r < mr; r++) new ReadOnlySpan<float>(tile + r * NR, nr).CopyTo(new Span<float>(c + r * ldc, nr));
     }
 }

@@ -30,9 +30,9 @@ internal unsafe struct SmallMPlan
 internal static unsafe partial class GemmSmallM
 {
     /// <summary>Rows of B per pass of the axpy path (tuned: docs/kernels.md); a field so the benchmark can sweep it.</summary>
-    internal static int KB = 256;
+    internal static int KB = 16;
     /// <summary>Software prefetch distance of the axpy path, in 16-column strips ahead (0 = none).</summary>
-    internal static int PrefetchStrips = 0;
+    internal static int PrefetchStrips = 8;
     const int AxpyUnit = 16, DotUnit = 4;
 
     /// <summary>Runs the plan (M in 1..SmallM, N ≥ 1, K ≥ 1, alpha ≠ 0) on up to <see cref="KernelThreads.Count"/> threads.</summary>
@@ -64,7 +64,7 @@ internal static unsafe partial class GemmSmallM
         GemmPacking.PackA(a, 0, m, 0, k, packedA, (nint)k * GemmBlocking.MR);
         var plan = new GemmPlan
         {
-            M = m, N = n, Alpha = alpha, Beta = beta, C = c, Ldc = ldc, Bias = bias, Nc = GemmBlocking.StripNc,
+            M = m, N = n, Alpha = alpha, Beta = beta, C = c, Ldc = ldc, Bias = bias, Nc = GemmBlocking.StripNc, Kc = b.Trans ? 0 : GemmBlocking.StripKc,
             Segment0 = new GemmSegment { K = k, A = a, B = b, PackedA = packedA },
         };
         GemmDriver.Run(ref plan);
