@@ -134,6 +134,35 @@ public class LoraFilesTests
         AssertMatches(model, x.Data, n, baseOut, PeftFixture.ExpectedRows("y_base_f64"), withLora: false);
     }
 
+    [Fact]
+    public void LoadsThePeftFixtureWithRsLoraRegexTargetsAndBiasAll()
+    {
+        // PyTorch wrote this adapter with use_rslora, target_modules as the regex "layers\.[02]" and bias "all":
+        // layers.1 stays a plain Linear but its bias is replaced by the adapter's.
+        var model = ModelFiles.Load(PeftFixture.Dir);
+        LoraAdapterFiles.Load(model, PeftFixture.PathOf("adapter_bias"), trainable: true);
+        Assert.Equal(["layers.0", "layers.2"], model.LoraLayers().Select(l => l.Path));
+        Assert.IsType<Linear>(model.Layers[1]);
+        Assert.Equal(PeftFixture.Expected.GetProperty("scaling_bias").GetDouble(), model.LoraLayers().First().Layer.Adapters[0].Scale, 6);
+        // trainable like after ApplyLora with bias "all": the factors and every bias
+        Assert.All(model.NamedParameters(), p => Assert.Equal(LoraModel.IsLoraParameter(p.Name) || p.Name.EndsWith(".bias"), !p.Parameter.Frozen));
+        var x = SafeTensors.Read(PeftFixture.PathOf("io.safetensors")).Tensors.First(t => t.Name == "x");
+        var y = Run(model.Eval(), x.Data, x.Shape[0]);
+        AssertMatches(model, x.Data, x.Shape[0], y, PeftFixture.ExpectedRows("y_lora_bias_f64"), withLora: true);
+        // and it saves back with the same biases and factors
+        var peft = LoraAdapterFiles.ToPeft(model);
+        Assert.Equal(PeftBias.All, peft.Config.Bias);
+        Assert.Equal(["layers.0", "layers.1", "layers.2"], peft.Biases.Keys.Order());
+        var original = PeftAdapter.Load(PeftFixture.PathOf("adapter_bias"));
+        foreach (var (path, t) in original.Biases) Assert.Equal(t.Data, peft.Biases[path].Data);
+        foreach (var m in original.Modules)
+        {
+            var saved = peft.Modules.Single(s => s.ModulePath == m.ModulePath);
+            Assert.Equal(m.A.Data, saved.A.Data);
+            Assert.Equal(m.B.Data, saved.B.Data);
+        }
+    }
+
     /// <summary>
     /// Compares with PyTorch's float64 forward. Bound: each layer's float evaluation errs by at most
     /// (k + r + 4)·ε·M elementwise, M the same network evaluated on absolute values (|x|·|W|ᵀ + |b| + s·(|x|·|A|ᵀ)·|B|ᵀ,
@@ -145,11 +174,12 @@ public class LoraFilesTests
         int width = 8, kMax = 0, layersCount = model.Layers.Count, rank = 0;
         for (int li = 0; li < layersCount; li++)
         {
-            var l = (LoraLinear)model.Layers[li];
-            var w = l.BaseLayer.Weight.ToArray(); var b = l.BaseLayer.Bias!.ToArray();
-            var ad = l.Adapters[0]; var A = ad.A.ToArray(); var B = ad.B.ToArray();
-            int k = l.InFeatures, d = l.OutFeatures, r = ad.Rank;
-            kMax = Math.Max(kMax, k); rank = r;
+            var ll = model.Layers[li] as LoraLinear;
+            var l = ll?.BaseLayer ?? (Linear)model.Layers[li];
+            var w = l.Weight.ToArray(); var b = l.Bias!.ToArray();
+            var ad = ll?.Adapters[0]; var A = ad?.A.ToArray() ?? []; var B = ad?.B.ToArray() ?? [];
+            int k = l.InFeatures, d = l.OutFeatures, r = ad?.Rank ?? 0;
+            kMax = Math.Max(kMax, k); rank = Math.Max(rank, r);
             var next = new double[n * d];
             for (int i = 0; i < n; i++)
             {
@@ -159,7 +189,7 @@ public class LoraFilesTests
                 {
                     double acc = Math.Abs(b[j]);
                     for (int c = 0; c < k; c++) acc += mag[i * k + c] * Math.Abs(w[j * k + c]);
-                    if (withLora) for (int q = 0; q < r; q++) acc += ad.Scale * h[q] * Math.Abs(B[j * r + q]);
+                    if (withLora && ad is not null) for (int q = 0; q < r; q++) acc += ad.Scale * h[q] * Math.Abs(B[j * r + q]);
                     next[i * d + j] = acc;
                 }
             }
