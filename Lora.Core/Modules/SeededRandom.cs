@@ -10,35 +10,16 @@ namespace Lora.Core.Modules;
 /// </remarks>
 public sealed class SeededRandom
 {
-    ulong _s0, _s1, _s2, _s3;
+    // The same xoshiro256** core as the data pipeline's shuffles (stream 0 seeds it exactly as before).
+    Data.DataRandom _core;
     double _spareGaussian;
     bool _hasSpare;
 
     /// <summary>Creates a generator whose whole sequence is determined by <paramref name="seed"/>.</summary>
-    public SeededRandom(ulong seed)
-    {
-        ulong x = seed;
-        _s0 = SplitMix(ref x); _s1 = SplitMix(ref x); _s2 = SplitMix(ref x); _s3 = SplitMix(ref x);
-    }
-
-    static ulong SplitMix(ref ulong x)
-    {
-        ulong z = x += 0x9E3779B97F4A7C15UL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return z ^ (z >> 31);
-    }
+    public SeededRandom(ulong seed) => _core = new Data.DataRandom(seed);
 
     /// <summary>The next 64 random bits.</summary>
-    public ulong NextUInt64()
-    {
-        ulong result = ulong.RotateLeft(_s1 * 5, 7) * 9;
-        ulong t = _s1 << 17;
-        _s2 ^= _s0; _s3 ^= _s1; _s1 ^= _s2; _s0 ^= _s3;
-        _s2 ^= t;
-        _s3 = ulong.RotateLeft(_s3, 45);
-        return result;
-    }
+    public ulong NextUInt64() => _core.NextUInt64();
 
     /// <summary>A new generator seeded from this one's next output and <paramref name="stream"/>; this one advances.</summary>
     public SeededRandom Fork(ulong stream = 0) => new(NextUInt64() ^ (stream * 0xD1B54A32D192ED03UL));
