@@ -1,5 +1,3 @@
-using System.Runtime.CompilerServices;
-
 namespace Lora.Kernels;
 
 /// <summary>
@@ -14,7 +12,7 @@ internal sealed unsafe class GemmBuffers
     /// <summary>The buffers of the calling thread (created on first use).</summary>
     public static GemmBuffers Current => t_current ??= new GemmBuffers();
 
-    Slot _a, _b, _scratch, _tile;
+    AlignedScratch _a, _b, _scratch, _tile;
 
     /// <summary>Room for a packed MC×KC block of A.</summary>
     public float* PackA(int floats) => _a.Get(floats);
@@ -27,23 +25,4 @@ internal sealed unsafe class GemmBuffers
 
     /// <summary>Room for edge tiles (C, bias) of the micro-kernel.</summary>
     public float* Tile(int floats) => _tile.Get(floats);
-
-    struct Slot
-    {
-        float[]? _array;
-        float* _aligned;
-        int _capacity;
-
-        public float* Get(int floats)
-        {
-            if (floats <= _capacity) return _aligned;
-            // Grow geometrically so a sequence of growing shapes settles quickly.
-            int capacity = Math.Max(floats, (int)Math.Min(int.MaxValue - 64L, _capacity * 3L / 2));
-            _array = GC.AllocateUninitializedArray<float>(capacity + 16, pinned: true);
-            nint start = (nint)Unsafe.AsPointer(ref _array[0]);
-            _aligned = (float*)((start + 63) & ~(nint)63);
-            _capacity = capacity;
-            return _aligned;
-        }
-    }
 }

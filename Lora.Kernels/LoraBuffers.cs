@@ -1,5 +1,3 @@
-using System.Runtime.CompilerServices;
-
 namespace Lora.Kernels;
 
 /// <summary>
@@ -14,7 +12,7 @@ internal sealed unsafe class LoraBuffers
     /// <summary>The buffers of the calling thread (created on first use).</summary>
     public static LoraBuffers Current => t_current ??= new LoraBuffers();
 
-    Slot _scaled, _panels, _rows, _mask;
+    AlignedScratch _scaled, _panels, _rows, _mask;
 
     /// <summary>Room for s·h (n×r) or s·dy·B (n×r).</summary>
     public float* Scaled(long floats) => _scaled.Get(floats);
@@ -27,23 +25,4 @@ internal sealed unsafe class LoraBuffers
 
     /// <summary>Room for a block of rows of the dropout mask.</summary>
     public float* Mask(long floats) => _mask.Get(floats);
-
-    struct Slot
-    {
-        float[]? _array;
-        float* _aligned;
-        long _capacity;
-
-        public float* Get(long floats)
-        {
-            if (floats <= _capacity) return _aligned;
-            if (floats > int.MaxValue - 64) throw new ArgumentException($"LoRA scratch of {floats} floats is too large.");
-            long capacity = Math.Max(floats, Math.Min(int.MaxValue - 64L, _capacity * 3 / 2));
-            _array = GC.AllocateUninitializedArray<float>((int)capacity + 16, pinned: true);
-            nint start = (nint)Unsafe.AsPointer(ref _array[0]);
-            _aligned = (float*)((start + 63) & ~(nint)63);
-            _capacity = capacity;
-            return _aligned;
-        }
-    }
 }
