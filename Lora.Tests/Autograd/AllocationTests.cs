@@ -40,7 +40,8 @@ public class AllocationTests
             step++;
             for (int i = 0; i < ps.Length; i++)
             {
-                OptimizerKernels.AdamW(ps[i].Data, ps[i].Grad, m[i], v[i], 1e-2f, 0.9f, 0.999f, 1e-8f, 0.01f, step);
+                var (stepSize, invSqrtBias2) = Lora.Core.Optim.UpdateRules.AdamWConstants(1e-2, 0.9, 0.999, step);
+                Lora.Core.Optim.UpdateRules.AdamW(ps[i].Data, ps[i].Grad, m[i], v[i], 1e-2f, 0.9f, 0.999f, 1e-8f, 0.01f, stepSize, invSqrtBias2);
                 ps[i].ZeroGrad();
             }
         }
