@@ -5,8 +5,7 @@ using static Lora.Tests.Autograd.AutogradTestData;
 namespace Lora.Tests.Autograd;
 
 /// <summary>A steady-state training step allocates nothing on the managed heap.</summary>
-// Changes KernelThreads.Count or measures allocation: runs alone, in the GEMM threading collection.
-[Collection(nameof(global::Lora.Tests.Kernels.GemmThreadingTests))]
+[Collection(global::Lora.Tests.SerialCollection.Name)]
 public class AllocationTests
 {
     [Fact]

@@ -6,10 +6,7 @@ namespace Lora.Tests.Kernels;
 /// Thread count independence and allocation. These tests change the global <see cref="KernelThreads.Count"/>, so
 /// they share one non-parallel collection: nothing else runs while they do (the total-allocation test needs it).
 /// </summary>
-[CollectionDefinition(nameof(GemmThreadingTests), DisableParallelization = true)]
-public class GemmThreadingCollection;
-
-[Collection(nameof(GemmThreadingTests))]
+[Collection(global::Lora.Tests.SerialCollection.Name)]
 public class GemmThreadingTests
 {
     public static TheoryData<Transpose, Transpose, int, int, int> Shapes()

@@ -5,7 +5,7 @@ namespace Lora.Tests.Kernels;
 
 /// <summary>Thread-count independence and zero allocation of the fused LoRA kernels (run alone: they change
 /// the global thread count and measure allocations).</summary>
-[Collection(nameof(GemmThreadingTests))]
+[Collection(global::Lora.Tests.SerialCollection.Name)]
 public class LoraThreadingTests
 {
     public static TheoryData<int, int, int, int> Shapes() => new()

@@ -3,8 +3,7 @@ using Lora.Core.Data;
 namespace Lora.Tests.Core.Data;
 
 /// <summary>Splits and minibatches: deterministic per seed, complete, balanced, allocation-free per batch.</summary>
-// Changes KernelThreads.Count or measures allocation: runs alone, in the GEMM threading collection.
-[Collection(nameof(global::Lora.Tests.Kernels.GemmThreadingTests))]
+[Collection(global::Lora.Tests.SerialCollection.Name)]
 public class SplitAndBatchTests
 {
     static readonly Dataset DigitsData = Digits.Load();

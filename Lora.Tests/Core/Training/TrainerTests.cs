@@ -9,8 +9,7 @@ using Lora.Kernels;
 
 namespace Lora.Tests.Core.Training;
 
-// Changes KernelThreads.Count or measures allocation: runs alone, in the GEMM threading collection.
-[Collection(nameof(global::Lora.Tests.Kernels.GemmThreadingTests))]
+[Collection(global::Lora.Tests.SerialCollection.Name)]
 public class TrainerTests
 {
     /// <summary>Four Gaussian blobs in 8 dimensions, class c centred at 2·e_c: linearly separable with margin.</summary>
