@@ -18,6 +18,25 @@ public static class EmbeddingKernels
         for (int i = 0; i < ids.Length; i++) Elementwise.AddInto(dy.Slice(i * dim, dim), dtable.Slice(ids[i] * dim, dim));
     }
 
+    /// <summary>Converts ids stored as floats (the datasets and module pipelines carry floats) to ints:
+    /// ids[i] = x[i], each of which must be an exact integer in [0, vocab).</summary>
+    /// <returns>−1 when every element converted, else the position of the first element that is not an integer in
+    /// [0, vocab) (NaN and ±∞ included); <paramref name="ids"/> is then filled only up to that position.</returns>
+    /// <exception cref="ArgumentException">Negative vocab, or <paramref name="ids"/> shorter than <paramref name="x"/>.</exception>
+    public static int TryIdsFromFloats(int vocab, ReadOnlySpan<float> x, Span<int> ids)
+    {
+        if (vocab < 0) throw new ArgumentException($"Embedding: vocab {vocab} must be non-negative.", nameof(vocab));
+        if (ids.Length < x.Length) throw new ArgumentException($"Embedding: ids has {ids.Length} elements, fewer than the {x.Length} ids to convert.", nameof(ids));
+        for (int i = 0; i < x.Length; i++)
+        {
+            float v = x[i];
+            // The range test first: it also rejects NaN, and keeps the cast below in range.
+            if (!(v >= 0f && v < vocab) || v != MathF.Floor(v)) return i;
+            ids[i] = (int)v;
+        }
+        return -1;
+    }
+
     static void Check(int vocab, int dim, int tableLength, ReadOnlySpan<int> ids, int rowsLength, string rowsName)
     {
         if (vocab < 0 || dim < 0) throw new ArgumentException($"Embedding: sizes must be non-negative, got ({vocab}, {dim}).");
