@@ -5,10 +5,12 @@ namespace Lora.Core.IO;
 
 /// <summary>A LoRA adapter in PEFT's layout: <c>adapter_config.json</c> plus <c>adapter_model.safetensors</c>.</summary>
 /// <remarks>
-/// <para>Tensor keys: <c>base_model.model.{path}.lora_A.weight</c> (r, in), <c>base_model.model.{path}.lora_B.weight</c>
-/// (out, r), and with bias <c>all</c> or <c>lora_only</c>, <c>base_model.model.{path}.bias</c> (out).</para>
+/// <para>Tensor keys: <c>base_model.model.{path}.lora_A.weight</c> (r, in) and <c>base_model.model.{path}.lora_B.weight</c>
+/// (out, r) for a Linear layer; (r, in, kh, kw) and (out, r, 1, 1) under the same keys for a convolution;
+/// <c>base_model.model.{path}.lora_embedding_A</c> (r, num) and <c>.lora_embedding_B</c> (dim, r) for an embedding
+/// (see <see cref="PeftFactorLayout"/>); and with bias <c>all</c> or <c>lora_only</c>, <c>base_model.model.{path}.bias</c> (out).</para>
 /// <para>An instance is only ever complete and consistent: <see cref="Load"/> parses both files and checks every key,
-/// shape and the config's <c>r</c> before returning, and <see cref="CheckCompatible"/> checks it against a model's
+/// shape and the config's <c>r</c> before returning, and <see cref="CheckCompatible(IReadOnlyDictionary{string, PeftFactorLayout})"/> checks it against a model's
 /// Linear layers without touching them, so a caller can validate fully before changing anything.</para>
 /// </remarks>
 public sealed class PeftAdapter
@@ -22,7 +24,7 @@ public sealed class PeftAdapter
     /// <summary>The prefix PEFT puts before module paths: the PeftModel's <c>base_model</c> (LoraModel) and its <c>model</c>.</summary>
     public const string KeyPrefix = "base_model.model.";
 
-    const string SuffixA = ".lora_A.weight", SuffixB = ".lora_B.weight", SuffixBias = ".bias";
+    const string SuffixBias = ".bias";
 
     PeftAdapter(PeftAdapterConfig config, IReadOnlyList<PeftLoraWeights> modules, IReadOnlyDictionary<string, TensorData> biases, string source)
     {
@@ -44,11 +46,11 @@ public sealed class PeftAdapter
     /// <summary>The weights file this adapter was read from (or "adapter" when built in memory), for messages.</summary>
     public string Source { get; }
 
-    /// <summary>The key of A for a module path: <c>base_model.model.{path}.lora_A.weight</c>.</summary>
-    public static string KeyA(string modulePath) => KeyPrefix + modulePath + SuffixA;
+    /// <summary>The key of a Linear or convolution layer's A: <c>base_model.model.{path}.lora_A.weight</c>.</summary>
+    public static string KeyA(string modulePath) => PeftFactorLayout.Linear(1, 1).KeyA(modulePath);
 
-    /// <summary>The key of B for a module path: <c>base_model.model.{path}.lora_B.weight</c>.</summary>
-    public static string KeyB(string modulePath) => KeyPrefix + modulePath + SuffixB;
+    /// <summary>The key of a Linear or convolution layer's B: <c>base_model.model.{path}.lora_B.weight</c>.</summary>
+    public static string KeyB(string modulePath) => PeftFactorLayout.Linear(1, 1).KeyB(modulePath);
 
     /// <summary>The key of a saved bias: <c>base_model.model.{path}.bias</c>.</summary>
     public static string KeyBias(string modulePath) => KeyPrefix + modulePath + SuffixBias;
@@ -65,8 +67,8 @@ public sealed class PeftAdapter
         foreach (var m in modules)
         {
             ArgumentNullException.ThrowIfNull(m, nameof(modules));
-            tensors.Add(m.A.Clone(KeyA(m.ModulePath)));
-            tensors.Add(m.B.Clone(KeyB(m.ModulePath)));
+            tensors.Add(m.A.Clone(m.KeyA));
+            tensors.Add(m.B.Clone(m.KeyB));
         }
         foreach (var (path, bias) in biases ?? new Dictionary<string, TensorData>())
             tensors.Add(bias.Clone(KeyBias(path)));
@@ -98,8 +100,8 @@ public sealed class PeftAdapter
         var tensors = new List<TensorData>();
         foreach (var m in Modules)
         {
-            tensors.Add(new TensorData(KeyA(m.ModulePath), m.A.Shape, m.A.Data));
-            tensors.Add(new TensorData(KeyB(m.ModulePath), m.B.Shape, m.B.Data));
+            tensors.Add(new TensorData(m.KeyA, m.A.Shape, m.A.Data));
+            tensors.Add(new TensorData(m.KeyB, m.B.Shape, m.B.Data));
         }
         foreach (var (path, bias) in Biases) tensors.Add(new TensorData(KeyBias(path), bias.Shape, bias.Data));
         // PEFT saves adapters with this metadata; keep the files interchangeable.
@@ -108,33 +110,44 @@ public sealed class PeftAdapter
     }
 
     /// <summary>Checks this adapter against a model's Linear layers (module path → (out, in)) without changing anything.</summary>
-    /// <remarks>Every LoRA and bias module must exist with matching widths, and every Linear layer the config targets
-    /// must have LoRA factors.</remarks>
     /// <exception cref="InvalidDataException">A mismatch, naming the adapter's weights file and the key.</exception>
     public void CheckCompatible(IReadOnlyDictionary<string, (int Out, int In)> linears)
     {
         ArgumentNullException.ThrowIfNull(linears);
+        CheckCompatible(linears.ToDictionary(l => l.Key, l => PeftFactorLayout.Linear(l.Value.In, l.Value.Out), StringComparer.Ordinal));
+    }
+
+    /// <summary>Checks this adapter against a model's adaptable layers (module path → the factor layout the layer
+    /// needs) without changing anything.</summary>
+    /// <remarks>Every LoRA and bias module must exist, be of the same kind (Linear, Conv2d, Embedding) with matching
+    /// sizes, and every layer the config targets must have LoRA factors.</remarks>
+    /// <exception cref="InvalidDataException">A mismatch, naming the adapter's weights file and the key.</exception>
+    public void CheckCompatible(IReadOnlyDictionary<string, PeftFactorLayout> layers)
+    {
+        ArgumentNullException.ThrowIfNull(layers);
         var byPath = Modules.ToDictionary(m => m.ModulePath, StringComparer.Ordinal);
         foreach (var m in Modules)
         {
-            if (!linears.TryGetValue(m.ModulePath, out var shape))
-                throw Corrupt(Source, Quote(KeyA(m.ModulePath)), $"unexpected key: the model has no Linear layer '{m.ModulePath}'");
-            if (shape.In != m.In) throw Corrupt(Source, Quote(KeyA(m.ModulePath)),
-                $"has shape {TensorData.FormatShape(m.A.Shape)} but the model's layer takes {shape.In} inputs");
-            if (shape.Out != m.Out) throw Corrupt(Source, Quote(KeyB(m.ModulePath)),
-                $"has shape {TensorData.FormatShape(m.B.Shape)} but the model's layer has {shape.Out} outputs");
+            if (!layers.TryGetValue(m.ModulePath, out var layout))
+                throw Corrupt(Source, Quote(m.KeyA), $"unexpected key: the model has no adaptable layer '{m.ModulePath}'");
+            if (layout.Embedding != m.IsEmbedding || layout.Kind != m.Layout.Kind)
+                throw Corrupt(Source, Quote(m.KeyA), $"holds {m.Layout.Kind} factors but the model's layer '{m.ModulePath}' is {layout}");
+            if (!m.A.HasShape(layout.ShapeOfA(m.Rank))) throw Corrupt(Source, Quote(m.KeyA),
+                $"has shape {TensorData.FormatShape(m.A.Shape)} but the model's layer {layout} needs {TensorData.FormatShape(layout.ShapeOfA(m.Rank))}");
+            if (!m.B.HasShape(layout.ShapeOfB(m.Rank))) throw Corrupt(Source, Quote(m.KeyB),
+                $"has shape {TensorData.FormatShape(m.B.Shape)} but the model's layer {layout} needs {TensorData.FormatShape(layout.ShapeOfB(m.Rank))}");
         }
         foreach (var (path, bias) in Biases)
         {
-            if (!linears.TryGetValue(path, out var shape))
-                throw Corrupt(Source, Quote(KeyBias(path)), $"unexpected key: the model has no Linear layer '{path}'");
-            if (!bias.HasShape(shape.Out))
-                throw Corrupt(Source, Quote(KeyBias(path)), $"has shape {TensorData.FormatShape(bias.Shape)} but the model's layer has {shape.Out} outputs");
+            if (!layers.TryGetValue(path, out var layout))
+                throw Corrupt(Source, Quote(KeyBias(path)), $"unexpected key: the model has no adaptable layer '{path}'");
+            if (!bias.HasShape(layout.Out))
+                throw Corrupt(Source, Quote(KeyBias(path)), $"has shape {TensorData.FormatShape(bias.Shape)} but the model's layer has {layout.Out} outputs");
         }
-        foreach (var path in linears.Keys.Order(StringComparer.Ordinal))
+        foreach (var (path, layout) in layers.OrderBy(l => l.Key, StringComparer.Ordinal))
         {
             if (Targets(path, Source) && !byPath.ContainsKey(path))
-                throw Corrupt(Source, Quote(KeyA(path)), $"missing key: target_modules selects the model's layer '{path}'");
+                throw Corrupt(Source, Quote(layout.KeyA(path)), $"missing key: target_modules selects the model's layer '{path}'");
         }
     }
 
@@ -148,8 +161,8 @@ public sealed class PeftAdapter
 
     internal static PeftAdapter FromTensors(PeftAdapterConfig config, IEnumerable<TensorData> tensors, string file)
     {
-        var a = new SortedDictionary<string, TensorData>(StringComparer.Ordinal);
-        var b = new SortedDictionary<string, TensorData>(StringComparer.Ordinal);
+        var a = new SortedDictionary<string, (TensorData T, bool Embedding)>(StringComparer.Ordinal);
+        var b = new SortedDictionary<string, (TensorData T, bool Embedding)>(StringComparer.Ordinal);
         var biases = new SortedDictionary<string, TensorData>(StringComparer.Ordinal);
         foreach (var t in tensors)
         {
@@ -157,40 +170,46 @@ public sealed class PeftAdapter
             if (!key.StartsWith(KeyPrefix, StringComparison.Ordinal))
                 throw Corrupt(file, q, $"unexpected key: adapter keys start with '{KeyPrefix}'");
             string rest = key[KeyPrefix.Length..];
-            var (target, suffix) = rest.EndsWith(SuffixA, StringComparison.Ordinal) ? (a, SuffixA)
-                : rest.EndsWith(SuffixB, StringComparison.Ordinal) ? (b, SuffixB)
-                : rest.EndsWith(SuffixBias, StringComparison.Ordinal) ? (biases, SuffixBias)
-                : throw Corrupt(file, q, "unexpected key: expected .lora_A.weight, .lora_B.weight or .bias");
-            string path = rest[..^suffix.Length];
+            bool isBias = false, isA = false, embedding = false;
+            string path;
+            if (PeftFactorLayout.TryParseKey(rest, out path, out isA, out embedding)) { }
+            else if (rest.EndsWith(SuffixBias, StringComparison.Ordinal)) { path = rest[..^SuffixBias.Length]; isBias = true; }
+            else throw Corrupt(file, q, "unexpected key: expected .lora_A.weight, .lora_B.weight, .lora_embedding_A, .lora_embedding_B or .bias");
             if (path.Length == 0 || path.StartsWith('.') || path.EndsWith('.') || path.Contains(".."))
                 throw Corrupt(file, q, "unexpected key: the module path is empty or malformed");
-            if (!target.TryAdd(path, t)) throw Corrupt(file, q, "duplicate key");
+            bool added = isBias ? biases.TryAdd(path, t) : (isA ? a : b).TryAdd(path, (t, embedding));
+            if (!added) throw Corrupt(file, q, isBias ? "duplicate key" : "duplicate key: the module already has this factor (as lora_A/lora_B or lora_embedding_A/_B)");
         }
         var modules = new List<PeftLoraWeights>();
-        foreach (var (path, ta) in a)
+        foreach (var (path, (ta, embedding)) in a)
         {
-            string qa = Quote(KeyA(path)), qb = Quote(KeyB(path));
-            if (!b.TryGetValue(path, out var tb)) throw Corrupt(file, qb, "missing key: lora_A has no matching lora_B");
-            if (ta.Shape.Length != 2) throw Corrupt(file, qa, $"has shape {TensorData.FormatShape(ta.Shape)}, expected (r, in)");
-            if (tb.Shape.Length != 2) throw Corrupt(file, qb, $"has shape {TensorData.FormatShape(tb.Shape)}, expected (out, r)");
-            if (ta.Shape[0] != config.R)
-                throw Corrupt(file, qa, $"has rank {ta.Shape[0]} (shape {TensorData.FormatShape(ta.Shape)}) but the config's r is {config.R}");
-            if (tb.Shape[1] != config.R)
-                throw Corrupt(file, qb, $"has rank {tb.Shape[1]} (shape {TensorData.FormatShape(tb.Shape)}) but the config's r is {config.R}");
-            if (ta.Shape[1] == 0 || tb.Shape[0] == 0) throw Corrupt(file, qa, "a layer with no inputs or outputs cannot be adapted");
+            var expected = embedding ? PeftFactorLayout.EmbeddingTable(1, 1) : PeftFactorLayout.Linear(1, 1);
+            string qa = Quote(expected.KeyA(path)), qb = Quote(expected.KeyB(path));
+            if (!b.TryGetValue(path, out var fb) || fb.Embedding != embedding)
+                throw Corrupt(file, qb, $"missing key: {(embedding ? "lora_embedding_A" : "lora_A")} has no matching {(embedding ? "lora_embedding_B" : "lora_B")}");
+            var tb = fb.T;
+            if (ta.Shape.Length < 2 || ta.Shape[0] != config.R)
+                throw Corrupt(file, qa, $"has shape {TensorData.FormatShape(ta.Shape)}, expected rank {config.R} (the config's r) first");
+            if (tb.Shape.Length < 2 || tb.Shape[1] != config.R)
+                throw Corrupt(file, qb, $"has shape {TensorData.FormatShape(tb.Shape)}, expected (out, {config.R}{(tb.Shape.Length == 4 ? ", 1, 1" : "")}) with the config's r = {config.R}");
+            if (PeftFactorLayout.FromFactors(embedding, ta.Shape, tb.Shape) is null)
+                throw Corrupt(file, qa, $"and {qb} have shapes {TensorData.FormatShape(ta.Shape)} and {TensorData.FormatShape(tb.Shape)}, which fit no layer: expected (r, in) and (out, r)" +
+                    (embedding ? " for an embedding" : ", or (r, in, kh, kw) and (out, r, 1, 1)") + ", no empty dimension");
             if (!Targets(config, path, file))
                 throw Corrupt(file, qa, $"unexpected key: '{path}' is not selected by target_modules");
-            modules.Add(new PeftLoraWeights(path, ta, tb));
+            modules.Add(new PeftLoraWeights(path, ta, tb, embedding));
         }
-        foreach (var path in b.Keys)
+        foreach (var (path, (_, embedding)) in b)
         {
-            if (!a.ContainsKey(path)) throw Corrupt(file, Quote(KeyA(path)), "missing key: lora_B has no matching lora_A");
+            if (!a.ContainsKey(path))
+                throw Corrupt(file, Quote((embedding ? PeftFactorLayout.EmbeddingTable(1, 1) : PeftFactorLayout.Linear(1, 1)).KeyA(path)),
+                    $"missing key: {(embedding ? "lora_embedding_B" : "lora_B")} has no matching {(embedding ? "lora_embedding_A" : "lora_A")}");
         }
         if (modules.Count == 0) throw Corrupt(file, "lora_A", "missing keys: the adapter holds no LoRA tensors");
         foreach (var name in config.TargetModules)
         {
             if (!modules.Any(m => m.ModulePath == name || m.ModulePath.EndsWith("." + name, StringComparison.Ordinal)))
-                throw Corrupt(file, Quote(name), "missing keys: this target_modules entry matches no lora_A/lora_B tensors");
+                throw Corrupt(file, Quote(name), "missing keys: this target_modules entry matches no LoRA tensors");
         }
         var byPath = modules.ToDictionary(m => m.ModulePath, StringComparer.Ordinal);
         foreach (var (path, bias) in biases)

@@ -1,38 +1,53 @@
 namespace Lora.Core.IO;
 
-/// <summary>The two LoRA factors of one Linear layer: A (r, in) and B (out, r), so ΔW = s·B·A is (out, in).</summary>
+/// <summary>The two LoRA factors of one layer in PEFT's tensor shapes (see <see cref="PeftFactorLayout"/>): A (r, …)
+/// and B (out, r, …), so that seen flat ΔW = s·B·A is (out, fan_in).</summary>
 public sealed class PeftLoraWeights
 {
     /// <summary>Pairs <paramref name="a"/> and <paramref name="b"/> for the module at <paramref name="modulePath"/>.</summary>
-    /// <exception cref="ArgumentException">A or B is not 2-D, their ranks differ, or the rank is zero.</exception>
-    public PeftLoraWeights(string modulePath, TensorData a, TensorData b)
+    /// <param name="embedding">True for an embedding table's factors (keys <c>lora_embedding_A</c>/<c>_B</c>).</param>
+    /// <exception cref="ArgumentException">The shapes describe no layer kind: A (r, in) / B (out, r) for a Linear or an
+    /// embedding, A (r, in, kh, kw) / B (out, r, 1, 1) for a convolution, with equal r &gt; 0 and no empty dimension.</exception>
+    public PeftLoraWeights(string modulePath, TensorData a, TensorData b, bool embedding = false)
     {
         ArgumentException.ThrowIfNullOrEmpty(modulePath);
         ArgumentNullException.ThrowIfNull(a);
         ArgumentNullException.ThrowIfNull(b);
-        if (a.Shape.Length != 2 || b.Shape.Length != 2 || a.Shape[0] != b.Shape[1] || a.Shape[0] == 0)
-            throw new ArgumentException(
-                $"LoRA '{modulePath}': A {TensorData.FormatShape(a.Shape)} and B {TensorData.FormatShape(b.Shape)} must be (r, in) and (out, r) with r > 0.");
+        Layout = PeftFactorLayout.FromFactors(embedding, a.Shape, b.Shape) ?? throw new ArgumentException(
+            $"LoRA '{modulePath}': A {TensorData.FormatShape(a.Shape)} and B {TensorData.FormatShape(b.Shape)} must be (r, in) and (out, r)" +
+            (embedding ? " for an embedding" : ", or (r, in, kh, kw) and (out, r, 1, 1) for a convolution,") + " with r > 0.");
         ModulePath = modulePath;
         A = a;
         B = b;
     }
 
-    /// <summary>The wrapped Linear layer's path, e.g. <c>layers.0</c>.</summary>
+    /// <summary>The wrapped layer's path, e.g. <c>layers.0</c>.</summary>
     public string ModulePath { get; }
 
-    /// <summary>The down projection, (r, in).</summary>
+    /// <summary>The down projection, (r, …).</summary>
     public TensorData A { get; }
 
-    /// <summary>The up projection, (out, r).</summary>
+    /// <summary>The up projection, (out, r, …).</summary>
     public TensorData B { get; }
+
+    /// <summary>The kind and sizes of layer these factors fit.</summary>
+    public PeftFactorLayout Layout { get; }
+
+    /// <summary>True for an embedding table's factors.</summary>
+    public bool IsEmbedding => Layout.Embedding;
 
     /// <summary>The rank r.</summary>
     public int Rank => A.Shape[0];
 
-    /// <summary>The layer's input width.</summary>
-    public int In => A.Shape[1];
+    /// <summary>The flat A's column count (the layer's inputs, in·kh·kw, or the table's rows).</summary>
+    public int In => Layout.FanIn;
 
-    /// <summary>The layer's output width.</summary>
+    /// <summary>The layer's outputs (B's first dimension).</summary>
     public int Out => B.Shape[0];
+
+    /// <summary>A's key in the adapter file.</summary>
+    public string KeyA => Layout.KeyA(ModulePath);
+
+    /// <summary>B's key in the adapter file.</summary>
+    public string KeyB => Layout.KeyB(ModulePath);
 }

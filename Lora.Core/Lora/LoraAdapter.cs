@@ -2,7 +2,8 @@ using Lora.Autograd;
 
 namespace Lora.Core.Lora;
 
-/// <summary>One named adapter on a <see cref="LoraLinear"/>: A (r, in), B (out, r), its scale and dropout.</summary>
+/// <summary>One named adapter on a <see cref="LoraLayer"/>: A (r, fan_in) and B (fan_out, r) seen flat (their tensor
+/// shapes are the layer's, e.g. (r, in, kh, kw) for a convolution), its scale and dropout.</summary>
 public sealed class LoraAdapter
 {
     internal LoraAdapter(string name, Parameter a, Parameter b, double alpha, bool useRsLora, float dropout, ulong seed)
@@ -13,10 +14,10 @@ public sealed class LoraAdapter
     /// <summary>The adapter's name (PEFT's adapter name, <c>default</c> unless chosen).</summary>
     public string Name { get; }
 
-    /// <summary>The down projection, (r, in).</summary>
+    /// <summary>The down projection, flat (r, fan_in).</summary>
     public Parameter A { get; }
 
-    /// <summary>The up projection, (out, r).</summary>
+    /// <summary>The up projection, flat (fan_out, r).</summary>
     public Parameter B { get; }
 
     /// <summary>The rank r.</summary>

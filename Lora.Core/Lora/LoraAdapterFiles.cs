@@ -40,18 +40,15 @@ public static class LoraAdapterFiles
             BaseModelNameOrPath = baseModelNameOrPath,
         };
         var modules = layers.Select(l => new PeftLoraWeights(l.Path,
-            new TensorData("lora_A", [l.Adapter.Rank, l.Layer.InFeatures], l.Adapter.A.ToArray()),
-            new TensorData("lora_B", [l.Layer.OutFeatures, l.Adapter.Rank], l.Adapter.B.ToArray())));
+            new TensorData("lora_A", l.Layer.Layout.ShapeOfA(l.Adapter.Rank), l.Adapter.A.ToArray()),
+            new TensorData("lora_B", l.Layer.Layout.ShapeOfB(l.Adapter.Rank), l.Adapter.B.ToArray()), l.Layer.Layout.Embedding));
         var biases = new Dictionary<string, TensorData>(StringComparer.Ordinal);
         if (first.Bias == LoraBias.LoraOnly)
             foreach (var (path, layer, _) in layers)
-                if (layer.BaseLayer.Bias is { } b) biases[path] = new TensorData("bias", [b.Length], b.ToArray());
+                if (layer.BaseBias is { } b) biases[path] = new TensorData("bias", [b.Length], b.ToArray());
         if (first.Bias == LoraBias.All)
             foreach (var (path, m) in model.AdaptableLayers())
-            {
-                var lin = m as Linear ?? ((LoraLinear)m).BaseLayer;
-                if (lin.Bias is { } b) biases[path] = new TensorData("bias", [b.Length], b.ToArray());
-            }
+                if (BiasOf(m) is { } b) biases[path] = new TensorData("bias", [b.Length], b.ToArray());
         return PeftAdapter.Create(config, modules, biases);
     }
 
@@ -82,18 +79,18 @@ public static class LoraAdapterFiles
         ArgumentException.ThrowIfNullOrEmpty(adapterName);
         // 1. Validate everything against the model without touching it.
         var layers = model.AdaptableLayers().ToDictionary(l => l.Path, l => l.Layer, StringComparer.Ordinal);
-        var shapes = layers.ToDictionary(l => l.Key, l => Shape(l.Value), StringComparer.Ordinal);
-        adapter.CheckCompatible(shapes);
+        var layouts = layers.ToDictionary(l => l.Key, l => LoraModel.LayoutOf(l.Value), StringComparer.Ordinal);
+        adapter.CheckCompatible(layouts);
         foreach (var m in adapter.Modules)
-            if (layers[m.ModulePath] is LoraLinear ll)
+            if (layers[m.ModulePath] is LoraLayer ll)
             {
                 if (ll.Adapters.Any(a => a.Name == adapterName))
-                    throw Corrupt(adapter.Source, Quote(PeftAdapter.KeyA(m.ModulePath)), $"the model's layer '{m.ModulePath}' already has an adapter named '{adapterName}'");
+                    throw Corrupt(adapter.Source, Quote(m.KeyA), $"the model's layer '{m.ModulePath}' already has an adapter named '{adapterName}'");
                 if (ll.IsMerged)
-                    throw Corrupt(adapter.Source, Quote(PeftAdapter.KeyA(m.ModulePath)), $"the model's layer '{m.ModulePath}' is merged; unmerge it before loading an adapter");
+                    throw Corrupt(adapter.Source, Quote(m.KeyA), $"the model's layer '{m.ModulePath}' is merged; unmerge it before loading an adapter");
             }
         foreach (var (path, _) in adapter.Biases)
-            if (BaseOf(layers[path]).Bias is null)
+            if (BiasOf(layers[path]) is null)
                 throw Corrupt(adapter.Source, Quote(PeftAdapter.KeyBias(path)), $"the model's layer '{path}' has no bias");
         var c = adapter.Config;
         var bias = c.Bias switch { PeftBias.All => LoraBias.All, PeftBias.LoraOnly => LoraBias.LoraOnly, _ => LoraBias.None };
@@ -102,7 +99,7 @@ public static class LoraAdapterFiles
         // 2. Assign (nothing below can fail on valid input).
         foreach (var m in adapter.Modules)
         {
-            var lora = layers[m.ModulePath] as LoraLinear ?? WrapAt(model, m.ModulePath, (Linear)layers[m.ModulePath]);
+            var lora = layers[m.ModulePath] as LoraLayer ?? LoraModel.Wrap(model, m.ModulePath, layers[m.ModulePath]);
             var added = lora.AddAdapter(adapterName, m.Rank, c.LoraAlpha, c.UseRsLora, c.LoraDropout, m.A.Data, m.B.Data);
             added.Bias = bias;
             added.Init = init;
@@ -111,22 +108,12 @@ public static class LoraAdapterFiles
         foreach (var (path, t) in adapter.Biases)
         {
             var target = model.GetSubmodule(path);
-            t.Data.CopyTo(BaseOf(target).Bias!.Data);
+            t.Data.CopyTo(BiasOf(target)!.Data);
         }
         if (trainable) model.MarkTrainable(adapterName, bias);
         else model.Freeze();
     }
 
-    static (int Out, int In) Shape(Module layer) { var l = BaseOf(layer); return (l.OutFeatures, l.InFeatures); }
-
-    static Linear BaseOf(Module layer) => layer as Linear ?? ((LoraLinear)layer).BaseLayer;
-
-    static LoraLinear WrapAt(Module model, string path, Linear linear)
-    {
-        var lora = new LoraLinear(linear);
-        int dot = path.LastIndexOf('.');
-        var parent = dot < 0 ? model : model.GetSubmodule(path[..dot]);
-        parent.ReplaceChild(path[(dot + 1)..], lora);
-        return lora;
-    }
+    /// <summary>The bias of an adaptable layer or of a LoRA wrapper's base layer, or null.</summary>
+    static Autograd.Parameter? BiasOf(Module layer) => layer is LoraLayer l ? l.BaseBias : layer.NamedParameters().FirstOrDefault(p => p.Name == "bias").Parameter;
 }

@@ -1,14 +1,15 @@
 using Lora.Autograd;
+using Lora.Core.IO;
 using Lora.Core.Modules;
 
 namespace Lora.Core.Lora;
 
 /// <summary>Applying LoRA to a model and managing its adapters as a whole (PEFT's <c>get_peft_model</c>,
-/// <c>merge_and_unload</c>, <c>set_adapter</c>, … for linear layers).</summary>
+/// <c>merge_and_unload</c>, <c>set_adapter</c>, …) for every layer type <see cref="LoraLayerTypes"/> can wrap.</summary>
 public static class LoraModel
 {
-    /// <summary>Wraps every Linear layer that <paramref name="config"/> targets in a <see cref="LoraLinear"/> (or adds
-    /// an adapter to an already wrapped one), initialises the new adapter, freezes everything except its factors and
+    /// <summary>Wraps every adaptable layer (Linear, convolution, embedding: <see cref="LoraLayerTypes"/>) that
+    /// <paramref name="config"/> targets in its <see cref="LoraLayer"/> (or adds an adapter to an already wrapped one), initialises the new adapter, freezes everything except its factors and
     /// the biases <see cref="LoraConfig.Bias"/> selects, and reports the cost.</summary>
     /// <remarks>Everything is validated before the model is touched: on an exception the model is unchanged.
     /// Initialisation draws from <paramref name="seed"/> in layer order, so the same seed gives the same adapter.</remarks>
@@ -22,13 +23,14 @@ public static class LoraModel
         var candidates = AdaptableLayers(model).ToList();
         var targets = candidates.Where(c => config.Targets(c.Path)).ToList();
         if (targets.Count == 0)
-            throw new ArgumentException($"LoRA target_modules [{string.Join(", ", config.TargetModules)}] match no Linear layer; the model's Linear layers are [{string.Join(", ", candidates.Select(c => c.Path))}].", nameof(config));
+            throw new ArgumentException($"LoRA target_modules [{string.Join(", ", config.TargetModules)}] match no adaptable layer; the model's adaptable layers are [{string.Join(", ", candidates.Select(c => c.Path))}].", nameof(config));
         foreach (var (path, layer) in targets)
         {
-            var lin = layer as Linear ?? ((LoraLinear)layer).BaseLayer;
-            if (config.R > Math.Min(lin.InFeatures, lin.OutFeatures))
-                throw new ArgumentException($"LoRA rank {config.R} exceeds layer '{path}' ({lin.OutFeatures} outputs, {lin.InFeatures} inputs): the rank must be at most min(in, out) = {Math.Min(lin.InFeatures, lin.OutFeatures)}.", nameof(config));
-            if (layer is LoraLinear ll)
+            var layout = LayoutOf(layer);
+            int max = Math.Min(layout.FanIn, layout.Out);
+            if (config.R > max)
+                throw new ArgumentException($"LoRA rank {config.R} exceeds layer '{path}', a {layout}: the rank must be at most min(fan_in, out) = {max}.", nameof(config));
+            if (layer is LoraLayer ll)
             {
                 if (ll.Adapters.Any(a => a.Name == adapterName))
                     throw new ArgumentException($"Layer '{path}' already has an adapter named '{adapterName}'.", nameof(adapterName));
@@ -38,28 +40,15 @@ public static class LoraModel
 
         long baseParams = model.NamedParameters().Where(p => !IsLoraParameter(p.Name)).Sum(p => (long)p.Parameter.Length);
         var rng = new SeededRandom(seed);
-        var wrapped = new List<(string Path, LoraLinear Layer)>();
+        var wrapped = new List<(string Path, LoraLayer Layer)>();
         foreach (var (path, layer) in targets)
         {
-            var lora = layer as LoraLinear ?? Wrap(model, path, (Linear)layer);
+            var lora = layer as LoraLayer ?? Wrap(model, path, layer);
             var layerRng = rng.Fork();
-            int r = config.R, k = lora.InFeatures, d = lora.OutFeatures;
-            var a = new float[r * k];
-            var b = new float[d * r];
-            switch (config.Init)
-            {
-                case LoraInit.KaimingUniform:
-                    float bound = (float)(1 / Math.Sqrt(k)); // PEFT: kaiming_uniform_(A, a=√5), B = 0
-                    layerRng.FillUniform(a, -bound, bound);
-                    break;
-                case LoraInit.Gaussian:
-                    layerRng.FillGaussian(a, 1.0 / r);       // PEFT: normal_(A, std=1/r), B = 0
-                    break;
-                case LoraInit.Pissa:
-                    LoraMath.PissaInit(lora.BaseLayer.Weight.Data, d, k, r, config.Scale, layerRng.NextUInt64(), config.PissaIterations, a, b);
-                    lora.RefreshPackedWeight();
-                    break;
-            }
+            int r = config.R;
+            var a = new float[r * lora.FanIn];
+            var b = new float[lora.FanOut * r];
+            lora.InitializeFactors(config.Init, layerRng, r, config.Scale, config.PissaIterations, a, b);
             var added = lora.AddAdapter(adapterName, r, config.Alpha, config.UseRsLora, config.Dropout, a, b, layerRng.NextUInt64());
             added.Bias = config.Bias;
             added.Init = config.Init;
@@ -82,7 +71,7 @@ public static class LoraModel
             var ad = lora.GetAdapter(adapterName);
             ad.A.Frozen = false;
             ad.B.Frozen = false;
-            if (bias == LoraBias.LoraOnly && lora.BaseLayer.Bias is { } b) b.Frozen = false;
+            if (bias == LoraBias.LoraOnly && lora.BaseBias is { } b) b.Frozen = false;
         }
         if (bias == LoraBias.All)
             foreach (var (name, p) in model.NamedParameters())
@@ -109,33 +98,40 @@ public static class LoraModel
         name.StartsWith("lora_A.", StringComparison.Ordinal) || name.StartsWith("lora_B.", StringComparison.Ordinal) ||
         name.Contains(".lora_A.", StringComparison.Ordinal) || name.Contains(".lora_B.", StringComparison.Ordinal);
 
-    /// <summary>Linear layers not inside a LoRA wrapper, and LoRA wrappers, with their paths.</summary>
+    /// <summary>Layers LoRA can adapt (<see cref="LoraLayerTypes.CanWrap"/>) not inside a LoRA wrapper, and LoRA
+    /// wrappers, with their paths.</summary>
     public static IEnumerable<(string Path, Module Layer)> AdaptableLayers(this Module model)
     {
         foreach (var (path, m) in model.NamedModules())
         {
-            if (m is LoraLinear) yield return (path, m);
-            else if (m is Linear && !IsInsideWrapper(model, path)) yield return (path, m);
+            if (m is LoraLayer) yield return (path, m);
+            else if (LoraLayerTypes.CanWrap(m) && !IsInsideWrapper(model, path)) yield return (path, m);
         }
     }
+
+    /// <summary>The factor layout of an adaptable layer or of a LoRA wrapper's base layer.</summary>
+    public static PeftFactorLayout LayoutOf(Module layer) =>
+        (layer is LoraLayer l ? l.Layout : LoraLayerTypes.LayoutOf(layer))
+        ?? throw new ArgumentException($"LoRA cannot adapt a {layer.GetType().Name}.", nameof(layer));
 
     static bool IsInsideWrapper(Module model, string path)
     {
         int dot = path.LastIndexOf('.');
-        return dot > 0 && path[(dot + 1)..] == "base_layer" && model.GetSubmodule(path[..dot]) is LoraLinear;
+        return dot > 0 && path[(dot + 1)..] == "base_layer" && model.GetSubmodule(path[..dot]) is LoraLayer;
     }
 
     /// <summary>Every LoRA layer with its path.</summary>
-    public static IEnumerable<(string Path, LoraLinear Layer)> LoraLayers(this Module model)
+    public static IEnumerable<(string Path, LoraLayer Layer)> LoraLayers(this Module model)
     {
         ArgumentNullException.ThrowIfNull(model);
         foreach (var (path, m) in model.NamedModules())
-            if (m is LoraLinear l) yield return (path, l);
+            if (m is LoraLayer l) yield return (path, l);
     }
 
-    static LoraLinear Wrap(Module model, string path, Linear linear)
+    /// <summary>Wraps the adaptable layer at <paramref name="path"/> of <paramref name="model"/> in its LoRA layer.</summary>
+    internal static LoraLayer Wrap(Module model, string path, Module layer)
     {
-        var lora = new LoraLinear(linear);
+        var lora = LoraLayerTypes.Wrap(layer) ?? throw new ArgumentException($"LoRA cannot adapt layer '{path}', a {layer.GetType().Name}.", nameof(layer));
         ReplaceAt(model, path, lora);
         return lora;
     }
@@ -183,14 +179,14 @@ public static class LoraModel
         foreach (var (_, l) in layers) l.AddWeightedAdapter(newName, sources);
     }
 
-    /// <summary>Merges the active adapters and replaces every LoRA layer by its plain Linear: the model becomes a
+    /// <summary>Merges the active adapters and replaces every LoRA layer by its base layer: the model becomes a
     /// plain model computing base + adapters. Returns <paramref name="model"/>.</summary>
     public static T MergeAndUnload<T>(this T model) where T : Module
     {
         foreach (var (path, l) in model.LoraLayers().ToList())
         {
-            var linear = l.MergeAndUnload();
-            ReplaceAt(model, path, linear);
+            var plain = l.MergeAndUnload();
+            ReplaceAt(model, path, plain);
         }
         return model;
     }

@@ -69,7 +69,7 @@ public static class ModelFiles
             checkpoint.Tensors[path + ".weight"].Data.CopyTo(linear.Weight.Data);
             if (linear.Bias is { } b) checkpoint.Tensors[path + ".bias"].Data.CopyTo(b.Data);
         }
-        foreach (var (_, l) in model.LoraLayers()) l.RefreshPackedWeight();
+        foreach (var (_, l) in model.LoraLayers()) l.RefreshBaseWeight();
     }
 
     /// <summary>(path, base Linear) for every layer of the model, looking through LoRA wrappers.</summary>
