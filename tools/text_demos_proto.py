@@ -1,0 +1,249 @@
+#!/usr/bin/python3
+"""PyTorch prototype of the two text demos (lora train --model rnn|embedding), used to choose sizes, epochs and
+learning rates before building them in Lora. It reads the same embedded excerpts and normalises them the same way
+as Lora.Core/Data/CharVocabulary.cs, splits them into the same interleaved train/test blocks, and runs:
+
+  rnn:       embedding -> GRU -> Linear head, pretrained on text A (KJV Genesis-Exodus), then adapted to text B
+             (The Devil's Dictionary) by LoRA on the GRU's ih and hh (and the head), against full fine-tuning.
+  embedding: hashed n-gram contexts -> Embedding table -> Linear head; LoRA on the table (PEFT's embedding
+             formulation: A (r, num) = 0, B (dim, r) ~ N(0, 1), delta = s * (B A)^T), against full fine-tuning.
+
+Reports test-B perplexity and top-1 next-character accuracy before and after, trainable parameter counts, time.
+Run with Debian's python3-torch:  /usr/bin/python3 tools/text_demos_proto.py rnn|embedding [key=value ...]
+"""
+import gzip
+import math
+import os
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+RES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Lora.Core", "Data", "Resources")
+# Must match CharVocabulary.Default: id 0 = unknown, then space, punctuation, letters.
+VOCAB = "\u0000 !\"'(),-.:;?abcdefghijklmnopqrstuvwxyz"
+
+
+def load(name):
+    with gzip.open(os.path.join(RES, name), "rt", encoding="utf-8") as f:
+        text = f.read()
+    text = " ".join(text.lower().split())  # lowercase, whitespace runs -> one space, trimmed
+    index = {c: i for i, c in enumerate(VOCAB)}
+    return torch.tensor([index.get(c, 0) for c in text], dtype=torch.long)
+
+
+def split(ids, block=2048, every=10):
+    """Interleaved contiguous blocks: block k is test when k % every == every - 1."""
+    train, test = [], []
+    for k, s in enumerate(range(0, len(ids), block)):
+        (test if k % every == every - 1 else train).append(ids[s:s + block])
+    return train, test
+
+
+def windows(segments, t):
+    xs, ys = [], []
+    for seg in segments:
+        for s in range(0, len(seg) - t, t):
+            xs.append(seg[s:s + t]); ys.append(seg[s + 1:s + t + 1])
+    return torch.stack(xs), torch.stack(ys)
+
+
+class LoraLinear(nn.Module):
+    def __init__(self, base, r, alpha):
+        super().__init__()
+        self.base = base
+        self.a = nn.Parameter(torch.empty(r, base.in_features)); nn.init.kaiming_uniform_(self.a, a=math.sqrt(5))
+        self.b = nn.Parameter(torch.zeros(base.out_features, r))
+        self.s = alpha / r
+
+    def forward(self, x):
+        return self.base(x) + self.s * (x @ self.a.t()) @ self.b.t()
+
+
+class CharGru(nn.Module):
+    """GRU written out (ih, hh Linear layers, PyTorch gate order r, z, n) so LoRA can wrap ih and hh as in Lora."""
+    def __init__(self, v, e, h):
+        super().__init__()
+        self.emb = nn.Embedding(v, e)
+        self.ih = nn.Linear(e, 3 * h)
+        self.hh = nn.Linear(h, 3 * h)
+        for p in list(self.ih.parameters()) + list(self.hh.parameters()):
+            nn.init.uniform_(p, -1 / math.sqrt(h), 1 / math.sqrt(h))
+        self.head = nn.Linear(h, v)
+        self.h = h
+
+    def forward(self, x):
+        n, t = x.shape
+        gi = self.ih(self.emb(x))  # (n, t, 3h)
+        h = torch.zeros(n, self.h)
+        outs = []
+        for i in range(t):
+            gh = self.hh(h)
+            ir, iz, inn = gi[:, i].chunk(3, 1)
+            hr, hz, hn = gh.chunk(3, 1)
+            r = torch.sigmoid(ir + hr); z = torch.sigmoid(iz + hz)
+            nn_ = torch.tanh(inn + r * hn)
+            h = (1 - z) * nn_ + z * h
+            outs.append(h)
+        return self.head(torch.stack(outs, 1))
+
+
+def evaluate(model, x, y, bs=512):
+    model.eval()
+    nll, right, count = 0.0, 0, 0
+    with torch.no_grad():
+        for i in range(0, len(x), bs):
+            logits = model(x[i:i + bs]).reshape(-1, len(VOCAB))
+            tgt = y[i:i + bs].reshape(-1)
+            nll += F.cross_entropy(logits, tgt, reduction="sum").item()
+            right += (logits.argmax(1) == tgt).sum().item(); count += len(tgt)
+    model.train()
+    return math.exp(nll / count), right / count
+
+
+def fit(model, x, y, epochs, lr, bs, seed, wd=0.0, max_steps=None):
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+    g = torch.Generator().manual_seed(seed)
+    steps = 0; t0 = time.time(); tokens = 0
+    total = epochs * ((len(x) + bs - 1) // bs)
+    for ep in range(epochs):
+        perm = torch.randperm(len(x), generator=g)
+        for i in range(0, len(x), bs):
+            idx = perm[i:i + bs]
+            # cosine decay to 0 over the run
+            for gr in opt.param_groups: gr["lr"] = lr * 0.5 * (1 + math.cos(math.pi * steps / total))
+            logits = model(x[idx])
+            loss = F.cross_entropy(logits.reshape(-1, len(VOCAB)), y[idx].reshape(-1))
+            opt.zero_grad(); loss.backward(); opt.step()
+            steps += 1; tokens += y[idx].numel()
+            if max_steps and steps >= max_steps: break
+    return tokens / (time.time() - t0)
+
+
+def count(model):
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def copy_model(m, make):
+    c = make(); c.load_state_dict(m.state_dict()); return c
+
+
+class HashedNgram(nn.Module):
+    """Next character from the previous k characters: one table row per (order, context) for orders 1..k, exact
+    for orders 1-2, hashed for higher orders; rows concatenated and mapped by a Linear head."""
+    def __init__(self, rows, dim, orders):
+        super().__init__()
+        self.table = nn.Embedding(rows, dim)
+        self.head = nn.Linear(orders * dim, len(VOCAB))
+        self.orders = orders
+
+    def forward(self, ids):  # ids (n, orders) -> (n, V)
+        e = self.table(ids)
+        if hasattr(self, "la"):
+            e = e + self.s * F.embedding(ids, self.la.t()) @ self.lb.t()
+        return self.head(e.reshape(len(ids), -1))
+
+
+def ngram_features(segments, orders, rows):
+    v = len(VOCAB)
+    xs, ys = [], []
+    for seg in segments:
+        s = seg.tolist()
+        for p in range(orders, len(s)):
+            f = []
+            for k in range(1, orders + 1):
+                ctx = s[p - k:p]
+                if k == 1: f.append(ctx[0])
+                elif k == 2: f.append(v + ctx[0] * v + ctx[1])
+                else:
+                    h = 0xcbf29ce484222325 ^ k
+                    for c in ctx: h = ((h ^ c) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+                    base = v + v * v
+                    f.append(base + h % (rows - base))
+            xs.append(f); ys.append(s[p])
+    return torch.tensor(xs), torch.tensor(ys)
+
+
+def main():
+    kind = sys.argv[1]
+    cfg = dict(a.split("=") for a in sys.argv[2:])
+    g = lambda k, d: type(d)(cfg.get(k, d))
+    torch.set_num_threads(g("threads", 1))
+    torch.manual_seed(g("seed", 1))
+    a, b = load("kjv-genesis-exodus.txt.gz"), load("devils-dictionary.txt.gz")
+    a_train, a_test = split(a); b_train, b_test = split(b)
+    print(f"A {len(a)} chars, B {len(b)} chars; unknown in B {(b == 0).float().mean():.4f}")
+    t0 = time.time()
+    if kind == "rnn":
+        T, E, H = g("t", 64), g("e", 32), g("h", 128)
+        make = lambda: CharGru(len(VOCAB), E, H)
+        xa, ya = windows(a_train, T); xb, yb = windows(b_train, T); xbt, ybt = windows(b_test, T)
+        fa = g("fa", 1.0); fb = g("fb", 1.0)
+        xa, ya = xa[:int(len(xa) * fa)], ya[:int(len(ya) * fa)]
+        xb, yb = xb[:int(len(xb) * fb)], yb[:int(len(yb) * fb)]
+        base = make()
+        tps = fit(base, xa, ya, g("pe", 3), g("plr", 3e-3), g("bs", 32), 1)
+        print(f"pretrain {time.time() - t0:.1f}s  {tps:.0f} tok/s  params {count(base)}")
+        print("before: ppl %.3f acc %.4f" % evaluate(base, xbt, ybt))
+        full = copy_model(base, make)
+        t1 = time.time()
+        fit(full, xb, yb, g("fe", 2), g("flr", 2e-3), g("bs", 32), 2)
+        pf = evaluate(full, xbt, ybt)
+        print(f"full: ppl {pf[0]:.3f} acc {pf[1]:.4f} params {count(full)}  {time.time() - t1:.1f}s")
+        lora = copy_model(base, make)
+        for p in lora.parameters(): p.requires_grad = False
+        r, al = g("r", 8), g("alpha", 16.0)
+        lora.ih = LoraLinear(lora.ih, r, al); lora.hh = LoraLinear(lora.hh, r, al)
+        if g("head", 1): lora.head = LoraLinear(lora.head, r, al)
+        t1 = time.time()
+        fit(lora, xb, yb, g("le", 2), g("llr", 5e-3), g("bs", 32), 2)
+        pl = evaluate(lora, xbt, ybt)
+        print(f"lora: ppl {pl[0]:.3f} acc {pl[1]:.4f} params {count(lora)} ({count(lora) / count(full):.3f})  {time.time() - t1:.1f}s")
+        print(f"ppl ratio lora/full {pl[0] / pf[0]:.4f}")
+    else:
+        K, R, D = g("k", 4), g("rows", 8192), g("d", 64)
+        make = lambda: HashedNgram(R, D, K)
+        xa, ya = ngram_features(a_train, K, R); xb, yb = ngram_features(b_train, K, R); xbt, ybt = ngram_features(b_test, K, R)
+        print(f"features {time.time() - t0:.1f}s; distinct rows used A {len(torch.unique(xa))} B {len(torch.unique(xb))}")
+        base = make()
+        ev = lambda m: evaluate(m, xbt, ybt.unsqueeze(1)) if False else ev2(m)
+        def ev2(m):
+            m.eval()
+            with torch.no_grad():
+                lg = m(xbt); nll = F.cross_entropy(lg, ybt).item(); acc = (lg.argmax(1) == ybt).float().mean().item()
+            m.train(); return math.exp(nll), acc
+        def fit2(m, x, y, epochs, lr, bs, seed, wd=0.0):
+            params = [p for p in m.parameters() if p.requires_grad]
+            opt = torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+            gg = torch.Generator().manual_seed(seed); steps = 0; total = epochs * ((len(x) + bs - 1) // bs)
+            for ep in range(epochs):
+                perm = torch.randperm(len(x), generator=gg)
+                for i in range(0, len(x), bs):
+                    idx = perm[i:i + bs]
+                    for gr in opt.param_groups: gr["lr"] = lr * 0.5 * (1 + math.cos(math.pi * steps / total))
+                    loss = F.cross_entropy(m(x[idx]), y[idx]); opt.zero_grad(); loss.backward(); opt.step(); steps += 1
+        t1 = time.time()
+        fit2(base, xa, ya, g("pe", 2), g("plr", 1e-2), g("bs", 256), 1, g("wd", 0.0))
+        print(f"pretrain {time.time() - t1:.1f}s params {count(base)}")
+        print("before: ppl %.3f acc %.4f" % ev2(base))
+        full = copy_model(base, make); t1 = time.time()
+        fit2(full, xb, yb, g("fe", 2), g("flr", 1e-2), g("bs", 256), 2)
+        pf = ev2(full)
+        print(f"full: ppl {pf[0]:.3f} acc {pf[1]:.4f} params {count(full)}  {time.time() - t1:.1f}s")
+        lora = copy_model(base, make)
+        for p in lora.parameters(): p.requires_grad = False
+        r, al = g("r", 4), g("alpha", 8.0)
+        lora.la = nn.Parameter(torch.zeros(r, R)); lora.lb = nn.Parameter(torch.randn(D, r)); lora.s = al / r
+        if g("head", 1): lora.head.weight.requires_grad = True; lora.head.bias.requires_grad = True
+        t1 = time.time()
+        fit2(lora, xb, yb, g("le", 2), g("llr", 1e-2), g("bs", 256), 2)
+        pl = ev2(lora)
+        print(f"lora: ppl {pl[0]:.3f} acc {pl[1]:.4f} params {count(lora)} ({count(lora) / count(full):.3f})  {time.time() - t1:.1f}s")
+        print(f"acc lora-full {100 * (pl[1] - pf[1]):.2f} points; ppl ratio {pl[0] / pf[0]:.4f}")
+
+
+if __name__ == "__main__":
+    main()
