@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 RES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Lora.Core", "Data", "Resources")
 # Must match CharVocabulary.Default: id 0 = unknown, then space, punctuation, letters.
+COSINE = 0
 VOCAB = "\u0000 !\"'(),-.:;?abcdefghijklmnopqrstuvwxyz"
 
 
@@ -63,7 +64,9 @@ class LoraLinear(nn.Module):
 
 
 class CharGru(nn.Module):
-    """GRU written out (ih, hh Linear layers, PyTorch gate order r, z, n) so LoRA can wrap ih and hh as in Lora."""
+    """Embedding -> GRU (PyTorch gate order r, z, n; weights ih (3h, e), hh (3h, h) as Lora's Gru children) -> head.
+    LoRA on ih/hh adds s * B A to the weight, which gives the same outputs as adding s * (x A^T) B^T to the Linear
+    output in Lora; the fused torch GRU on the effective weights keeps the prototype fast."""
     def __init__(self, v, e, h):
         super().__init__()
         self.emb = nn.Embedding(v, e)
@@ -74,20 +77,18 @@ class CharGru(nn.Module):
         self.head = nn.Linear(h, v)
         self.h = h
 
+    @staticmethod
+    def weight(layer):
+        if isinstance(layer, LoraLinear):
+            return layer.base.weight + layer.s * layer.b @ layer.a, layer.base.bias
+        return layer.weight, layer.bias
+
     def forward(self, x):
         n, t = x.shape
-        gi = self.ih(self.emb(x))  # (n, t, 3h)
-        h = torch.zeros(n, self.h)
-        outs = []
-        for i in range(t):
-            gh = self.hh(h)
-            ir, iz, inn = gi[:, i].chunk(3, 1)
-            hr, hz, hn = gh.chunk(3, 1)
-            r = torch.sigmoid(ir + hr); z = torch.sigmoid(iz + hz)
-            nn_ = torch.tanh(inn + r * hn)
-            h = (1 - z) * nn_ + z * h
-            outs.append(h)
-        return self.head(torch.stack(outs, 1))
+        (wi, bi), (wh, bh) = self.weight(self.ih), self.weight(self.hh)
+        h0 = torch.zeros(1, n, self.h)
+        out, _ = torch._VF.gru(self.emb(x), h0, [wi, wh, bi, bh], True, 1, 0.0, self.training, False, True)
+        return self.head(out)
 
 
 def evaluate(model, x, y, bs=512):
@@ -113,8 +114,8 @@ def fit(model, x, y, epochs, lr, bs, seed, wd=0.0, max_steps=None):
         perm = torch.randperm(len(x), generator=g)
         for i in range(0, len(x), bs):
             idx = perm[i:i + bs]
-            # cosine decay to 0 over the run
-            for gr in opt.param_groups: gr["lr"] = lr * 0.5 * (1 + math.cos(math.pi * steps / total))
+            if COSINE:  # Lora's experiment uses a constant rate
+                for gr in opt.param_groups: gr["lr"] = lr * 0.5 * (1 + math.cos(math.pi * steps / total))
             logits = model(x[idx])
             loss = F.cross_entropy(logits.reshape(-1, len(VOCAB)), y[idx].reshape(-1))
             opt.zero_grad(); loss.backward(); opt.step()
@@ -171,6 +172,8 @@ def main():
     kind = sys.argv[1]
     cfg = dict(a.split("=") for a in sys.argv[2:])
     g = lambda k, d: type(d)(cfg.get(k, d))
+    global COSINE
+    COSINE = g("cosine", 0)
     torch.set_num_threads(g("threads", 1))
     torch.manual_seed(g("seed", 1))
     a, b = load("kjv-genesis-exodus.txt.gz"), load("devils-dictionary.txt.gz")
@@ -223,7 +226,8 @@ def main():
                 perm = torch.randperm(len(x), generator=gg)
                 for i in range(0, len(x), bs):
                     idx = perm[i:i + bs]
-                    for gr in opt.param_groups: gr["lr"] = lr * 0.5 * (1 + math.cos(math.pi * steps / total))
+                    if COSINE:
+                        for gr in opt.param_groups: gr["lr"] = lr * 0.5 * (1 + math.cos(math.pi * steps / total))
                     loss = F.cross_entropy(m(x[idx]), y[idx]); opt.zero_grad(); loss.backward(); opt.step(); steps += 1
         t1 = time.time()
         fit2(base, xa, ya, g("pe", 2), g("plr", 1e-2), g("bs", 256), 1, g("wd", 0.0))
