@@ -241,7 +241,8 @@ def main():
         for p in lora.parameters(): p.requires_grad = False
         r, al = g("r", 4), g("alpha", 8.0)
         lora.la = nn.Parameter(torch.zeros(r, R)); lora.lb = nn.Parameter(torch.randn(D, r)); lora.s = al / r
-        if g("head", 1): lora.head.weight.requires_grad = True; lora.head.bias.requires_grad = True
+        if g("head", 2) == 1: lora.head.weight.requires_grad = True; lora.head.bias.requires_grad = True
+        if g("head", 2) == 2: lora.head = LoraLinear(lora.head, r, al)  # what Lora's targets "table", "head" do
         t1 = time.time()
         fit2(lora, xb, yb, g("le", 2), g("llr", 1e-2), g("bs", 256), 2)
         pl = ev2(lora)
