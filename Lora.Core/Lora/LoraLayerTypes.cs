@@ -12,6 +12,7 @@ public static class LoraLayerTypes
     public static LoraLayer? Wrap(Module baseLayer) => baseLayer switch
     {
         Linear l => new LoraLinear(l),
+        Embedding e => new LoraEmbedding(e),
         _ => null,
     };
 
@@ -20,6 +21,7 @@ public static class LoraLayerTypes
     public static PeftFactorLayout? LayoutOf(Module baseLayer) => baseLayer switch
     {
         Linear l => PeftFactorLayout.Linear(l.InFeatures, l.OutFeatures),
+        Embedding e => PeftFactorLayout.EmbeddingTable(e.NumEmbeddings, e.EmbeddingDim),
         _ => null,
     };
 
