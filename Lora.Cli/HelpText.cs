@@ -9,7 +9,7 @@ internal static class HelpText
         usage: lora <command> [options]
 
         commands:
-          train     pretrain a base MLP, adapt it with LoRA and with full fine-tuning, and report
+          train     pretrain a base model (--model mlp|cnn|…), adapt it with LoRA and with full fine-tuning, report
           merge     merge an adapter into its base model
           eval      evaluate a model (optionally with an adapter) on a dataset
           inspect   list the tensors of a safetensors file, or summarise an adapter directory

@@ -10,11 +10,18 @@ internal static class ReportTable
     {
         var c = CultureInfo.InvariantCulture;
         string targets = string.Join(",", o.Targets);
-        w.WriteLine(string.Create(c, $"data: {dataName}; {r.Sizes.Train:N0} train / {r.Sizes.Test:N0} test; MLP {string.Join("-", r.Base.Config.Sizes)}"));
-        w.WriteLine(string.Create(c, $"task A (held out): base accuracy {Pct(r.BaseAccuracy)}; task B = {AdaptationOptions.ShiftName(o.Shift)}"));
+        w.WriteLine(string.Create(c, $"data: {dataName}; {r.Sizes.Train:N0} train / {r.Sizes.Test:N0} test; {r.Config.Summary}"));
+        string perplexityA = r.Task.IsLanguageModel ? string.Create(c, $", perplexity {AdaptationResult.Perplexity(r.BaseLoss):0.00}") : "";
+        w.WriteLine(string.Create(c, $"task A (held out): base accuracy {Pct(r.BaseAccuracy)}{perplexityA}; task B = {r.Data.TaskB}"));
         w.WriteLine();
         Row(w, "", "before", $"LoRA (r={o.Rank}, {targets})", "full fine-tuning");
         Row(w, "accuracy on task B", Pct(r.TaskBBefore), Pct(r.Lora.Accuracy), Pct(r.Full.Accuracy));
+        if (r.Task.IsLanguageModel)
+        {
+            Row(w, "perplexity on task B", Ppl(r.TaskBBeforeLoss), Ppl(r.Lora.Loss), Ppl(r.Full.Loss));
+            Row(w, "tokens per second", "", string.Create(c, $"{r.Lora.SamplesPerSecond * r.Task.TokensPerSample:N0}"),
+                string.Create(c, $"{r.Full.SamplesPerSecond * r.Task.TokensPerSample:N0}"));
+        }
         Row(w, "trainable parameters", "", string.Create(c, $"{r.Lora.TrainableParameters:N0} ({100.0 * r.Lora.TrainableParameters / Math.Max(1, r.Full.TrainableParameters):0.0}%)"),
             string.Create(c, $"{r.Full.TrainableParameters:N0}"));
         Row(w, "trainable state bytes", "", string.Create(c, $"{r.Lora.TrainableStateBytes:N0}"), string.Create(c, $"{r.Full.TrainableStateBytes:N0}"));
@@ -26,6 +33,8 @@ internal static class ReportTable
 
     static void Row(TextWriter w, string label, string a, string b, string d) =>
         w.WriteLine($"{label,-24}{a,-12}{b,-28}{d}");
+
+    static string Ppl(double loss) => AdaptationResult.Perplexity(loss).ToString("0.00", CultureInfo.InvariantCulture);
 
     static string Pct(double v) => (100 * v).ToString("0.00", CultureInfo.InvariantCulture) + "%";
 }

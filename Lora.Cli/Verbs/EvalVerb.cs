@@ -2,48 +2,64 @@ using System.Globalization;
 using Lora.Core.Data;
 using Lora.Core.Experiments;
 using Lora.Core.Lora;
+using Lora.Core.Models;
 using Lora.Core.Modules;
-using Lora.Core.Training;
 
 namespace Lora.Cli.Verbs;
 
-/// <summary><c>lora eval</c>: loss and accuracy of a model, optionally with an adapter, on held-out data.</summary>
+/// <summary><c>lora eval</c>: loss and accuracy (and perplexity for language models) of a saved model of any demo,
+/// optionally with an adapter, on held-out data of its task A or B.</summary>
 internal static class EvalVerb
 {
     public const string Help = """
-        usage: lora eval --model DIR [--adapter DIR] [--data DIR] [--shift NAME] [--seed N]
+        usage: lora eval --model DIR [--adapter DIR] [--task a|b] [--data DIR] [--shift NAME] [--seed N]
 
-        Evaluates a model (config.json + model.safetensors), with a PEFT-layout adapter applied if given, on held-out
-        data: the t10k files of an IDX directory (--data), or by default the embedded digits' test split of
-        'lora train' with the same --seed (default 1). --shift rotate90|flip|shift-labels evaluates on task B.
+        Evaluates a model (config.json + model.safetensors) written by 'lora train' for any --model, with a
+        PEFT-layout adapter applied if given, on the held-out data of its demo: task A by default, task B with
+        --task b. The held-out split is the one 'lora train' made with the same --seed (default 1). Image models
+        also take --data DIR (the t10k files of an IDX directory) and --shift rotate90|flip|shift-labels (which
+        evaluates on that task B).
 
         """;
 
     public static int Run(IReadOnlyList<string> args, TextWriter stdout)
     {
-        var o = CliOptions.Parse("eval", args, ["model", "adapter", "data", "shift", "seed"], []);
+        var o = CliOptions.Parse("eval", args, ["model", "adapter", "task", "data", "shift", "seed"], []);
         if (o.Positionals.Count > 0) throw new UsageException($"eval: unexpected argument '{o.Positionals[0]}'.");
-        var defaults = new AdaptationOptions();
+        var model = ModelFiles.Load(o.RequiredString("eval", "model"));
+        var config = ((IConfiguredModel)model).Config;
+        var task = DemoTasks.ForModelType(config.ModelType)
+            ?? throw new UsageException($"eval: no demo evaluates a model of type '{config.ModelType}'.");
+        foreach (var (option, setting) in new[] { ("data", DemoSettings.Data), ("shift", DemoSettings.Shift) })
+            if (o.String(option) is not null && !task.Settings.HasFlag(setting))
+                throw new UsageException($"eval: --{option} does not apply to a {task.Name} model.");
+        var defaults = task.Defaults;
         var options = defaults with { Seed = (ulong)o.Int("seed", (int)defaults.Seed, min: 0) };
+        bool taskB = o.String("shift") is not null;
         if (o.String("shift") is { } shiftName)
         {
             if (!AdaptationOptions.TryParseShift(shiftName, out var shift))
                 throw new UsageException($"--shift: unknown shift '{shiftName}' (rotate90, flip or shift-labels).");
             options = options with { Shift = shift };
         }
-        var model = ModelFiles.Load(o.RequiredString("eval", "model"));
+        switch (o.String("task"))
+        {
+            case null: break;
+            case "a" or "A":
+                if (taskB) throw new UsageException("eval: --task a contradicts --shift (which evaluates on task B).");
+                break;
+            case "b" or "B": taskB = true; break;
+            case var t: throw new UsageException($"--task: expected a or b, got '{t}'.");
+        }
         if (o.String("adapter") is { } adapterDir) LoraAdapterFiles.Load(model, adapterDir);
 
-        Dataset test = o.String("data") is { } dataDir
-            ? Idx.LoadDirectory(dataDir).Test
-            : DatasetSplit.Split(Digits.Load(), options.TestFraction, options.Seed, stratified: true).Test;
-        if (o.String("shift") is not null) test = options.ApplyShift(test);
-        int inputs = model.Config.Sizes[0], classes = model.Config.Sizes[^1];
-        if (test.FeatureCount != inputs || test.ClassCount > classes)
-            throw new UsageException($"eval: the model takes {inputs} inputs and {classes} classes but the data has {test.FeatureCount} features and {test.ClassCount} classes.");
-        var e = Trainer.Evaluate(model, test);
+        var data = task.LoadData(options, o.String("data"));
+        Dataset test = taskB ? data.TestB : data.TestA;
+        task.CheckCompatible(config, test);
+        var e = task.Evaluate(model, test);
+        string perplexity = task.IsLanguageModel ? string.Create(CultureInfo.InvariantCulture, $", perplexity {AdaptationResult.Perplexity(e.Loss):0.00}") : "";
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{test.Name}: {e.Count:N0} samples, loss {e.Loss:0.0000}, accuracy {100 * e.Accuracy:0.00}%{(o.String("adapter") is null ? "" : " (with adapter)")}"));
+            $"{test.Name}: {e.Count:N0} samples, loss {e.Loss:0.0000}, accuracy {100 * e.Accuracy:0.00}%{perplexity}{(o.String("adapter") is null ? "" : " (with adapter)")}"));
         return CliApp.Ok;
     }
 }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Lora.Core.IO;
+using Lora.Core.Models;
 
 namespace Lora.Cli.Verbs;
 
@@ -65,11 +66,18 @@ internal static class InspectVerb
 
     static void ModelSummary(string dir, TextWriter stdout)
     {
-        var model = ModelCheckpoint.Load(dir);
-        var cfg = model.Config;
-        stdout.WriteLine($"{dir}: MLP {string.Join("-", cfg.Sizes)}, activation {ModelConfig.ActivationName(cfg.Activation)}, dropout {cfg.Dropout.ToString(CultureInfo.InvariantCulture)}");
-        foreach (var (p, i, o) in cfg.Linears())
-            stdout.WriteLine($"  {p}: Linear({i} → {o})");
+        var model = ModelCheckpoint<IModelConfig>.Load(dir, ModelTypes.ReadConfig);
+        if (model.Config is ModelConfig cfg)
+        {
+            stdout.WriteLine($"{dir}: MLP {string.Join("-", cfg.Sizes)}, activation {ModelConfig.ActivationName(cfg.Activation)}, dropout {cfg.Dropout.ToString(CultureInfo.InvariantCulture)}");
+            foreach (var (p, i, o) in cfg.Linears())
+                stdout.WriteLine($"  {p}: Linear({i} → {o})");
+            return;
+        }
+        long elements = model.Tensors.Values.Sum(t => (long)t.Count);
+        stdout.WriteLine(Invariant($"{dir}: {model.Config.Summary} (model_type {model.Config.ModelType}), {model.Tensors.Count} tensors, {elements:N0} parameters"));
+        foreach (var (name, shape) in model.Config.ExpectedTensors())
+            stdout.WriteLine($"  {name}: {Shape(shape)}");
     }
 
     static string Shape(int[] shape) => "(" + string.Join(", ", shape) + ")";

@@ -4,6 +4,7 @@ using Lora.Cli.Output;
 using Lora.Core.Data;
 using Lora.Core.Experiments;
 using Lora.Core.Lora;
+using Lora.Core.Models;
 using Lora.Core.Modules;
 
 namespace Lora.Cli.Verbs;
@@ -12,52 +13,78 @@ namespace Lora.Cli.Verbs;
 /// report), writing base/, adapter/, metrics.json and curves.svg into the output directory.</summary>
 internal static class TrainVerb
 {
-    public const string Help = """
-        usage: lora train [options]
+    /// <summary>The help text, with each demo's defaults.</summary>
+    public static string Help
+    {
+        get
+        {
+            var sb = new System.Text.StringBuilder("""
+                usage: lora train [--model NAME] [options]
 
-        Pretrains an MLP on task A, shifts the data to task B (default: images rotated 90°), adapts the same base
-        with LoRA and with full fine-tuning, and prints one comparison table.
+                Pretrains a base model on task A, moves to task B, adapts the same base with LoRA and with full
+                fine-tuning, and prints one comparison table. --model chooses the demo (default mlp):
 
-        data:
-          --data DIR          MNIST-format IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-…;
-                              raw or .gz), e.g. /usr/share/datasets/fashion-mnist. Default: the embedded
-                              UCI digits (1,797 8×8 images, 80/20 split)
-          --shift NAME        rotate90 (default) | flip | shift-labels
-        model and pretraining:
-          --hidden LIST       hidden widths, comma-separated (default 256,256)
-          --base-epochs N     (default 20)    --base-lr X   (default 0.001)
-        LoRA:
-          --rank N            (default 8)     --alpha X     (default 16)
-          --targets LIST      modules to adapt, comma-separated (default layers.0)
-          --lr X              (default 0.01)  --epochs N    (default 40)
-        full fine-tuning:
-          --full-lr X         (default 0.001) --full-epochs N (default 20)
-        run:
-          --batch-size N      (default 64)    --seed N      (default 1)
-          --threads N         kernel threads (default: all cores, or LORA_NUM_THREADS)
-          --out DIR           output directory (default runs/<timestamp>); an existing one needs --force
-          --force             replace an existing output directory
-          --quiet             no progress output
+                """);
+            foreach (var t in DemoTasks.All) sb.Append(Invariant($"  {t.Name,-10}  {t.Description}\n"));
+            sb.Append("""
 
-        """;
+                data (image models only):
+                  --data DIR          MNIST-format IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-…;
+                                      raw or .gz), e.g. /usr/share/datasets/fashion-mnist. Default: the embedded
+                                      UCI digits (1,797 8×8 images, 80/20 split)
+                  --shift NAME        rotate90 (default) | flip | shift-labels
+                model and pretraining:
+                  --hidden LIST       widths, comma-separated (mlp: hidden layers; cnn: conv channels)
+                  --base-epochs N     --base-lr X
+                LoRA:
+                  --rank N            --alpha X
+                  --targets LIST      modules to adapt, comma-separated
+                  --lr X              --epochs N
+                full fine-tuning:
+                  --full-lr X         --full-epochs N
+                run:
+                  --batch-size N      --seed N      (default 1)
+                  --threads N         kernel threads (default: all cores, or LORA_NUM_THREADS)
+                  --out DIR           output directory (default runs/<timestamp>); an existing one needs --force
+                  --force             replace an existing output directory
+                  --quiet             no progress output
 
-    static readonly string[] Valued = ["data", "shift", "hidden", "base-epochs", "base-lr", "rank", "alpha", "targets",
+                defaults per model:
+
+                """);
+            foreach (var t in DemoTasks.All)
+            {
+                var d = t.Defaults;
+                sb.Append(Invariant($"  {t.Name,-10}  "));
+                if (t.Settings.HasFlag(DemoSettings.Hidden)) sb.Append(Invariant($"--hidden {string.Join(",", d.Hidden)} "));
+                sb.Append(Invariant($"--base-epochs {d.BaseEpochs} --base-lr {d.BaseLearningRate} --rank {d.Rank} --alpha {d.Alpha} --targets {string.Join(",", d.Targets)}\n"));
+                sb.Append(Invariant($"              --lr {d.LoraLearningRate} --epochs {d.LoraEpochs} --full-lr {d.FullLearningRate} --full-epochs {d.FullEpochs} --batch-size {d.BatchSize}\n"));
+            }
+            return sb.Append('\n').ToString();
+        }
+    }
+
+    static readonly string[] Valued = ["model", "data", "shift", "hidden", "base-epochs", "base-lr", "rank", "alpha", "targets",
         "lr", "epochs", "full-lr", "full-epochs", "batch-size", "seed", "threads", "out"];
 
     public static int Run(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr)
     {
         var o = CliOptions.Parse("train", args, Valued, ["force", "quiet"]);
         if (o.Positionals.Count > 0) throw new UsageException($"train: unexpected argument '{o.Positionals[0]}'.");
-        var options = ReadOptions(o);
+        string modelName = o.String("model") ?? DemoTasks.All[0].Name;
+        var task = DemoTasks.Find(modelName)
+            ?? throw new UsageException($"--model: unknown model '{modelName}' ({string.Join(", ", DemoTasks.All.Select(t => t.Name))}).");
+        foreach (var (option, setting) in Optional)
+            if (o.String(option) is not null && !task.Settings.HasFlag(setting))
+                throw new UsageException($"train: --{option} does not apply to --model {task.Name}.");
+        var options = ReadOptions(o, task.Defaults);
         string outDir = o.String("out") ?? Path.Combine("runs", DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture));
         int threads = o.Int("threads", 0, min: 1, max: Lora.Kernels.KernelThreads.MaxCount);
         if (threads > 0) Lora.Kernels.KernelThreads.Count = threads;
 
         // Refuse an existing directory and read the data before spending any time training.
         using var output = AtomicDirectory.Create(outDir, o.Flag("force"));
-        string? dataDir = o.String("data");
-        (Dataset Train, Dataset Test)? split = dataDir is null ? null : Idx.LoadDirectory(dataDir);
-        string dataName = dataDir is null ? "digits (embedded UCI optical digits)" : Path.GetFullPath(dataDir);
+        var data = task.LoadData(options, o.String("data"));
 
         var progress = new ProgressReporter(stderr, ProgressReporter.Detect(o.Flag("quiet")));
         var clock = Stopwatch.StartNew();
@@ -69,24 +96,25 @@ internal static class TrainVerb
             if (p.Kind == Lora.Core.Training.ProgressKind.Batch) progress.Batch(p.Epoch, p.Batch, p.BatchesPerEpoch, p.Loss);
             else progress.EpochEnd(p.Epoch, p.Loss, p.EpochResult?.ValidationAccuracy, p.SamplesPerSecond);
         }
-        var result = split is { } s
-            ? AdaptationExperiment.Run(s.Train, s.Test, options, OnProgress)
-            : AdaptationExperiment.Run(Digits.Load(), options, OnProgress);
+        var result = AdaptationExperiment.Run(task, data, options, OnProgress);
         long peak = Process.GetCurrentProcess().PeakWorkingSet64;
 
         ModelFiles.Save(result.Base, Path.Combine(output.Staging, "base"));
         LoraAdapterFiles.Save(result.Lora.Model, Path.Combine(output.Staging, "adapter"), baseModelNameOrPath: "../base");
-        File.WriteAllBytes(Path.Combine(output.Staging, "metrics.json"), AdaptationMetrics.ToJson(result, options, dataName, peak));
+        File.WriteAllBytes(Path.Combine(output.Staging, "metrics.json"), AdaptationMetrics.ToJson(result, options, data.Name, peak));
         File.WriteAllText(Path.Combine(output.Staging, "curves.svg"), Curves(result, options));
         output.Commit();
 
-        ReportTable.Write(stdout, result, options, dataName, peak, clock.Elapsed.TotalSeconds, Path.GetFullPath(outDir));
+        ReportTable.Write(stdout, result, options, data.Name, peak, clock.Elapsed.TotalSeconds, Path.GetFullPath(outDir));
         return CliApp.Ok;
     }
 
-    static AdaptationOptions ReadOptions(CliOptions o)
+    /// <summary>Options only some demos use, and the setting each one sets.</summary>
+    static readonly (string Option, DemoSettings Setting)[] Optional =
+        [("data", DemoSettings.Data), ("shift", DemoSettings.Shift), ("hidden", DemoSettings.Hidden)];
+
+    static AdaptationOptions ReadOptions(CliOptions o, AdaptationOptions d)
     {
-        var d = new AdaptationOptions();
         string shiftName = o.String("shift") ?? AdaptationOptions.ShiftName(d.Shift);
         if (!AdaptationOptions.TryParseShift(shiftName, out var shift))
             throw new UsageException($"--shift: unknown shift '{shiftName}' (rotate90, flip or shift-labels).");
@@ -107,6 +135,8 @@ internal static class TrainVerb
             Seed = (ulong)o.Int("seed", (int)d.Seed, min: 0),
         };
     }
+
+    static string Invariant(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 
     static string[] List(string name, string value)
     {
@@ -130,7 +160,7 @@ internal static class TrainVerb
         static IReadOnlyList<double> Loss(Lora.Core.Training.TrainingHistory h) => h.Epochs.Select(e => e.TrainLoss).ToList();
         static IReadOnlyList<double> Acc(Lora.Core.Training.TrainingHistory h) => h.Epochs.Select(e => e.ValidationAccuracy ?? double.NaN).ToList();
         string loraName = $"LoRA r={o.Rank}";
-        return SvgCurves.Render($"task B ({AdaptationOptions.ShiftName(o.Shift)}): LoRA vs full fine-tuning",
+        return SvgCurves.Render($"task B ({r.Data.TaskB}): LoRA vs full fine-tuning",
             [new Series(loraName, "#d62728", Loss(r.Lora.History)), new Series("full fine-tuning", "#1f77b4", Loss(r.Full.History))],
             [new Series(loraName, "#d62728", Acc(r.Lora.History)), new Series("full fine-tuning", "#1f77b4", Acc(r.Full.History))]);
     }

@@ -9,7 +9,10 @@ namespace Lora.Core.Experiments;
 /// (task A, held out), <c>task_b.before</c>, <c>task_b.lora</c>, <c>task_b.full</c>, <c>trainable_params.lora</c>,
 /// <c>trainable_params.full</c>, <c>trainable_state_bytes.lora</c>, <c>trainable_state_bytes.full</c>,
 /// <c>seconds_per_epoch.lora</c>, <c>seconds_per_epoch.full</c>, <c>peak_working_set_bytes</c>, the per-epoch
-/// <c>history</c>, and under <c>config</c> every option of the run.
+/// <c>history</c>, and under <c>config</c> every option of the run, the <c>model</c> (<c>--model</c> name) and the
+/// base model's <c>architecture</c> (its config.json). A language model adds <c>perplexity.base</c> (task A),
+/// <c>perplexity.before</c>, <c>perplexity.lora</c>, <c>perplexity.full</c> (task B) and
+/// <c>tokens_per_second.lora</c>, <c>tokens_per_second.full</c> (training throughput).
 /// </remarks>
 public static class AdaptationMetrics
 {
@@ -27,6 +30,16 @@ public static class AdaptationMetrics
             Pair(w, "trainable_params", r.Lora.TrainableParameters, r.Full.TrainableParameters);
             Pair(w, "trainable_state_bytes", r.Lora.TrainableStateBytes, r.Full.TrainableStateBytes);
             Pair(w, "seconds_per_epoch", r.Lora.SecondsPerEpoch, r.Full.SecondsPerEpoch);
+            if (r.Task.IsLanguageModel)
+            {
+                w.WriteStartObject("perplexity");
+                w.WriteNumber("base", AdaptationResult.Perplexity(r.BaseLoss));
+                w.WriteNumber("before", AdaptationResult.Perplexity(r.TaskBBeforeLoss));
+                w.WriteNumber("lora", AdaptationResult.Perplexity(r.Lora.Loss));
+                w.WriteNumber("full", AdaptationResult.Perplexity(r.Full.Loss));
+                w.WriteEndObject();
+                Pair(w, "tokens_per_second", r.Lora.SamplesPerSecond * r.Task.TokensPerSample, r.Full.SamplesPerSecond * r.Task.TokensPerSample);
+            }
             w.WriteNumber("peak_working_set_bytes", peakWorkingSetBytes);
             w.WriteStartObject("history");
             History(w, "base", r.BaseHistory);
@@ -37,10 +50,16 @@ public static class AdaptationMetrics
             w.WriteString("data", dataName);
             w.WriteNumber("train_samples", r.Sizes.Train);
             w.WriteNumber("test_samples", r.Sizes.Test);
-            w.WriteString("shift", AdaptationOptions.ShiftName(o.Shift));
-            w.WriteStartArray("sizes");
-            foreach (int s in r.Base.Config.Sizes) w.WriteNumberValue(s);
-            w.WriteEndArray();
+            w.WriteString("shift", r.Data.TaskB);
+            w.WriteString("model", r.Task.Name);
+            if (r.Config is IO.ModelConfig mlp)
+            {
+                w.WriteStartArray("sizes");
+                foreach (int s in mlp.Sizes) w.WriteNumberValue(s);
+                w.WriteEndArray();
+            }
+            w.WritePropertyName("architecture");
+            using (var architecture = JsonDocument.Parse(r.Config.ToJson())) architecture.RootElement.WriteTo(w);
             w.WriteNumber("seed", o.Seed);
             w.WriteNumber("test_fraction", o.TestFraction);
             w.WriteNumber("batch_size", o.BatchSize);

@@ -12,10 +12,16 @@ namespace Lora.Core.IO;
 /// <c>layers.{i}.weight</c> (s_{i+1}, s_i) and <c>layers.{i}.bias</c> (s_{i+1}).</para>
 /// <para>File form: <c>{"model_type": "mlp", "sizes": [8, 16, 12, 4], "activation": "relu", "dropout": 0.0}</c>.</para>
 /// </remarks>
-public sealed record ModelConfig
+public sealed record ModelConfig : IModelConfig
 {
     /// <summary>The <c>model_type</c> value identifying Lora's MLP.</summary>
     public const string MlpModelType = "mlp";
+
+    /// <inheritdoc/>
+    public string ModelType => MlpModelType;
+
+    /// <inheritdoc/>
+    public string Summary => "MLP " + string.Join("-", Sizes);
 
     /// <summary>The largest layer width accepted (2^24).</summary>
     public const int MaxWidth = 1 << 24;

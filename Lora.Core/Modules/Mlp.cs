@@ -8,7 +8,7 @@ namespace Lora.Core.Modules;
 /// dropout between consecutive layers, nothing after the last.</summary>
 /// <remarks>The PyTorch equivalent keeps the Linear layers in an <c>nn.ModuleList</c> named <c>layers</c> and applies
 /// the activation in <c>forward</c>, so the state-dict keys match this module's parameter names exactly.</remarks>
-public sealed class Mlp : Module
+public sealed class Mlp : Module, IConfiguredModel
 {
     readonly ModuleList _layers;
     readonly Dropout[] _dropouts;
@@ -38,6 +38,8 @@ public sealed class Mlp : Module
 
     /// <summary>The architecture.</summary>
     public ModelConfig Config { get; }
+
+    IModelConfig IConfiguredModel.Config => Config;
 
     /// <summary>The layers, in order: a <see cref="Linear"/> or, after LoRA is applied, a wrapper of one.</summary>
     public ModuleList Layers => _layers;

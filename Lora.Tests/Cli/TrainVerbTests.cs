@@ -41,7 +41,7 @@ public class TrainVerbTests
             Assert.Equal(8 * 64 + 16 * 8, m.GetProperty("trainable_params").GetProperty("lora").GetInt64());
             Assert.Equal(64 * 16 + 16 + 16 * 10 + 10, m.GetProperty("trainable_params").GetProperty("full").GetInt64());
 
-            var model = ModelFiles.Load(Path.Combine(run, "base"));
+            var model = ModelFiles.Load<Mlp>(Path.Combine(run, "base"));
             Assert.Equal([64, 16, 10], model.Config.Sizes);
             var adapter = PeftAdapter.Load(Path.Combine(run, "adapter"));
             Assert.Equal(8, adapter.Config.R);
@@ -184,7 +184,7 @@ public class TrainVerbTests
         finally { Directory.Delete(root, true); }
     }
 
-    static float[] Logits(Mlp model, Lora.Core.Data.Dataset data)
+    static float[] Logits(Module model, Lora.Core.Data.Dataset data)
     {
         model.Eval();
         using var _ = Lora.Autograd.Tape.NoGrad();

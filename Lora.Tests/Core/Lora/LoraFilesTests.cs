@@ -121,7 +121,7 @@ public class LoraFilesTests
     [Fact]
     public void LoadsThePeftFixtureAndReproducesPytorch()
     {
-        var model = ModelFiles.Load(PeftFixture.Dir);
+        var model = ModelFiles.Load<Mlp>(PeftFixture.Dir);
         LoraAdapterFiles.Load(model, PeftFixture.PathOf("adapter"));
         Assert.All(model.Parameters(), p => Assert.True(p.Frozen));           // loaded for inference
         var io = SafeTensors.Read(PeftFixture.PathOf("io.safetensors"));
@@ -139,7 +139,7 @@ public class LoraFilesTests
     {
         // PyTorch wrote this adapter with use_rslora, target_modules as the regex "layers\.[02]" and bias "all":
         // layers.1 stays a plain Linear but its bias is replaced by the adapter's.
-        var model = ModelFiles.Load(PeftFixture.Dir);
+        var model = ModelFiles.Load<Mlp>(PeftFixture.Dir);
         LoraAdapterFiles.Load(model, PeftFixture.PathOf("adapter_bias"), trainable: true);
         Assert.Equal(["layers.0", "layers.2"], model.LoraLayers().Select(l => l.Path));
         Assert.IsType<Linear>(model.Layers[1]);
