@@ -32,14 +32,7 @@ public class LoraEmbeddingAllocationTests
         }
         for (int i = 0; i < 3; i++) Step();
         float firstLoss = lastLoss;
-        // Minimum over three trials, as in the autograd allocation test (the runtime may allocate now and then).
-        long allocated = long.MaxValue;
-        for (int trial = 0; trial < 3; trial++)
-        {
-            long before = GC.GetAllocatedBytesForCurrentThread();
-            for (int i = 0; i < 10; i++) Step();
-            allocated = Math.Min(allocated, GC.GetAllocatedBytesForCurrentThread() - before);
-        }
+        long allocated = global::Lora.Tests.AllocationProbe.QuietestWindow(Step, calls: 10);
         tape.Reset();
         Assert.Equal(0, allocated);
         Assert.True(lastLoss < firstLoss, $"training should reduce the loss: {firstLoss} → {lastLoss}");
