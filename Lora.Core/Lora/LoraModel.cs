@@ -93,10 +93,17 @@ public static class LoraModel
         BaseParameters = baseParams,
     };
 
-    /// <summary>True for a LoRA factor's parameter name (<c>….lora_A.{adapter}.weight</c> or <c>lora_B</c>).</summary>
-    public static bool IsLoraParameter(string name) =>
-        name.StartsWith("lora_A.", StringComparison.Ordinal) || name.StartsWith("lora_B.", StringComparison.Ordinal) ||
-        name.Contains(".lora_A.", StringComparison.Ordinal) || name.Contains(".lora_B.", StringComparison.Ordinal);
+    /// <summary>True for a LoRA factor's parameter name: <c>….lora_A.{adapter}.weight</c> / <c>lora_B</c> (Linear,
+    /// convolution) or <c>….lora_embedding_A.{adapter}</c> / <c>lora_embedding_B</c> (embedding).</summary>
+    public static bool IsLoraParameter(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        foreach (var part in FactorNames)
+            if (name.StartsWith(part, StringComparison.Ordinal) || name.Contains("." + part, StringComparison.Ordinal)) return true;
+        return false;
+    }
+
+    static readonly string[] FactorNames = ["lora_A.", "lora_B.", "lora_embedding_A.", "lora_embedding_B."];
 
     /// <summary>Layers LoRA can adapt (<see cref="LoraLayerTypes.CanWrap"/>) not inside a LoRA wrapper, and LoRA
     /// wrappers, with their paths.</summary>

@@ -6,6 +6,9 @@ namespace Lora.Core.Optim;
 /// <summary>Builds optimizer slots from a model's trainable (not frozen) parameters, with LoRA+ learning rates.</summary>
 /// <remarks>
 /// LoRA+ (Hayou, Ghosh, Yu 2024) trains B with a learning rate <c>ratio</c> times A's; ratio = 1 is plain LoRA.
+/// The ratio applies to <c>lora_B</c> (Linear and convolution layers) only. An embedding's factors keep the base rate:
+/// there PEFT initialises A to zero and B randomly, the reverse of the setting LoRA+'s analysis covers, and PEFT's
+/// own LoRA+ puts embedding factors in a separate group with their own learning rate rather than applying the ratio.
 /// Frozen parameters get no slot, so no gradient storage and no optimizer state exist for them.
 /// </remarks>
 public static class TrainableSlots
