@@ -7,7 +7,8 @@ namespace Lora.Kernels;
 /// <remarks>
 /// Output size per axis: o = (size + 2·pad − k) / stride + 1 (floor). Row (ch·kh + ki)·kw + kj of cols holds, for each
 /// output position (oy, ox), x[ch, oy·stride − pad + ki, ox·stride − pad + kj], or 0 where that falls in the padding.
-/// These loops are plain scalar code (they only move data); the scalar twin is the loop itself.
+/// These loops only move data (plain scalar code, contiguous copies where the stride is 1); the tests check them
+/// against direct indexing.
 /// </remarks>
 public static class Im2Col
 {
@@ -26,26 +27,51 @@ public static class Im2Col
     {
         int oh = OutputSize(h, kh, stride, pad), ow = OutputSize(w, kw, stride, pad);
         Check(c, h, w, kh, kw, oh, ow, x.Length, cols.Length);
-        int plane = oh * ow;
+        UnfoldColumns(c, h, w, kh, kw, stride, pad, x, 0, oh * ow, cols);
+    }
+
+    /// <summary>
+    /// The output positions j0..j1 (row-major over (oh, ow)) of <see cref="Unfold"/>: x (c, h, w) →
+    /// cols (c·kh·kw, j1 − j0), so that a convolution can be split into column slices that each unfold their own.
+    /// </summary>
+    public static void UnfoldColumns(int c, int h, int w, int kh, int kw, int stride, int pad, ReadOnlySpan<float> x,
+        int j0, int j1, Span<float> cols)
+    {
+        int oh = OutputSize(h, kh, stride, pad), ow = OutputSize(w, kw, stride, pad);
+        if (j0 < 0 || j1 < j0 || j1 > oh * ow)
+            throw new ArgumentException($"column range [{j0}, {j1}) is outside the {oh}×{ow} output positions.");
+        int width = j1 - j0;
+        if (c <= 0) throw new ArgumentException($"channels must be positive, got {c}.", nameof(c));
+        if (x.Length != (long)c * h * w) throw new ArgumentException($"image has {x.Length} elements, expected ({c}, {h}, {w}).", nameof(x));
+        if (cols.Length != (long)c * kh * kw * width)
+            throw new ArgumentException($"cols has {cols.Length} elements, expected ({c * kh * kw}, {width}).", nameof(cols));
         for (int ch = 0; ch < c; ch++)
             for (int ki = 0; ki < kh; ki++)
                 for (int kj = 0; kj < kw; kj++)
                 {
-                    var dst = cols.Slice(((ch * kh + ki) * kw + kj) * plane, plane);
-                    for (int oy = 0; oy < oh; oy++)
+                    var dst = cols.Slice(((ch * kh + ki) * kw + kj) * width, width);
+                    // Walk the range one output row at a time: within a row, ix = ox·stride − pad + kj.
+                    for (int j = j0; j < j1;)
                     {
+                        int oy = j / ow, ox0 = j - oy * ow, ox1 = Math.Min(ow, ox0 + (j1 - j));
+                        var drow = dst.Slice(j - j0, ox1 - ox0);
+                        j += ox1 - ox0;
                         int iy = oy * stride - pad + ki;
-                        var drow = dst.Slice(oy * ow, ow);
                         if ((uint)iy >= (uint)h) { drow.Clear(); continue; }
                         var src = x.Slice((ch * h + iy) * w, w);
-                        for (int ox = 0; ox < ow; ox++)
-                        {
-                            int ix = ox * stride - pad + kj;
-                            drow[ox] = (uint)ix < (uint)w ? src[ix] : 0f;
-                        }
+                        // Positions whose ix falls inside the row: ox in [lo, hi).
+                        int lo = Math.Clamp(CeilDiv(pad - kj, stride), ox0, ox1);
+                        int hi = Math.Clamp(CeilDiv(w + pad - kj, stride), lo, ox1);
+                        drow[..(lo - ox0)].Clear();
+                        drow[(hi - ox0)..].Clear();
+                        int ix = lo * stride - pad + kj;
+                        if (stride == 1) src.Slice(ix, hi - lo).CopyTo(drow.Slice(lo - ox0, hi - lo));
+                        else for (int ox = lo; ox < hi; ox++, ix += stride) drow[ox - ox0] = src[ix];
                     }
                 }
     }
+
+    static int CeilDiv(int a, int b) => a >= 0 ? (a + b - 1) / b : -(-a / b);
 
     /// <summary>Adjoint of <see cref="Unfold"/>, accumulated: dx (c, h, w) += fold(dcols (c·kh·kw, oh·ow)).</summary>
     public static void FoldAdd(int c, int h, int w, int kh, int kw, int stride, int pad, ReadOnlySpan<float> dcols, Span<float> dx)
