@@ -1,0 +1,140 @@
+using System.Diagnostics;
+using System.Globalization;
+using Lora.Kernels;
+
+namespace Lora.Bench;
+
+/// <summary>
+/// <c>quick conv [--threads N] [--json] [--rounds R] [--shape n,c,hw,cout,k,r]</c>: the fused LoRA convolution
+/// (<see cref="LoraConv"/>) against the plain convolution (the same kernel with r = 0: im2col, one packed GEMM, bias
+/// in the GEMM) and the unfused composition PEFT's formulation reads as (the plain convolution, a second convolution
+/// with A, then a 1×1 convolution with B added to y). Kernels run interleaved in rounds, so bursts of load from other
+/// processes hit them alike; each figure is the median over rounds of the wall time per call.
+/// </summary>
+/// <remarks>
+/// Default shapes: ResNet-style 3×3 convolutions, stride 1, padding 1: 128 → 128 channels at 28×28 (ResNet-18/34
+/// layer 2) with batch 16, and 256 → 256 at 14×14 (layer 3) with batch 32; r = 8. The LoRA term's FLOPs relative to
+/// the base convolution are r/cout + r/(c·k·k): 6.9 % and 3.5 %.
+/// </remarks>
+internal static class QuickConv
+{
+    static readonly (int N, int C, int Hw, int Cout, int K, int R)[] Shapes = [(16, 128, 28, 128, 3, 8), (32, 256, 14, 256, 3, 8)];
+
+    public static int Run(string[] args)
+    {
+        bool json = args.Contains("--json");
+        int threads = Option(args, "--threads", KernelThreads.Default), rounds = Option(args, "--rounds", 9);
+        if (threads < 1 || threads > KernelThreads.MaxCount || rounds < 1)
+        {
+            Console.Error.WriteLine($"quick conv: --threads must be in [1, {KernelThreads.MaxCount}] and --rounds ≥ 1.");
+            return 2;
+        }
+        var shapes = Shapes;
+        int si = Array.IndexOf(args, "--shape");
+        if (si >= 0)
+        {
+            var v = si + 1 < args.Length ? args[si + 1].Split(',') : [];
+            if (v.Length != 6 || !v.All(t => int.TryParse(t, out int z) && z >= 1))
+            {
+                Console.Error.WriteLine("quick conv: --shape takes n,c,hw,cout,k,r (positive integers).");
+                return 2;
+            }
+            var p = v.Select(int.Parse).ToArray();
+            shapes = [(p[0], p[1], p[2], p[3], p[4], p[5])];
+        }
+        KernelThreads.Count = threads;
+        var inv = CultureInfo.InvariantCulture;
+        foreach (var (n, c, hw, cout, k, r) in shapes)
+        {
+            var conv = new ConvCase(n, c, hw, cout, k, r);
+            var kernels = conv.Kernels();
+            var ms = Measure(kernels, rounds);
+            double loraFlops = (double)r / cout + (double)r / (c * k * k);
+            for (int i = 0; i < kernels.Length && json; i++)
+                Console.WriteLine(string.Format(inv,
+                    "{{\"kernel\":\"{0}\",\"n\":{1},\"c\":{2},\"h\":{3},\"w\":{3},\"cout\":{4},\"k\":{5},\"stride\":1,\"pad\":{6},\"r\":{7},\"threads\":{8},\"ms\":{9:F3}}}",
+                    kernels[i].Name, n, c, hw, cout, k, k / 2, r, threads, ms[i]));
+            if (json) continue;
+            Console.WriteLine(string.Format(inv, "n={0} c={1} {2}×{2} cout={3} k={4} pad={5} r={6} threads={7} (LoRA FLOPs +{8:P1}, base {9:F2} GFLOP/s)",
+                n, c, hw, cout, k, k / 2, r, threads, loraFlops, conv.BaseFlops / (ms[0] * 1e6)));
+            for (int i = 0; i < kernels.Length; i++) Console.WriteLine(string.Format(inv, "  {0,-18} {1,10:F3} ms", kernels[i].Name, ms[i]));
+            Console.WriteLine(string.Format(inv, "  lora_conv / plain_conv = {0:F3}   unfused / plain = {1:F3}", ms[1] / ms[0], ms[2] / ms[0]));
+        }
+        KernelThreads.Reset();
+        return 0;
+    }
+
+    /// <summary>One shape's operands and its three forwards (same-padding convolution, stride 1).</summary>
+    sealed class ConvCase
+    {
+        readonly int _n, _c, _hw, _cout, _k, _r, _pad, _plane;
+        readonly float[] _x, _w, _a, _b, _sb, _bias, _h, _y, _hOnly, _xDrop = [];
+
+        public ConvCase(int n, int c, int hw, int cout, int k, int r)
+        {
+            (_n, _c, _hw, _cout, _k, _r, _pad) = (n, c, hw, cout, k, r, k / 2);
+            int o = Im2Col.OutputSize(hw, k, 1, _pad);
+            _plane = o * o;
+            var rng = new Random(1);
+            float[] Fill(int len, double scale) { var a = new float[len]; for (int i = 0; i < len; i++) a[i] = (float)((rng.NextDouble() * 2 - 1) * scale); return a; }
+            _x = Fill(n * c * hw * hw, 1);
+            _w = Fill(cout * c * k * k, 1 / Math.Sqrt(c * k * k));
+            _a = Fill(r * c * k * k, 1 / Math.Sqrt(c * k * k));
+            _b = Fill(cout * r, 0.1);
+            _sb = _b.Select(v => 2f * v).ToArray();
+            _bias = Fill(cout, 0.1);
+            _h = new float[n * r * _plane];
+            _hOnly = new float[n * r * _plane];
+            _y = new float[n * cout * _plane];
+        }
+
+        public double BaseFlops => 2.0 * _n * _plane * _cout * _c * _k * _k;
+
+        public (string Name, Action Body)[] Kernels() =>
+        [
+            ("plain_conv", () => LoraConv.Forward(_n, _c, _hw, _hw, _cout, _k, _k, 1, _pad, 0, 0f, _x, _xDrop, _w, [], [], _bias, [], _y, default)),
+            ("lora_conv", () => LoraConv.Forward(_n, _c, _hw, _hw, _cout, _k, _k, 1, _pad, _r, 2f, _x, _xDrop, _w, _a, _b, _bias, _h, _y, default)),
+            ("unfused_lora_conv", Unfused),
+        ];
+
+        /// <summary>y = conv(x, W) + bias; h = conv(x, A); y += (s·B)·h per image (a 1×1 convolution).</summary>
+        void Unfused()
+        {
+            LoraConv.Forward(_n, _c, _hw, _hw, _cout, _k, _k, 1, _pad, 0, 0f, _x, _xDrop, _w, [], [], _bias, [], _y, default);
+            LoraConv.Forward(_n, _c, _hw, _hw, _r, _k, _k, 1, _pad, 0, 0f, _x, _xDrop, _a, [], [], [], [], _hOnly, default);
+            for (int i = 0; i < _n; i++)
+                Gemm.Sgemm(Transpose.No, Transpose.No, _cout, _plane, _r, 1f, _sb, _r, _hOnly.AsSpan(i * _r * _plane, _r * _plane), _plane,
+                    1f, _y.AsSpan(i * _cout * _plane, _cout * _plane), _plane);
+        }
+    }
+
+    /// <summary>Median ms per call of each kernel, over rounds that interleave the kernels.</summary>
+    static double[] Measure((string Name, Action Body)[] kernels, int rounds)
+    {
+        var reps = new int[kernels.Length];
+        for (int i = 0; i < kernels.Length; i++)
+        {
+            kernels[i].Body(); // warm-up: buffers, JIT tiers
+            kernels[i].Body();
+            long t0 = Stopwatch.GetTimestamp();
+            kernels[i].Body();
+            reps[i] = (int)Math.Clamp(0.1 / Math.Max(Stopwatch.GetElapsedTime(t0).TotalSeconds, 1e-7), 1, 1000); // ~100 ms per sample
+        }
+        var samples = new double[kernels.Length][];
+        for (int i = 0; i < kernels.Length; i++) samples[i] = new double[rounds];
+        for (int round = 0; round < rounds; round++)
+            for (int i = 0; i < kernels.Length; i++)
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                for (int j = 0; j < reps[i]; j++) kernels[i].Body();
+                samples[i][round] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds / reps[i];
+            }
+        return samples.Select(s => { Array.Sort(s); return s[s.Length / 2]; }).ToArray();
+    }
+
+    static int Option(string[] args, string name, int fallback)
+    {
+        int i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length && int.TryParse(args[i + 1], out int v) ? v : fallback;
+    }
+}
