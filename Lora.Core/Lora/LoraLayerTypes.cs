@@ -13,6 +13,7 @@ public static class LoraLayerTypes
     {
         Linear l => new LoraLinear(l),
         Embedding e => new LoraEmbedding(e),
+        Conv2d c => new LoraConv2d(c),
         _ => null,
     };
 
@@ -22,6 +23,7 @@ public static class LoraLayerTypes
     {
         Linear l => PeftFactorLayout.Linear(l.InFeatures, l.OutFeatures),
         Embedding e => PeftFactorLayout.EmbeddingTable(e.NumEmbeddings, e.EmbeddingDim),
+        Conv2d c => PeftFactorLayout.Conv2d(c.InChannels, c.KernelSize, c.KernelSize, c.OutChannels),
         _ => null,
     };
 
