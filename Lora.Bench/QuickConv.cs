@@ -65,7 +65,7 @@ internal static class QuickConv
     }
 
     /// <summary>One shape's operands and its three forwards (same-padding convolution, stride 1).</summary>
-    sealed class ConvCase
+    internal sealed class ConvCase
     {
         readonly int _n, _c, _hw, _cout, _k, _r, _pad, _plane;
         readonly float[] _x, _w, _a, _b, _sb, _bias, _h, _y, _hOnly, _xDrop = [];
@@ -90,15 +90,16 @@ internal static class QuickConv
 
         public double BaseFlops => 2.0 * _n * _plane * _cout * _c * _k * _k;
 
-        public (string Name, Action Body)[] Kernels() =>
-        [
-            ("plain_conv", () => LoraConv.Forward(_n, _c, _hw, _hw, _cout, _k, _k, 1, _pad, 0, 0f, _x, _xDrop, _w, [], [], _bias, [], _y, default)),
-            ("lora_conv", () => LoraConv.Forward(_n, _c, _hw, _hw, _cout, _k, _k, 1, _pad, _r, 2f, _x, _xDrop, _w, _a, _b, _bias, _h, _y, default)),
-            ("unfused_lora_conv", Unfused),
-        ];
+        public (string Name, Action Body)[] Kernels() => [("plain_conv", Plain), ("lora_conv", Lora), ("unfused_lora_conv", Unfused)];
+
+        /// <summary>y = conv(x, W) + bias: the kernel with r = 0.</summary>
+        public void Plain() => LoraConv.Forward(_n, _c, _hw, _hw, _cout, _k, _k, 1, _pad, 0, 0f, _x, _xDrop, _w, [], [], _bias, [], _y, default);
+
+        /// <summary>The fused LoRA convolution, s = 2.</summary>
+        public void Lora() => LoraConv.Forward(_n, _c, _hw, _hw, _cout, _k, _k, 1, _pad, _r, 2f, _x, _xDrop, _w, _a, _b, _bias, _h, _y, default);
 
         /// <summary>y = conv(x, W) + bias; h = conv(x, A); y += (s·B)·h per image (a 1×1 convolution).</summary>
-        void Unfused()
+        public void Unfused()
         {
             LoraConv.Forward(_n, _c, _hw, _hw, _cout, _k, _k, 1, _pad, 0, 0f, _x, _xDrop, _w, [], [], _bias, [], _y, default);
             LoraConv.Forward(_n, _c, _hw, _hw, _r, _k, _k, 1, _pad, 0, 0f, _x, _xDrop, _a, [], [], [], [], _hOnly, default);
