@@ -5,11 +5,13 @@ using Lora.Kernels;
 namespace Lora.Bench;
 
 /// <summary>
-/// <c>quick conv [--threads N] [--json] [--rounds R] [--shape n,c,hw,cout,k,r]</c>: the fused LoRA convolution
+/// <c>quick conv [--threads N] [--json] [--rounds R] [--shape n,c,hw,cout,k,r] [--clock cpu]</c>: the fused LoRA convolution
 /// (<see cref="LoraConv"/>) against the plain convolution (the same kernel with r = 0: im2col, one packed GEMM, bias
 /// in the GEMM) and the unfused composition PEFT's formulation reads as (the plain convolution, a second convolution
 /// with A, then a 1×1 convolution with B added to y). Kernels run interleaved in rounds, so bursts of load from other
-/// processes hit them alike; each figure is the median over rounds of the wall time per call.
+/// processes hit them alike; each figure is the median over rounds of the time per call. <c>--clock cpu</c> times with
+/// the process's CPU clock instead of the wall clock (as <c>quick lora</c>): on a machine loaded far beyond its cores the
+/// wall clock mostly measures the scheduler, while with 1 thread the CPU time is the work.
 /// </summary>
 /// <remarks>
 /// Default shapes: ResNet-style 3×3 convolutions, stride 1, padding 1: 128 → 128 channels at 28×28 (ResNet-18/34
@@ -29,6 +31,8 @@ internal static class QuickConv
             Console.Error.WriteLine($"quick conv: --threads must be in [1, {KernelThreads.MaxCount}] and --rounds ≥ 1.");
             return 2;
         }
+        bool cpu = Array.IndexOf(args, "cpu") > 0 && args[Array.IndexOf(args, "cpu") - 1] == "--clock";
+        s_clock = cpu ? CpuMs : WallMs;
         var shapes = Shapes;
         int si = Array.IndexOf(args, "--shape");
         if (si >= 0)
@@ -52,8 +56,8 @@ internal static class QuickConv
             double loraFlops = (double)r / cout + (double)r / (c * k * k);
             for (int i = 0; i < kernels.Length && json; i++)
                 Console.WriteLine(string.Format(inv,
-                    "{{\"kernel\":\"{0}\",\"n\":{1},\"c\":{2},\"h\":{3},\"w\":{3},\"cout\":{4},\"k\":{5},\"stride\":1,\"pad\":{6},\"r\":{7},\"threads\":{8},\"ms\":{9:F3}}}",
-                    kernels[i].Name, n, c, hw, cout, k, k / 2, r, threads, ms[i]));
+                    "{{\"kernel\":\"{0}\",\"n\":{1},\"c\":{2},\"h\":{3},\"w\":{3},\"cout\":{4},\"k\":{5},\"stride\":1,\"pad\":{6},\"r\":{7},\"threads\":{8},\"ms\":{9:F3},\"clock\":\"{10}\"}}",
+                    kernels[i].Name, n, c, hw, cout, k, k / 2, r, threads, ms[i], cpu ? "cpu" : "wall"));
             if (json) continue;
             Console.WriteLine(string.Format(inv, "n={0} c={1} {2}×{2} cout={3} k={4} pad={5} r={6} threads={7} (LoRA FLOPs +{8:P1}, base {9:F2} GFLOP/s)",
                 n, c, hw, cout, k, k / 2, r, threads, loraFlops, conv.BaseFlops / (ms[0] * 1e6)));
@@ -126,12 +130,16 @@ internal static class QuickConv
         for (int round = 0; round < rounds; round++)
             for (int i = 0; i < kernels.Length; i++)
             {
-                long t0 = Stopwatch.GetTimestamp();
+                double t0 = s_clock();
                 for (int j = 0; j < reps[i]; j++) kernels[i].Body();
-                samples[i][round] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds / reps[i];
+                samples[i][round] = (s_clock() - t0) / reps[i];
             }
         return samples.Select(s => { Array.Sort(s); return s[s.Length / 2]; }).ToArray();
     }
+
+    static Func<double> s_clock = WallMs;
+    static double WallMs() => Stopwatch.GetTimestamp() * 1000.0 / Stopwatch.Frequency;
+    static double CpuMs() => Process.GetCurrentProcess().TotalProcessorTime.TotalMilliseconds;
 
     static int Option(string[] args, string name, int fallback)
     {
