@@ -1,0 +1,63 @@
+using System.Diagnostics;
+using System.Globalization;
+using Lora.Kernels;
+
+namespace Lora.Bench;
+
+/// <summary><c>quick rnn [--threads N] [--json] [--steps S] [--cell elman|gru] [--n N] [--t T] [--in I] [--hidden H]
+/// [--r R]</c>: the median wall time of a recurrent character-LM training step (<see cref="RnnStepCase"/>) for LoRA
+/// and full fine-tuning of the same model, measured in the same run with the modes interleaved (so a change in
+/// machine load affects both alike), and their ratio.</summary>
+internal static class QuickRnn
+{
+    public static int Run(string[] args)
+    {
+        bool json = args.Contains("--json");
+        int threads = Option(args, "--threads", KernelThreads.Default);
+        int steps = Option(args, "--steps", 10);
+        int n = Option(args, "--n", 32), t = Option(args, "--t", 64), inputSize = Option(args, "--in", 64);
+        int hidden = Option(args, "--hidden", 256), rank = Option(args, "--r", 8);
+        int ci = Array.IndexOf(args, "--cell");
+        string[] cells = ci >= 0 && ci + 1 < args.Length ? [args[ci + 1]] : ["elman", "gru"];
+        if (threads < 1 || threads > KernelThreads.MaxCount || steps < 1 || n < 1 || t < 1 || inputSize < 1 || hidden < 1
+            || rank < 1 || rank > Math.Min(inputSize, hidden) || cells.Any(c => c is not ("elman" or "gru")))
+        {
+            Console.Error.WriteLine("quick rnn: --threads in [1, 256], --steps, --n, --t, --in, --hidden ≥ 1, --r in [1, min(in, hidden)], --cell elman|gru.");
+            return 2;
+        }
+        KernelThreads.Count = threads;
+        foreach (var cell in cells)
+        {
+            var cases = new[] { ("lora", new RnnStepCase(cell == "gru", true, n, t, inputSize, hidden, rank)),
+                                ("full", new RnnStepCase(cell == "gru", false, n, t, inputSize, hidden, rank)) };
+            foreach (var (_, c) in cases) for (int i = 0; i < 3; i++) c.Step(); // warm-up: JIT, pools, packing
+            var times = cases.ToDictionary(c => c.Item1, _ => new List<double>());
+            for (int s = 0; s < steps; s++)
+                foreach (var (mode, c) in cases)
+                {
+                    long t0 = Stopwatch.GetTimestamp();
+                    c.Step();
+                    times[mode].Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+                }
+            var median = times.ToDictionary(x => x.Key, x => x.Value.Order().ElementAt(x.Value.Count / 2));
+            foreach (var (mode, c) in cases)
+            {
+                if (json)
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"{{\"kernel\":\"rnn_step\",\"cell\":\"{cell}\",\"mode\":\"{mode}\",\"n\":{n},\"t\":{t},\"in\":{inputSize},\"hidden\":{hidden},\"r\":{rank},\"threads\":{threads},\"ms\":{median[mode]:F3},\"steps\":{steps},\"trainable\":{c.Report.TrainableParameters}}}"));
+                else
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"rnn_step {cell,-5} {mode,-4} n={n} t={t} in={inputSize} hidden={hidden} r={rank} threads={threads}  {median[mode],8:F2} ms/step (median of {steps})"));
+            }
+            if (!json)
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{cell} lora/full step time: {median["lora"] / median["full"]:F3}"));
+        }
+        return 0;
+    }
+
+    static int Option(string[] args, string name, int fallback)
+    {
+        int i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length && int.TryParse(args[i + 1], NumberStyles.None, CultureInfo.InvariantCulture, out int v) ? v : (i >= 0 ? -1 : fallback);
+    }
+}
