@@ -5,9 +5,12 @@ using Lora.Kernels;
 namespace Lora.Bench;
 
 /// <summary><c>quick rnn [--threads N] [--json] [--steps S] [--cell elman|gru] [--n N] [--t T] [--in I] [--hidden H]
-/// [--r R]</c>: the median wall time of a recurrent character-LM training step (<see cref="RnnStepCase"/>) for LoRA
-/// and full fine-tuning of the same model, measured in the same run with the modes interleaved (so a change in
-/// machine load affects both alike), and their ratio.</summary>
+/// [--r R] [--clock cpu] [--profile] [--no-small-n]</c>: the median time of a recurrent character-LM training step
+/// (<see cref="RnnStepCase"/>) for LoRA and full fine-tuning of the same model, measured in the same run with the
+/// modes interleaved (so a change in machine load affects both alike), and their ratio. <c>--clock cpu</c> times
+/// with the process's CPU clock (all threads, spinning workers included) instead of the wall clock: on a machine
+/// loaded far beyond its cores wall time mostly measures the scheduler. <c>--profile</c> also prints the share of
+/// forward, backward and optimizer.</summary>
 internal static class QuickRnn
 {
     public static int Run(string[] args)
@@ -16,7 +19,7 @@ internal static class QuickRnn
         int threads = Option(args, "--threads", KernelThreads.Default);
         int steps = Option(args, "--steps", 10);
         int n = Option(args, "--n", 32), t = Option(args, "--t", 64), inputSize = Option(args, "--in", 64);
-        int hidden = Option(args, "--hidden", 256), rank = Option(args, "--r", 8);
+        int hidden = Option(args, "--hidden", 512), rank = Option(args, "--r", 8);
         int ci = Array.IndexOf(args, "--cell");
         string[] cells = ci >= 0 && ci + 1 < args.Length ? [args[ci + 1]] : ["elman", "gru"];
         if (threads < 1 || threads > KernelThreads.MaxCount || steps < 1 || n < 1 || t < 1 || inputSize < 1 || hidden < 1
@@ -25,29 +28,39 @@ internal static class QuickRnn
             Console.Error.WriteLine("quick rnn: --threads in [1, 256], --steps, --n, --t, --in, --hidden ≥ 1, --r in [1, min(in, hidden)], --cell elman|gru.");
             return 2;
         }
+        bool cpu = Array.IndexOf(args, "cpu") > 0 && args[Array.IndexOf(args, "cpu") - 1] == "--clock";
+        bool profile = args.Contains("--profile");
+        Func<double> clock = cpu ? () => Process.GetCurrentProcess().TotalProcessorTime.TotalMilliseconds
+                                 : () => Stopwatch.GetElapsedTime(0).TotalMilliseconds;
         KernelThreads.Count = threads;
+        if (Array.IndexOf(args, "--no-small-n") >= 0) GemmSmallN.Enabled = false; // the packed path for n ≤ 16, to compare
         foreach (var cell in cells)
         {
             var cases = new[] { ("lora", new RnnStepCase(cell == "gru", true, n, t, inputSize, hidden, rank)),
                                 ("full", new RnnStepCase(cell == "gru", false, n, t, inputSize, hidden, rank)) };
-            foreach (var (_, c) in cases) for (int i = 0; i < 3; i++) c.Step(); // warm-up: JIT, pools, packing
+            // Warm-up: JIT (tiered compilation settles after ~30 calls of each method and runs on a background thread,
+            // which the process CPU clock would count), pools, packing.
+            foreach (var (_, c) in cases) for (int i = 0; i < 8; i++) c.Step();
             var times = cases.ToDictionary(c => c.Item1, _ => new List<double>());
             for (int s = 0; s < steps; s++)
                 foreach (var (mode, c) in cases)
                 {
-                    long t0 = Stopwatch.GetTimestamp();
-                    c.Step();
-                    times[mode].Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+                    double t0 = clock();
+                    c.Step(profile ? clock : null);
+                    times[mode].Add(clock() - t0);
                 }
             var median = times.ToDictionary(x => x.Key, x => x.Value.Order().ElementAt(x.Value.Count / 2));
             foreach (var (mode, c) in cases)
             {
                 if (json)
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"{{\"kernel\":\"rnn_step\",\"cell\":\"{cell}\",\"mode\":\"{mode}\",\"n\":{n},\"t\":{t},\"in\":{inputSize},\"hidden\":{hidden},\"r\":{rank},\"threads\":{threads},\"ms\":{median[mode]:F3},\"steps\":{steps},\"trainable\":{c.Report.TrainableParameters}}}"));
+                        $"{{\"kernel\":\"rnn_step\",\"cell\":\"{cell}\",\"mode\":\"{mode}\",\"n\":{n},\"t\":{t},\"in\":{inputSize},\"hidden\":{hidden},\"r\":{rank},\"threads\":{threads},\"clock\":\"{(cpu ? "cpu" : "wall")}\",\"ms\":{median[mode]:F3},\"steps\":{steps},\"trainable\":{c.Report.TrainableParameters}}}"));
                 else
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"rnn_step {cell,-5} {mode,-4} n={n} t={t} in={inputSize} hidden={hidden} r={rank} threads={threads}  {median[mode],8:F2} ms/step (median of {steps})"));
+                        $"rnn_step {cell,-5} {mode,-4} n={n} t={t} in={inputSize} hidden={hidden} r={rank} threads={threads}  {median[mode],8:F2} ms/step (median of {steps}, {(cpu ? "process CPU" : "wall")} clock)"));
+                if (profile && !json)
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"  per step: forward {c.PhaseMs[0] / steps:F2} ms, backward {c.PhaseMs[1] / steps:F2} ms, optimizer {c.PhaseMs[2] / steps:F2} ms"));
             }
             if (!json)
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{cell} lora/full step time: {median["lora"] / median["full"]:F3}"));

@@ -44,16 +44,29 @@ internal sealed class RnnStepCase : Module
         return Ops.Reshape(Head.Forward(h), new Shape(h.Shape[0] * h.Shape[1], Vocab));
     }
 
-    /// <summary>One optimizer step; returns the loss so the work cannot be elided.</summary>
-    public float Step()
+    /// <summary>Time spent in forward, backward and the optimizer over the steps given a clock (ms).</summary>
+    public double[] PhaseMs { get; } = new double[3];
+
+    /// <summary>One optimizer step; returns the loss so the work cannot be elided. With a clock, adds the time of
+    /// each phase (forward, backward, optimizer) to <see cref="PhaseMs"/>.</summary>
+    public float Step(Func<double>? clock = null)
     {
         var tape = Tape.Current;
         tape.Reset();
+        double t0 = clock?.Invoke() ?? 0;
         var loss = Ops.SoftmaxCrossEntropy(Forward(_x), _labels);
+        double t1 = clock?.Invoke() ?? 0;
         loss.Backward();
         float value = loss.Item;
+        double t2 = clock?.Invoke() ?? 0;
         _optimizer.Step();
         _optimizer.ZeroGrad();
+        if (clock != null)
+        {
+            PhaseMs[0] += t1 - t0;
+            PhaseMs[1] += t2 - t1;
+            PhaseMs[2] += clock() - t2;
+        }
         return value;
     }
 }

@@ -12,7 +12,7 @@ public static class Gemm
     /// Runs on <see cref="KernelThreads.Count"/> threads; the result is bitwise the same for any thread count.
     /// After the first call on a thread, a call allocates nothing on the managed heap.
     /// Implementation: packed Goto/BLIS blocking around a 6×16 AVX2/FMA micro-kernel, a B-streaming path for
-    /// m ≤ 16, and a portable fallback without AVX2/FMA (docs/kernels.md).
+    /// m ≤ 16 (and, through the transpose, for skinny n ≤ 8), and a portable fallback without AVX2/FMA (docs/kernels.md).
     /// </remarks>
     /// <exception cref="ArgumentException">Negative sizes, a leading dimension smaller than its row, a span too
     /// short for the matrix it describes, or C overlapping A or B.</exception>
@@ -33,6 +33,11 @@ public static class Gemm
             if (m <= GemmBlocking.SmallM && MicroKernel.UseAvx2 && m > GemmBlocking.AxpyMaxM)
             {
                 GemmSmallM.RunStrips(m, n, k, opA, opB, alpha, beta, pc, ldc, null);
+                return;
+            }
+            if (GemmSmallN.Applies(m, n, k))
+            {
+                GemmSmallN.Run(m, n, k, opA, opB, alpha, beta, pc, ldc);
                 return;
             }
             if (m <= GemmBlocking.SmallM && MicroKernel.UseAvx2)
