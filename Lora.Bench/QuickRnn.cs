@@ -10,7 +10,8 @@ namespace Lora.Bench;
 /// modes interleaved (so a change in machine load affects both alike), and their ratio. <c>--clock cpu</c> times
 /// with the process's CPU clock (all threads, spinning workers included) instead of the wall clock: on a machine
 /// loaded far beyond its cores wall time mostly measures the scheduler. <c>--profile</c> also prints the share of
-/// forward, backward and optimizer.</summary>
+/// forward, backward and optimizer. Defaults: N = 32, T = 64, in = 64, H = 512 (char-rnn's classic width), r = 8, both
+/// cells; <c>--no-small-n</c> turns off the skinny-GEMM path (GemmSmallN) to compare with the packed one.</summary>
 internal static class QuickRnn
 {
     public static int Run(string[] args)
