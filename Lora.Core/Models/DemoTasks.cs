@@ -12,6 +12,7 @@ public static class DemoTasks
     public static IReadOnlyList<DemoTask> All { get; } =
     [
         Mlp,
+        new CnnTask(),
     ];
 
     /// <summary>The task named <paramref name="name"/> (<c>--model</c>), or null.</summary>

@@ -19,6 +19,7 @@ public static class ModelTypes
     static readonly Entry[] Entries =
     [
         new(ModelConfig.MlpModelType, ModelConfig.FromJson, c => Mlp.CreateEmpty((ModelConfig)c)),
+        new(CnnConfig.CnnModelType, CnnConfig.FromJson, c => Cnn.CreateEmpty((CnnConfig)c)),
     ];
 
     /// <summary>Every registered <c>model_type</c>.</summary>
