@@ -7,7 +7,7 @@ namespace Lora.Core.Models;
 /// <summary>The CNN demo (<c>--model cnn</c>): a small CNN on the image data, adapted to the shifted images (rotated
 /// 90° by default) through its convolutions.</summary>
 /// <remarks>
-/// <para>Defaults (docs/demos.md, chosen with tools/cnn_prototype.py): two conv blocks of 32 and 64 channels (3×3),
+/// <para>Defaults (docs/demos.md; sizes from tools/cnn_prototype.py, learning rates confirmed with this job): two conv blocks of 32 and 64 channels (3×3),
 /// LoRA r = 4 on both conv layers only (7.4% of the parameters). A rotation changes what the filters must detect
 /// (each 3×3 stroke detector rotated); the convolutions cannot undo the rotation of the pooled grid the head reads
 /// (they are translation-equivariant), yet re-tuning them is enough in practice: the adapted filters map rotated
@@ -29,7 +29,7 @@ public sealed class CnnTask : ImageTask
     public override AdaptationOptions Defaults { get; } = new()
     {
         Hidden = [32, 64], BaseEpochs = 20, BaseLearningRate = 3e-3, Rank = 4, Alpha = 8, Targets = ["convs.*"],
-        LoraLearningRate = 1e-2, LoraEpochs = 30, FullLearningRate = 1e-3, FullEpochs = 20,
+        LoraLearningRate = 2e-2, LoraEpochs = 30, FullLearningRate = 3e-3, FullEpochs = 20,
     };
 
     /// <summary>The kernel side of every convolution.</summary>
