@@ -234,20 +234,21 @@ def main():
         print(f"pretrain {time.time() - t1:.1f}s params {count(base)}")
         print("before: ppl %.3f acc %.4f" % ev2(base))
         full = copy_model(base, make); t1 = time.time()
-        fit2(full, xb, yb, g("fe", 2), g("flr", 1e-2), g("bs", 256), 2)
-        pf = ev2(full)
-        print(f"full: ppl {pf[0]:.3f} acc {pf[1]:.4f} params {count(full)}  {time.time() - t1:.1f}s")
-        lora = copy_model(base, make)
-        for p in lora.parameters(): p.requires_grad = False
-        r, al = g("r", 4), g("alpha", 8.0)
-        lora.la = nn.Parameter(torch.zeros(r, R)); lora.lb = nn.Parameter(torch.randn(D, r)); lora.s = al / r
-        if g("head", 2) == 1: lora.head.weight.requires_grad = True; lora.head.bias.requires_grad = True
-        if g("head", 2) == 2: lora.head = LoraLinear(lora.head, r, al)  # what Lora's targets "table", "head" do
-        t1 = time.time()
-        fit2(lora, xb, yb, g("le", 2), g("llr", 1e-2), g("bs", 256), 2)
-        pl = ev2(lora)
-        print(f"lora: ppl {pl[0]:.3f} acc {pl[1]:.4f} params {count(lora)} ({count(lora) / count(full):.3f})  {time.time() - t1:.1f}s")
-        print(f"acc lora-full {100 * (pl[1] - pf[1]):.2f} points; ppl ratio {pl[0] / pf[0]:.4f}")
+        if g("full", 1):
+            fit2(full, xb, yb, g("fe", 2), g("flr", 1e-2), g("bs", 256), 2)
+            pf = ev2(full)
+            print(f"full: ppl {pf[0]:.3f} acc {pf[1]:.4f} params {count(full)}  {time.time() - t1:.1f}s")
+        for llr in [float(v) for v in cfg.get("llr", "1e-2").split(",")]:
+            lora = copy_model(base, make)
+            for p in lora.parameters(): p.requires_grad = False
+            r, al = g("r", 4), g("alpha", 8.0)
+            lora.la = nn.Parameter(torch.zeros(r, R)); lora.lb = nn.Parameter(torch.randn(D, r)); lora.s = al / r
+            if g("head", 2) == 1: lora.head.weight.requires_grad = True; lora.head.bias.requires_grad = True
+            if g("head", 2) == 2: lora.head = LoraLinear(lora.head, r, al)  # what Lora's targets "table", "head" do
+            t1 = time.time()
+            fit2(lora, xb, yb, g("le", 2), llr, g("bs", 256), 2)
+            pl = ev2(lora)
+            print(f"lora lr {llr}: ppl {pl[0]:.3f} acc {pl[1]:.4f} params {count(lora)} ({count(lora) / count(full):.3f})  {time.time() - t1:.1f}s")
 
 
 if __name__ == "__main__":

@@ -89,6 +89,23 @@ public sealed class TextWindows
         return new TextWindows(Name, count, Length, VocabularySize, Inputs[..n], Targets[..n]);
     }
 
+    /// <summary>The windows as a <see cref="Dataset"/> of T + 1 ids per sample (the T inputs followed by the last
+    /// target, as exact integer floats) with the last target as the label: the form the demo framework carries and
+    /// <c>Models.NextTokenTraining</c> reads back (input = ids 0…T−1, targets = ids 1…T).</summary>
+    public Dataset AsDataset()
+    {
+        int f = Length + 1;
+        var features = new float[(long)Count * f];
+        var labels = new int[Count];
+        for (int i = 0; i < Count; i++)
+        {
+            Inputs.AsSpan(i * Length, Length).CopyTo(features.AsSpan(i * f, Length));
+            labels[i] = Targets[i * Length + Length - 1];
+            features[i * f + Length] = labels[i];
+        }
+        return new Dataset(Name, features, labels, f, VocabularySize);
+    }
+
     /// <inheritdoc/>
     public override string ToString() => $"{Name}: {Count} windows of {Length} characters";
 }

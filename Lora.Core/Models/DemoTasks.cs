@@ -13,6 +13,8 @@ public static class DemoTasks
     [
         Mlp,
         new CnnTask(),
+        new CharRnnTask(),
+        new NgramEmbeddingTask(),
     ];
 
     /// <summary>The task named <paramref name="name"/> (<c>--model</c>), or null.</summary>

@@ -20,6 +20,8 @@ public static class ModelTypes
     [
         new(ModelConfig.MlpModelType, ModelConfig.FromJson, c => Mlp.CreateEmpty((ModelConfig)c)),
         new(CnnConfig.CnnModelType, CnnConfig.FromJson, c => Cnn.CreateEmpty((CnnConfig)c)),
+        new(CharRnnConfig.CharRnnModelType, CharRnnConfig.FromJson, c => CharRnnModel.CreateEmpty((CharRnnConfig)c)),
+        new(NgramConfig.NgramModelType, NgramConfig.FromJson, c => NgramModel.CreateEmpty((NgramConfig)c)),
     ];
 
     /// <summary>Every registered <c>model_type</c>.</summary>

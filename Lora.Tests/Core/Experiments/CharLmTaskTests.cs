@@ -1,0 +1,125 @@
+using System.Text;
+using Lora.Autograd;
+using Lora.Core.Data;
+using Lora.Core.Experiments;
+using Lora.Core.Lora;
+using Lora.Core.Models;
+using Lora.Core.Modules;
+using Lora.Core.Optim;
+using Lora.Core.Training;
+
+namespace Lora.Tests.Core.Experiments;
+
+/// <summary>The char-RNN demo: its config file, its model (LoRA on rnn.ih / rnn.hh / head takes effect), the
+/// next-token loss against a double-precision recomputation, and a tiny end-to-end run.</summary>
+public class CharLmTaskTests
+{
+    static readonly CharRnnTask Task = new();
+
+    [Fact]
+    public void ConfigRoundTripsAndCorruptConfigsNameTheKey()
+    {
+        var c = new CharRnnConfig(39, 16, 24, RecurrentCell.Elman);
+        Assert.Equal(c, CharRnnConfig.FromJson(Encoding.UTF8.GetBytes(c.ToJson()), "config.json"));
+        Assert.Equal(c, ModelTypes.ReadConfig(Encoding.UTF8.GetBytes(c.ToJson()), "config.json"));
+        Assert.Equal(
+            [("embedding.weight", new[] { 39, 16 }), ("rnn.ih.weight", [24, 16]), ("rnn.ih.bias", [24]), ("rnn.hh.weight", [24, 24]),
+             ("rnn.hh.bias", [24]), ("head.weight", [39, 24]), ("head.bias", [39])],
+            c.ExpectedTensors().ToArray());
+        foreach (var (json, key) in new[]
+        {
+            ("""{"model_type": "char_rnn", "vocab_size": 39, "embedding_dim": 16, "hidden_size": 24, "cell": "lstm"}""", "cell"),
+            ("""{"model_type": "char_rnn", "vocab_size": 39, "embedding_dim": 16, "cell": "gru"}""", "hidden_size"),
+            ("""{"model_type": "char_rnn", "vocab_size": 0, "embedding_dim": 16, "hidden_size": 24, "cell": "gru"}""", "vocab_size"),
+        })
+        {
+            var e = Assert.Throws<InvalidDataException>(() => CharRnnConfig.FromJson(Encoding.UTF8.GetBytes(json), "cfg.json"));
+            Assert.Contains("cfg.json", e.Message);
+            Assert.Contains(key, e.Message);
+        }
+    }
+
+    [Fact]
+    public void LoraOnTheRecurrentMatricesAndHeadChangesTheModelOnlyThroughTheAdapters()
+    {
+        var model = new CharRnnModel(new CharRnnConfig(39, 8, 12), seed: 3);
+        var x = new Tensor(Enumerable.Range(0, 2 * 5).Select(i => (float)(i * 7 % 39)).ToArray(), new Shape(2, 5));
+        float[] before = Logits(model, x);
+        Assert.Equal(2 * 5 * 39, before.Length);
+        var report = model.ApplyLora(new LoraConfig { R = 2, Alpha = 4, TargetModules = ["rnn.ih", "rnn.hh", "head"] }, seed: 5);
+        Assert.Equal(2 * (8 + 36) + 2 * (12 + 36) + 2 * (12 + 39), model.TrainableParameterCount());
+        // B = 0 at init: the adapted model computes the base function (up to the fused kernel's rounding).
+        float[] init = Logits(model, x);
+        for (int i = 0; i < init.Length; i++) Assert.Equal(before[i], init[i], 1e-5f);
+        // Non-zero B on hh alone changes the output: the GRU calls its (wrapped) children.
+        var hh = (LoraLayer)model.GetSubmodule("rnn.hh");
+        hh.GetAdapter("default").B.Data.Fill(0.05f);
+        Assert.NotEqual(before, Logits(model, x));
+        Assert.NotNull(report);
+    }
+
+    [Fact]
+    public void EvaluationIsTheMeanNextCharacterCrossEntropyOverEveryPosition()
+    {
+        var v = CharVocabulary.Default;
+        var text = TextCorpus.Parse("the devil's dictionary: abasement, n. a decent and customary mental attitude.", "t", "t");
+        var windows = TextWindows.Cut([text.Ids.AsMemory()], 9, v.Size, "w");
+        var data = windows.AsDataset();
+        Assert.Equal((windows.Count, 10), (data.Count, data.FeatureCount));
+        var model = new CharRnnModel(new CharRnnConfig(v.Size, 6, 10), seed: 9);
+        var e = NextTokenTraining.Evaluate(model, data, batchSize: 3);
+
+        // Recompute in double from the logits of each window, targets taken from TextWindows (not from the dataset).
+        double nll = 0; int right = 0;
+        for (int w = 0; w < windows.Count; w++)
+        {
+            var x = new Tensor(windows.Inputs.AsSpan(w * 9, 9).ToArray(), new Shape(1, 9));
+            float[] logits = Logits(model, x);
+            for (int t = 0; t < 9; t++)
+            {
+                var row = logits.AsSpan(t * v.Size, v.Size).ToArray().Select(f => (double)f).ToArray();
+                double max = row.Max(), lse = max + Math.Log(row.Sum(z => Math.Exp(z - max)));
+                int target = windows.Targets[w * 9 + t];
+                nll += lse - row[target];
+                if (Array.IndexOf(row, max) == target) right++;
+            }
+        }
+        int n = windows.Count * 9;
+        Assert.Equal(nll / n, e.Loss, 1e-5);
+        Assert.Equal((double)right / n, e.Accuracy, 12);
+    }
+
+    [Fact]
+    public void TinyRunAdaptsToTheDictionaryAndLoraTrainsFarFewerParameters()
+    {
+        var full = Task.LoadData(Task.Defaults, null);
+        // A slice of each set keeps the run to a second: the same texts, windows and split as the real job.
+        var data = full with
+        {
+            TrainA = Take(full.TrainA, 256), TestA = Take(full.TestA, 64), TrainB = Take(full.TrainB, 256), TestB = Take(full.TestB, 64),
+        };
+        var options = Task.Defaults with
+        {
+            Hidden = [8, 24], BatchSize = 32, BaseEpochs = 2, LoraEpochs = 2, FullEpochs = 2, Rank = 2, Alpha = 4,
+        };
+        var r = AdaptationExperiment.Run(Task, data, options);
+        Assert.True(r.Full.Loss < r.TaskBBeforeLoss, $"full fine-tuning on B: {r.Full.Loss} vs before {r.TaskBBeforeLoss}");
+        Assert.True(r.Lora.Loss < r.TaskBBeforeLoss, $"LoRA on B: {r.Lora.Loss} vs before {r.TaskBBeforeLoss}");
+        Assert.True(r.Lora.TrainableParameters < r.Full.TrainableParameters / 4);
+        // The base is untouched by either adaptation: it still scores what it scored before.
+        Assert.Equal(r.TaskBBeforeLoss, Task.Evaluate(r.Base, data.TestB).Loss);
+    }
+
+    static Dataset Take(Dataset d, int n) => d.Subset(Enumerable.Range(0, n).Select(i => i * (d.Count / n)).ToArray());
+
+    static float[] Logits(Module model, Tensor x)
+    {
+        using (Tape.NoGrad())
+        {
+            Tape.Current.Reset();
+            var y = model.Forward(x).Data.ToArray();
+            Tape.Current.Reset();
+            return y;
+        }
+    }
+}
