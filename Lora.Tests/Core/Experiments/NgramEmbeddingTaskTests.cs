@@ -70,7 +70,7 @@ public class NgramEmbeddingTaskTests
         var x = new Tensor([1f, 50f, 1700f, 3f, 60f, 1900f], new Shape(2, 3));
         float[] before = Logits(model, x);
         model.ApplyLora(new LoraConfig { R = 2, Alpha = 4, TargetModules = ["table", "head"] }, seed: 6);
-        // TODO(embed): Assert.IsType<LoraEmbedding>(model.GetSubmodule("table"));
+        Assert.IsType<LoraEmbedding>(model.GetSubmodule("table"));
         Assert.Equal(2 * (2048 + 8) + 2 * (24 + 39), model.TrainableParameterCount());
         float[] init = Logits(model, x);
         for (int i = 0; i < init.Length; i++) Assert.Equal(before[i], init[i], 1e-5f);
