@@ -56,17 +56,17 @@ public sealed class CharRnnTask : DemoTask
     /// <inheritdoc/>
     public override AdaptationOptions Defaults { get; } = new()
     {
-        Hidden = [32, 128],
+        Hidden = [32, 192],
         BatchSize = 32,
-        BaseEpochs = 2,
+        BaseEpochs = 3,
         BaseLearningRate = 3e-3,
-        Rank = 4,
-        Alpha = 8,
+        Rank = 8,
+        Alpha = 16,
         Targets = ["rnn.ih", "rnn.hh", "head"],
-        LoraEpochs = 1,
+        LoraEpochs = 3,
         LoraLearningRate = 1e-2,
-        FullEpochs = 1,
-        FullLearningRate = 2e-3,
+        FullEpochs = 2,
+        FullLearningRate = 4e-3,
     };
 
     /// <inheritdoc/>
@@ -89,7 +89,7 @@ public sealed class CharRnnTask : DemoTask
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(options);
         if (options.Hidden.Count != 2)
-            throw new ArgumentException($"--hidden for the rnn demo is two widths, embedding and hidden (e.g. 32,128); got {options.Hidden.Count}.");
+            throw new ArgumentException($"--hidden for the rnn demo is two widths, embedding and hidden (e.g. 32,192); got {options.Hidden.Count}.");
         return new CharRnnModel(new CharRnnConfig(data.TrainA.ClassCount, options.Hidden[0], options.Hidden[1]), options.Seed);
     }
 

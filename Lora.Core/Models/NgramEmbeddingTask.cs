@@ -54,8 +54,8 @@ public sealed class NgramEmbeddingTask : DemoTask
         Rank = 4,
         Alpha = 8,
         Targets = ["table", "head"],
-        LoraEpochs = 2,
-        LoraLearningRate = 1e-2,
+        LoraEpochs = 3,
+        LoraLearningRate = 1e-3,
         FullEpochs = 2,
         FullLearningRate = 1e-2,
     };

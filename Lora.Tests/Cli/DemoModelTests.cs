@@ -17,8 +17,8 @@ public class DemoModelTests
     {
         { "mlp", ["--hidden", "16", "--base-epochs", "2", "--epochs", "2", "--full-epochs", "1"] },
         { "cnn", ["--hidden", "4,8", "--base-epochs", "2", "--epochs", "2", "--full-epochs", "1"] },
-        { "rnn", ["--hidden", "4,8", "--base-epochs", "1", "--epochs", "1", "--full-epochs", "1", "--batch-size", "512"] },
-        { "embedding", ["--hidden", "4", "--base-epochs", "1", "--epochs", "1", "--full-epochs", "1", "--batch-size", "2048"] },
+        { "rnn", ["--hidden", "4,8", "--rank", "2", "--base-epochs", "1", "--epochs", "1", "--full-epochs", "1", "--batch-size", "1024"] },
+        { "embedding", ["--hidden", "4", "--rank", "2", "--base-epochs", "1", "--epochs", "1", "--full-epochs", "1", "--batch-size", "8192"] },
     };
 
     static readonly string[] Keys = ["base.accuracy", "task_b.before", "task_b.lora", "task_b.full", "trainable_params.lora",

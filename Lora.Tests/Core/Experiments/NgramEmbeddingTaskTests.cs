@@ -79,11 +79,12 @@ public class NgramEmbeddingTaskTests
     [Fact]
     public void TinyRunAdaptsToTheDictionaryAndLoraTrainsFarFewerParameters()
     {
-        var full = Task.LoadData(Task.Defaults, null);
-        var data = full with
-        {
-            TrainA = Take(full.TrainA, 4096), TestA = Take(full.TestA, 512), TrainB = Take(full.TrainB, 4096), TestB = Take(full.TestB, 512),
-        };
+        var v = CharVocabulary.Default;
+        var a = TextCorpus.KingJamesGenesisExodus().Split(CharRnnTask.BlockLength, CharRnnTask.TestEvery);
+        var b = TextCorpus.DevilsDictionary().Split(CharRnnTask.BlockLength, CharRnnTask.TestEvery);
+        Dataset Contexts(IReadOnlyList<ReadOnlyMemory<int>> blocks, int n) =>
+            NgramContexts.Build(blocks.Take(n).ToArray(), NgramEmbeddingTask.Orders, NgramEmbeddingTask.Rows, v.Size, "c");
+        var data = new DemoData(Contexts(a.Train, 4), Contexts(a.Test, 1), Contexts(b.Train, 4), Contexts(b.Test, 1), "tiny", "b");
         var options = Task.Defaults with { Hidden = [8], BatchSize = 128, BaseEpochs = 2, LoraEpochs = 2, FullEpochs = 2, Rank = 2, Alpha = 4 };
         var r = AdaptationExperiment.Run(Task, data, options);
         Assert.True(r.Full.Loss < r.TaskBBeforeLoss, $"full fine-tuning on B: {r.Full.Loss} vs before {r.TaskBBeforeLoss}");
@@ -91,8 +92,6 @@ public class NgramEmbeddingTaskTests
         Assert.True(r.Lora.TrainableParameters < r.Full.TrainableParameters / 4);
         Assert.Equal(r.TaskBBeforeLoss, Task.Evaluate(r.Base, data.TestB).Loss);
     }
-
-    static Dataset Take(Dataset d, int n) => d.Subset(Enumerable.Range(0, n).Select(i => i * (d.Count / n)).ToArray());
 
     static float[] Logits(Module model, Tensor x)
     {
