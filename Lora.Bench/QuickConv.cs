@@ -1,17 +1,19 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using Lora.Kernels;
 
 namespace Lora.Bench;
 
 /// <summary>
-/// <c>quick conv [--threads N] [--json] [--rounds R] [--shape n,c,hw,cout,k,r] [--clock cpu]</c>: the fused LoRA convolution
+/// <c>quick conv [--threads N] [--json] [--rounds R] [--shape n,c,hw,cout,k,r] [--clock cpu] [--baseline]</c>: the fused LoRA convolution
 /// (<see cref="LoraConv"/>) against the plain convolution (the same kernel with r = 0: im2col, one packed GEMM, bias
 /// in the GEMM) and the unfused composition PEFT's formulation reads as (the plain convolution, a second convolution
 /// with A, then a 1×1 convolution with B added to y). Kernels run interleaved in rounds, so bursts of load from other
 /// processes hit them alike; each figure is the median over rounds of the time per call. <c>--clock cpu</c> times with
 /// the process's CPU clock instead of the wall clock (as <c>quick lora</c>): on a machine loaded far beyond its cores the
-/// wall clock mostly measures the scheduler, while with 1 thread the CPU time is the work.
+/// wall clock mostly measures the scheduler, while with 1 thread the CPU time is the work. <c>--baseline</c> adds
+/// <c>im2col_sgemm_conv</c>, the textbook im2col + SGEMM + bias pass, to show the plain convolution is not a straw man.
 /// </summary>
 /// <remarks>
 /// Default shapes: ResNet-style 3×3 convolutions, stride 1, padding 1: 128 → 128 channels at 28×28 (ResNet-18/34
@@ -51,18 +53,25 @@ internal static class QuickConv
         foreach (var (n, c, hw, cout, k, r) in shapes)
         {
             var conv = new ConvCase(n, c, hw, cout, k, r);
-            var kernels = conv.Kernels();
-            var ms = Measure(kernels, rounds);
+            var kernels = conv.Kernels(args.Contains("--baseline"));
+            var ms = Measure(kernels, rounds, out double loraRatio, out double unfusedRatio);
             double loraFlops = (double)r / cout + (double)r / (c * k * k);
             for (int i = 0; i < kernels.Length && json; i++)
                 Console.WriteLine(string.Format(inv,
                     "{{\"kernel\":\"{0}\",\"n\":{1},\"c\":{2},\"h\":{3},\"w\":{3},\"cout\":{4},\"k\":{5},\"stride\":1,\"pad\":{6},\"r\":{7},\"threads\":{8},\"ms\":{9:F3},\"clock\":\"{10}\"}}",
                     kernels[i].Name, n, c, hw, cout, k, k / 2, r, threads, ms[i], cpu ? "cpu" : "wall"));
-            if (json) continue;
+            if (json)
+            {
+                Console.WriteLine(string.Format(inv, "{{\"ratio\":\"lora_conv/plain_conv\",\"n\":{0},\"c\":{1},\"h\":{2},\"cout\":{3},\"r\":{4},\"threads\":{5},\"median_of_rounds\":{6:F4}}}",
+                    n, c, hw, cout, r, threads, loraRatio));
+                Console.WriteLine(string.Format(inv, "{{\"ratio\":\"unfused_lora_conv/plain_conv\",\"n\":{0},\"c\":{1},\"h\":{2},\"cout\":{3},\"r\":{4},\"threads\":{5},\"median_of_rounds\":{6:F4}}}",
+                    n, c, hw, cout, r, threads, unfusedRatio));
+                continue;
+            }
             Console.WriteLine(string.Format(inv, "n={0} c={1} {2}×{2} cout={3} k={4} pad={5} r={6} threads={7} (LoRA FLOPs +{8:P1}, base {9:F2} GFLOP/s)",
                 n, c, hw, cout, k, k / 2, r, threads, loraFlops, conv.BaseFlops / (ms[0] * 1e6)));
             for (int i = 0; i < kernels.Length; i++) Console.WriteLine(string.Format(inv, "  {0,-18} {1,10:F3} ms", kernels[i].Name, ms[i]));
-            Console.WriteLine(string.Format(inv, "  lora_conv / plain_conv = {0:F3}   unfused / plain = {1:F3}", ms[1] / ms[0], ms[2] / ms[0]));
+            Console.WriteLine(string.Format(inv, "  lora_conv / plain_conv = {0:F3}   unfused / plain = {1:F3}   (medians of the per-round ratios)", loraRatio, unfusedRatio));
         }
         KernelThreads.Reset();
         return 0;
@@ -72,7 +81,7 @@ internal static class QuickConv
     internal sealed class ConvCase
     {
         readonly int _n, _c, _hw, _cout, _k, _r, _pad, _plane;
-        readonly float[] _x, _w, _a, _b, _sb, _bias, _h, _y, _hOnly, _xDrop = [];
+        readonly float[] _x, _w, _a, _b, _sb, _bias, _h, _y, _hOnly, _cols, _xDrop = [];
 
         public ConvCase(int n, int c, int hw, int cout, int k, int r)
         {
@@ -90,11 +99,32 @@ internal static class QuickConv
             _h = new float[n * r * _plane];
             _hOnly = new float[n * r * _plane];
             _y = new float[n * cout * _plane];
+            _cols = new float[c * k * k * _plane];
         }
 
         public double BaseFlops => 2.0 * _n * _plane * _cout * _c * _k * _k;
 
-        public (string Name, Action Body)[] Kernels() => [("plain_conv", Plain), ("lora_conv", Lora), ("unfused_lora_conv", Unfused)];
+        public (string Name, Action Body)[] Kernels(bool baseline = false) => baseline
+            ? [("plain_conv", Plain), ("lora_conv", Lora), ("unfused_lora_conv", Unfused), ("im2col_sgemm_conv", Im2ColSgemm)]
+            : [("plain_conv", Plain), ("lora_conv", Lora), ("unfused_lora_conv", Unfused)];
+
+        /// <summary>The textbook plain convolution, for reference: per image im2col, <see cref="Gemm.Sgemm"/>, then a
+        /// pass adding the bias (Ops.Conv2d before it moved onto <see cref="LoraConv"/>).</summary>
+        public void Im2ColSgemm()
+        {
+            int ckk = _c * _k * _k, chw = _c * _hw * _hw;
+            for (int i = 0; i < _n; i++)
+            {
+                Im2Col.Unfold(_c, _hw, _hw, _k, _k, 1, _pad, _x.AsSpan(i * chw, chw), _cols);
+                var yi = _y.AsSpan(i * _cout * _plane, _cout * _plane);
+                Gemm.Sgemm(Transpose.No, Transpose.No, _cout, _plane, ckk, 1f, _w, ckk, _cols, _plane, 0f, yi, _plane);
+                for (int o = 0; o < _cout; o++)
+                {
+                    var row = yi.Slice(o * _plane, _plane);
+                    for (int q = 0; q < row.Length; q++) row[q] += _bias[o];
+                }
+            }
+        }
 
         /// <summary>y = conv(x, W) + bias: the kernel with r = 0.</summary>
         public void Plain() => LoraConv.Forward(_n, _c, _hw, _hw, _cout, _k, _k, 1, _pad, 0, 0f, _x, _xDrop, _w, [], [], _bias, [], _y, default);
@@ -113,8 +143,9 @@ internal static class QuickConv
         }
     }
 
-    /// <summary>Median ms per call of each kernel, over rounds that interleave the kernels.</summary>
-    static double[] Measure((string Name, Action Body)[] kernels, int rounds)
+    /// <summary>Median ms per call of each kernel, over rounds that interleave the kernels, and the medians of the
+    /// per-round ratios of kernels 1 and 2 to kernel 0 (timed seconds apart, so load shifts cancel better).</summary>
+    static double[] Measure((string Name, Action Body)[] kernels, int rounds, out double ratio1, out double ratio2)
     {
         var reps = new int[kernels.Length];
         for (int i = 0; i < kernels.Length; i++)
@@ -134,12 +165,42 @@ internal static class QuickConv
                 for (int j = 0; j < reps[i]; j++) kernels[i].Body();
                 samples[i][round] = (s_clock() - t0) / reps[i];
             }
-        return samples.Select(s => { Array.Sort(s); return s[s.Length / 2]; }).ToArray();
+        ratio1 = Median(samples[1].Zip(samples[0], (a, b) => a / b).ToArray());
+        ratio2 = Median(samples[2].Zip(samples[0], (a, b) => a / b).ToArray());
+        return samples.Select(Median).ToArray();
+    }
+
+    static double Median(double[] values)
+    {
+        var v = (double[])values.Clone();
+        Array.Sort(v);
+        return v.Length % 2 == 1 ? v[v.Length / 2] : (v[v.Length / 2 - 1] + v[v.Length / 2]) / 2;
     }
 
     static Func<double> s_clock = WallMs;
     static double WallMs() => Stopwatch.GetTimestamp() * 1000.0 / Stopwatch.Frequency;
-    static double CpuMs() => Process.GetCurrentProcess().TotalProcessorTime.TotalMilliseconds;
+    /// <summary>The process's CPU time in ms, from clock_gettime(CLOCK_PROCESS_CPUTIME_ID) (nanoseconds; procfs-based
+    /// <see cref="Process.TotalProcessorTime"/> counts 10 ms ticks, too coarse for calls of a few hundred ms), or
+    /// that where libc is not available.</summary>
+    static double CpuMs()
+    {
+        try
+        {
+            if (ClockGetTime(2, out var ts) == 0) return ts.Seconds * 1e3 + ts.Nanoseconds * 1e-6;
+        }
+        catch (DllNotFoundException) { }
+        catch (EntryPointNotFoundException) { }
+        return Process.GetCurrentProcess().TotalProcessorTime.TotalMilliseconds;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    struct TimeSpec
+    {
+        public long Seconds, Nanoseconds;
+    }
+
+    [DllImport("libc", EntryPoint = "clock_gettime")]
+    static extern int ClockGetTime(int clock, out TimeSpec time);
 
     static int Option(string[] args, string name, int fallback)
     {
