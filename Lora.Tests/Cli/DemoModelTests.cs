@@ -88,6 +88,16 @@ public class DemoModelTests
             Assert.Equal(adapted.Loss, mergedEval.Loss, 3);
             Assert.True(Math.Abs(adapted.Accuracy - mergedEval.Accuracy) * adapted.Count <= 2.0001, $"{adapted.Accuracy} vs {mergedEval.Accuracy}");
 
+            // eval refuses the image options for a model whose demo does not use them.
+            foreach (var (option, value, setting) in new[] { ("--data", root, Lora.Core.Experiments.DemoSettings.Data), ("--shift", "flip", Lora.Core.Experiments.DemoSettings.Shift) })
+            {
+                if (task.Settings.HasFlag(setting)) continue;
+                var r = CliHarness.Run("eval", "--model", baseDir, option, value);
+                Assert.Equal(2, r.Code);
+                Assert.Contains("does not apply", r.Err);
+                Assert.Single(r.Err.TrimEnd('\n').Split('\n'));
+            }
+
             var inspect = CliHarness.Run("inspect", baseDir);
             Assert.Equal(0, inspect.Code);
             Assert.Contains(((IConfiguredModel)loaded).Config.Summary, inspect.Out);
