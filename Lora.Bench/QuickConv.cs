@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Runtime.InteropServices;
 using Lora.Kernels;
 
 namespace Lora.Bench;
@@ -179,28 +178,8 @@ internal static class QuickConv
 
     static Func<double> s_clock = WallMs;
     static double WallMs() => Stopwatch.GetTimestamp() * 1000.0 / Stopwatch.Frequency;
-    /// <summary>The process's CPU time in ms, from clock_gettime(CLOCK_PROCESS_CPUTIME_ID) (nanoseconds; procfs-based
-    /// <see cref="Process.TotalProcessorTime"/> counts 10 ms ticks, too coarse for calls of a few hundred ms), or
-    /// that where libc is not available.</summary>
-    static double CpuMs()
-    {
-        try
-        {
-            if (ClockGetTime(2, out var ts) == 0) return ts.Seconds * 1e3 + ts.Nanoseconds * 1e-6;
-        }
-        catch (DllNotFoundException) { }
-        catch (EntryPointNotFoundException) { }
-        return Process.GetCurrentProcess().TotalProcessorTime.TotalMilliseconds;
-    }
-
-    [StructLayout(LayoutKind.Sequential)]
-    struct TimeSpec
-    {
-        public long Seconds, Nanoseconds;
-    }
-
-    [DllImport("libc", EntryPoint = "clock_gettime")]
-    static extern int ClockGetTime(int clock, out TimeSpec time);
+    /// <summary>The process's CPU time in ms (microsecond resolution on Linux).</summary>
+    static double CpuMs() => Process.GetCurrentProcess().TotalProcessorTime.TotalMilliseconds;
 
     static int Option(string[] args, string name, int fallback)
     {
