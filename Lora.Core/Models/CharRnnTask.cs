@@ -74,6 +74,15 @@ public sealed class CharRnnTask : DemoTask
     {
         ArgumentNullException.ThrowIfNull(options);
         if (dataDirectory is not null) throw new ArgumentException("The rnn demo uses its embedded texts; --data does not apply.");
+        // The data depend on no option: built once per task instance (the datasets are immutable by convention), so
+        // `lora eval` and repeated runs in one process do not decode and cut the texts again.
+        return _data.Value;
+    }
+
+    readonly Lazy<DemoData> _data = new(Build);
+
+    static DemoData Build()
+    {
         var v = CharVocabulary.Default;
         var a = TextCorpus.KingJamesGenesisExodus(v).Split(BlockLength, TestEvery);
         var b = TextCorpus.DevilsDictionary(v).Split(BlockLength, TestEvery);
