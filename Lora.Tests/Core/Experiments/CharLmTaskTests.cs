@@ -39,6 +39,27 @@ public class CharLmTaskTests
         }
     }
 
+    [Theory]
+    [InlineData(RecurrentCell.Gru)]
+    [InlineData(RecurrentCell.Elman)]
+    public void ParametersAreExactlyTheConfigsTensorsAndSaveAndLoadBack(RecurrentCell cell)
+    {
+        var config = new CharRnnConfig(39, 6, 10, cell);
+        var model = new CharRnnModel(config, seed: 7);
+        Assert.Equal(config.ExpectedTensors().Select(t => (t.Name, string.Join(",", t.Shape))),
+            model.NamedParameters().Select(p => (p.Name, string.Join(",", Enumerable.Range(0, p.Parameter.Shape.Rank).Select(i => p.Parameter.Shape[i])))));
+        string dir = Path.Combine(Path.GetTempPath(), "lora-charrnn-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            ModelFiles.Save(model, dir);
+            var loaded = ModelFiles.Load(dir);
+            Assert.Equal(config, ((IConfiguredModel)loaded).Config);
+            var x = new Tensor([1f, 5f, 9f, 38f, 0f, 2f], new Shape(2, 3));
+            Assert.Equal(Logits(model, x), Logits(loaded, x));
+        }
+        finally { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); }
+    }
+
     [Fact]
     public void LoraOnTheRecurrentMatricesAndHeadChangesTheModelOnlyThroughTheAdapters()
     {

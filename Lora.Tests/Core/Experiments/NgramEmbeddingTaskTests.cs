@@ -35,6 +35,25 @@ public class NgramEmbeddingTaskTests
     }
 
     [Fact]
+    public void ParametersAreExactlyTheConfigsTensorsAndSaveAndLoadBack()
+    {
+        var config = new NgramConfig(39, 3, 2048, 4);
+        var model = new NgramModel(config, seed: 8);
+        Assert.Equal(config.ExpectedTensors().Select(t => (t.Name, string.Join(",", t.Shape))),
+            model.NamedParameters().Select(p => (p.Name, string.Join(",", Enumerable.Range(0, p.Parameter.Shape.Rank).Select(i => p.Parameter.Shape[i])))));
+        string dir = Path.Combine(Path.GetTempPath(), "lora-ngram-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            ModelFiles.Save(model, dir);
+            var loaded = ModelFiles.Load(dir);
+            Assert.Equal(config, ((IConfiguredModel)loaded).Config);
+            var x = new Tensor([1f, 50f, 1700f, 3f, 60f, 1900f], new Shape(2, 3));
+            Assert.Equal(Logits(model, x), Logits(loaded, x));
+        }
+        finally { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); }
+    }
+
+    [Fact]
     public void ForwardIsTheHeadOfTheConcatenatedContextRows()
     {
         var model = new NgramModel(new NgramConfig(39, 3, 2048, 4), seed: 2);
