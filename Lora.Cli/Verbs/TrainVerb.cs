@@ -34,7 +34,8 @@ internal static class TrainVerb
                                       UCI digits (1,797 8×8 images, 80/20 split)
                   --shift NAME        rotate90 (default) | flip | shift-labels
                 model and pretraining:
-                  --hidden LIST       widths, comma-separated (mlp: hidden layers; cnn: conv channels)
+                  --hidden LIST       widths, comma-separated (mlp: hidden layers; cnn: conv channels;
+                                      rnn: embedding,hidden; embedding: table width)
                   --base-epochs N     --base-lr X
                 LoRA:
                   --rank N            --alpha X
