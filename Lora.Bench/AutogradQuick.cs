@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 
 namespace Lora.Bench;
 
@@ -7,21 +6,8 @@ namespace Lora.Bench;
 /// timed loop (median of 15 runs), for a fast look; BenchmarkDotNet remains the reference. <c>--clock cpu</c> times
 /// with this thread's CPU clock instead of the wall clock, which is less disturbed by other processes on a busy
 /// machine (it still counts cache and frequency effects).</summary>
-internal static partial class AutogradQuick
+internal static class AutogradQuick
 {
-    [StructLayout(LayoutKind.Sequential)]
-    struct TimeSpec { public long Seconds; public long Nanoseconds; }
-
-    [LibraryImport("libc", EntryPoint = "clock_gettime")]
-    private static partial int ClockGetTime(int clock, out TimeSpec time);
-
-    static double ThreadCpuNs()
-    {
-        const int ClockThreadCpuTime = 3;
-        ClockGetTime(ClockThreadCpuTime, out var t);
-        return t.Seconds * 1e9 + t.Nanoseconds;
-    }
-
     public static int Run(string[] args)
     {
         bool json = args.Contains("--json");
@@ -42,9 +28,9 @@ internal static partial class AutogradQuick
             for (int r = 0; r < runs.Length; r++)
             {
                 long t0 = Stopwatch.GetTimestamp();
-                double c0 = cpu ? ThreadCpuNs() : 0;
+                double c0 = cpu ? QuickArgs.ThreadCpuMs() * 1e6 : 0;
                 for (int i = 0; i < inner; i++) body();
-                double ns = cpu ? ThreadCpuNs() - c0 : Stopwatch.GetElapsedTime(t0).TotalNanoseconds;
+                double ns = cpu ? QuickArgs.ThreadCpuMs() * 1e6 - c0 : Stopwatch.GetElapsedTime(t0).TotalNanoseconds;
                 runs[r] = ns / inner / AutogradOverheadBench.OpsPerChain;
             }
             allocated = GC.GetAllocatedBytesForCurrentThread() - allocated;

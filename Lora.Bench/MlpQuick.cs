@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Runtime.InteropServices;
 using Lora.Kernels;
 
 namespace Lora.Bench;
@@ -10,25 +9,13 @@ namespace Lora.Bench;
 /// figures the LoRA report prints. <c>--clock cpu</c> (only with one thread) times with this thread's CPU clock,
 /// which other processes on a busy machine disturb less. BenchmarkDotNet's <see cref="MlpStepBench"/> remains the
 /// reference.</summary>
-internal static partial class MlpQuick
+internal static class MlpQuick
 {
-    [StructLayout(LayoutKind.Sequential)]
-    struct TimeSpec { public long Seconds; public long Nanoseconds; }
-
-    [LibraryImport("libc", EntryPoint = "clock_gettime")]
-    private static partial int ClockGetTime(int clock, out TimeSpec time);
-
-    static double ThreadCpuMs()
-    {
-        ClockGetTime(3 /* CLOCK_THREAD_CPUTIME_ID */, out var t);
-        return t.Seconds * 1e3 + t.Nanoseconds / 1e6;
-    }
-
     public static int Run(string[] args)
     {
         bool json = args.Contains("--json");
-        int threads = Option(args, "--threads", KernelThreads.Default);
-        int steps = Option(args, "--steps", 20);
+        int threads = QuickArgs.Int(args, "--threads", KernelThreads.Default);
+        int steps = QuickArgs.Int(args, "--steps", 20);
         bool cpu = args.Contains("cpu");
         if (threads < 1 || threads > KernelThreads.MaxCount || steps < 1 || (cpu && threads != 1))
         {
@@ -44,9 +31,9 @@ internal static partial class MlpQuick
             foreach (var (mode, c) in cases)
             {
                 long t0 = Stopwatch.GetTimestamp();
-                double c0 = cpu ? ThreadCpuMs() : 0;
+                double c0 = cpu ? QuickArgs.ThreadCpuMs() : 0;
                 c.Step();
-                times[mode].Add(cpu ? ThreadCpuMs() - c0 : Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+                times[mode].Add(cpu ? QuickArgs.ThreadCpuMs() - c0 : Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
             }
         var median = times.ToDictionary(t => t.Key, t => t.Value.Order().ElementAt(t.Value.Count / 2));
         var lora = cases[0].Item2.Report;
@@ -64,11 +51,5 @@ internal static partial class MlpQuick
             Console.WriteLine(lora);
         }
         return 0;
-    }
-
-    static int Option(string[] args, string name, int fallback)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length && int.TryParse(args[i + 1], NumberStyles.None, CultureInfo.InvariantCulture, out int v) ? v : (i >= 0 ? -1 : fallback);
     }
 }

@@ -26,14 +26,14 @@ internal static class QuickConv
     public static int Run(string[] args)
     {
         bool json = args.Contains("--json");
-        int threads = Option(args, "--threads", KernelThreads.Default), rounds = Option(args, "--rounds", 9);
+        int threads = QuickArgs.Int(args, "--threads", KernelThreads.Default), rounds = QuickArgs.Int(args, "--rounds", 9);
         if (threads < 1 || threads > KernelThreads.MaxCount || rounds < 1)
         {
             Console.Error.WriteLine($"quick conv: --threads must be in [1, {KernelThreads.MaxCount}] and --rounds ≥ 1.");
             return 2;
         }
-        bool cpu = Array.IndexOf(args, "cpu") > 0 && args[Array.IndexOf(args, "cpu") - 1] == "--clock";
-        s_clock = cpu ? CpuMs : WallMs;
+        bool cpu = QuickArgs.CpuClock(args);
+        s_clock = cpu ? QuickArgs.ProcessCpuMs : QuickArgs.WallMs;
         var shapes = Shapes;
         int si = Array.IndexOf(args, "--shape");
         if (si >= 0)
@@ -176,14 +176,5 @@ internal static class QuickConv
         return v.Length % 2 == 1 ? v[v.Length / 2] : (v[v.Length / 2 - 1] + v[v.Length / 2]) / 2;
     }
 
-    static Func<double> s_clock = WallMs;
-    static double WallMs() => Stopwatch.GetTimestamp() * 1000.0 / Stopwatch.Frequency;
-    /// <summary>The process's CPU time in ms (microsecond resolution on Linux).</summary>
-    static double CpuMs() => Process.GetCurrentProcess().TotalProcessorTime.TotalMilliseconds;
-
-    static int Option(string[] args, string name, int fallback)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length && int.TryParse(args[i + 1], out int v) ? v : fallback;
-    }
+    static Func<double> s_clock = QuickArgs.WallMs;
 }

@@ -21,13 +21,13 @@ internal static class QuickLora
     public static int Run(string[] args)
     {
         bool json = args.Contains("--json");
-        int threads = Option(args, "--threads", KernelThreads.Default), rounds = Option(args, "--rounds", 7);
+        int threads = QuickArgs.Int(args, "--threads", KernelThreads.Default), rounds = QuickArgs.Int(args, "--rounds", 7);
         if (threads < 1 || threads > KernelThreads.MaxCount || rounds < 1)
         {
             Console.Error.WriteLine($"quick lora: --threads must be in [1, {KernelThreads.MaxCount}] and --rounds ≥ 1.");
             return 2;
         }
-        bool cpu = Array.IndexOf(args, "cpu") > 0 && args[Array.IndexOf(args, "cpu") - 1] == "--clock";
+        bool cpu = QuickArgs.CpuClock(args);
         var shapes = Shapes;
         int si = Array.IndexOf(args, "--shape");
         if (si >= 0)
@@ -40,7 +40,7 @@ internal static class QuickLora
             }
             shapes = [(int.Parse(v[0]), int.Parse(v[1]), int.Parse(v[2]), int.Parse(v[3]))];
         }
-        s_clock = cpu ? CpuMs : WallMs;
+        s_clock = cpu ? QuickArgs.ProcessCpuMs : QuickArgs.WallMs;
         KernelThreads.Count = threads;
         var inv = CultureInfo.InvariantCulture;
         double bandwidth = Bandwidth.Measure(s_clock);
@@ -98,13 +98,5 @@ internal static class QuickLora
         return samples.Select(s => { Array.Sort(s); return s[s.Length / 2]; }).ToArray();
     }
 
-    static Func<double> s_clock = WallMs;
-    static double WallMs() => Stopwatch.GetTimestamp() * 1000.0 / Stopwatch.Frequency;
-    static double CpuMs() => Process.GetCurrentProcess().TotalProcessorTime.TotalMilliseconds;
-
-    static int Option(string[] args, string name, int fallback)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length && int.TryParse(args[i + 1], out int v) ? v : fallback;
-    }
+    static Func<double> s_clock = QuickArgs.WallMs;
 }

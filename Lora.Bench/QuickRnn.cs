@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using Lora.Kernels;
 
@@ -17,10 +16,10 @@ internal static class QuickRnn
     public static int Run(string[] args)
     {
         bool json = args.Contains("--json");
-        int threads = Option(args, "--threads", KernelThreads.Default);
-        int steps = Option(args, "--steps", 10);
-        int n = Option(args, "--n", 32), t = Option(args, "--t", 64), inputSize = Option(args, "--in", 64);
-        int hidden = Option(args, "--hidden", 512), rank = Option(args, "--r", 8);
+        int threads = QuickArgs.Int(args, "--threads", KernelThreads.Default);
+        int steps = QuickArgs.Int(args, "--steps", 10);
+        int n = QuickArgs.Int(args, "--n", 32), t = QuickArgs.Int(args, "--t", 64), inputSize = QuickArgs.Int(args, "--in", 64);
+        int hidden = QuickArgs.Int(args, "--hidden", 512), rank = QuickArgs.Int(args, "--r", 8);
         int ci = Array.IndexOf(args, "--cell");
         string[] cells = ci >= 0 && ci + 1 < args.Length ? [args[ci + 1]] : ["elman", "gru"];
         if (threads < 1 || threads > KernelThreads.MaxCount || steps < 1 || n < 1 || t < 1 || inputSize < 1 || hidden < 1
@@ -29,10 +28,9 @@ internal static class QuickRnn
             Console.Error.WriteLine("quick rnn: --threads in [1, 256], --steps, --n, --t, --in, --hidden ≥ 1, --r in [1, min(in, hidden)], --cell elman|gru.");
             return 2;
         }
-        bool cpu = Array.IndexOf(args, "cpu") > 0 && args[Array.IndexOf(args, "cpu") - 1] == "--clock";
+        bool cpu = QuickArgs.CpuClock(args);
         bool profile = args.Contains("--profile");
-        Func<double> clock = cpu ? () => Process.GetCurrentProcess().TotalProcessorTime.TotalMilliseconds
-                                 : () => Stopwatch.GetElapsedTime(0).TotalMilliseconds;
+        Func<double> clock = cpu ? QuickArgs.ProcessCpuMs : QuickArgs.WallMs;
         KernelThreads.Count = threads;
         if (Array.IndexOf(args, "--no-small-n") >= 0) GemmSmallN.Enabled = false; // the packed path for n ≤ 16, to compare
         foreach (var cell in cells)
@@ -67,11 +65,5 @@ internal static class QuickRnn
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{cell} lora/full step time: {median["lora"] / median["full"]:F3}"));
         }
         return 0;
-    }
-
-    static int Option(string[] args, string name, int fallback)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length && int.TryParse(args[i + 1], NumberStyles.None, CultureInfo.InvariantCulture, out int v) ? v : (i >= 0 ? -1 : fallback);
     }
 }
