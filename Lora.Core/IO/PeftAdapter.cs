@@ -47,10 +47,10 @@ public sealed class PeftAdapter
     public string Source { get; }
 
     /// <summary>The key of a Linear or convolution layer's A: <c>base_model.model.{path}.lora_A.weight</c>.</summary>
-    public static string KeyA(string modulePath) => PeftFactorLayout.Linear(1, 1).KeyA(modulePath);
+    public static string KeyA(string modulePath) => PeftFactorLayout.KeyOf(modulePath, embedding: false, a: true);
 
     /// <summary>The key of a Linear or convolution layer's B: <c>base_model.model.{path}.lora_B.weight</c>.</summary>
-    public static string KeyB(string modulePath) => PeftFactorLayout.Linear(1, 1).KeyB(modulePath);
+    public static string KeyB(string modulePath) => PeftFactorLayout.KeyOf(modulePath, embedding: false, a: false);
 
     /// <summary>The key of a saved bias: <c>base_model.model.{path}.bias</c>.</summary>
     public static string KeyBias(string modulePath) => KeyPrefix + modulePath + SuffixBias;
@@ -170,11 +170,9 @@ public sealed class PeftAdapter
             if (!key.StartsWith(KeyPrefix, StringComparison.Ordinal))
                 throw Corrupt(file, q, $"unexpected key: adapter keys start with '{KeyPrefix}'");
             string rest = key[KeyPrefix.Length..];
-            bool isBias = false, isA = false, embedding = false;
-            string path;
-            if (PeftFactorLayout.TryParseKey(rest, out path, out isA, out embedding)) { }
-            else if (rest.EndsWith(SuffixBias, StringComparison.Ordinal)) { path = rest[..^SuffixBias.Length]; isBias = true; }
-            else throw Corrupt(file, q, "unexpected key: expected .lora_A.weight, .lora_B.weight, .lora_embedding_A, .lora_embedding_B or .bias");
+            bool isBias = !PeftFactorLayout.TryParseKey(rest, out string path, out bool isA, out bool embedding);
+            if (isBias && rest.EndsWith(SuffixBias, StringComparison.Ordinal)) path = rest[..^SuffixBias.Length];
+            else if (isBias) throw Corrupt(file, q, "unexpected key: expected .lora_A.weight, .lora_B.weight, .lora_embedding_A, .lora_embedding_B or .bias");
             if (path.Length == 0 || path.StartsWith('.') || path.EndsWith('.') || path.Contains(".."))
                 throw Corrupt(file, q, "unexpected key: the module path is empty or malformed");
             bool added = isBias ? biases.TryAdd(path, t) : (isA ? a : b).TryAdd(path, (t, embedding));
@@ -183,8 +181,7 @@ public sealed class PeftAdapter
         var modules = new List<PeftLoraWeights>();
         foreach (var (path, (ta, embedding)) in a)
         {
-            var expected = embedding ? PeftFactorLayout.EmbeddingTable(1, 1) : PeftFactorLayout.Linear(1, 1);
-            string qa = Quote(expected.KeyA(path)), qb = Quote(expected.KeyB(path));
+            string qa = Quote(PeftFactorLayout.KeyOf(path, embedding, a: true)), qb = Quote(PeftFactorLayout.KeyOf(path, embedding, a: false));
             if (!b.TryGetValue(path, out var fb) || fb.Embedding != embedding)
                 throw Corrupt(file, qb, $"missing key: {(embedding ? "lora_embedding_A" : "lora_A")} has no matching {(embedding ? "lora_embedding_B" : "lora_B")}");
             var tb = fb.T;
@@ -202,7 +199,7 @@ public sealed class PeftAdapter
         foreach (var (path, (_, embedding)) in b)
         {
             if (!a.ContainsKey(path))
-                throw Corrupt(file, Quote((embedding ? PeftFactorLayout.EmbeddingTable(1, 1) : PeftFactorLayout.Linear(1, 1)).KeyA(path)),
+                throw Corrupt(file, Quote(PeftFactorLayout.KeyOf(path, embedding, a: true)),
                     $"missing key: {(embedding ? "lora_embedding_B" : "lora_B")} has no matching {(embedding ? "lora_embedding_A" : "lora_A")}");
         }
         if (modules.Count == 0) throw Corrupt(file, "lora_A", "missing keys: the adapter holds no LoRA tensors");

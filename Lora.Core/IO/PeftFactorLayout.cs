@@ -72,10 +72,15 @@ public sealed class PeftFactorLayout
     public int[] ShapeOfB(int rank) => [Out, rank, .. OutTrail];
 
     /// <summary>A's key for the module at <paramref name="modulePath"/>, with PEFT's <c>base_model.model.</c> prefix.</summary>
-    public string KeyA(string modulePath) => PeftAdapter.KeyPrefix + modulePath + (Embedding ? SuffixEmbeddingA : SuffixA);
+    public string KeyA(string modulePath) => KeyOf(modulePath, Embedding, a: true);
 
     /// <summary>B's key for the module at <paramref name="modulePath"/>.</summary>
-    public string KeyB(string modulePath) => PeftAdapter.KeyPrefix + modulePath + (Embedding ? SuffixEmbeddingB : SuffixB);
+    public string KeyB(string modulePath) => KeyOf(modulePath, Embedding, a: false);
+
+    /// <summary>The key of a factor: <c>base_model.model.{path}.lora_A.weight</c> / <c>.lora_B.weight</c>, or for an
+    /// embedding <c>.lora_embedding_A</c> / <c>.lora_embedding_B</c>.</summary>
+    public static string KeyOf(string modulePath, bool embedding, bool a) =>
+        PeftAdapter.KeyPrefix + modulePath + (embedding ? (a ? SuffixEmbeddingA : SuffixEmbeddingB) : (a ? SuffixA : SuffixB));
 
     /// <summary>Splits a key (without the prefix) into the module path, whether it is A, and whether it is an embedding
     /// factor; false when the key names no LoRA factor.</summary>

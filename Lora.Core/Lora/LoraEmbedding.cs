@@ -118,17 +118,10 @@ public sealed class LoraEmbedding : LoraLayer
     /// <exception cref="InvalidOperationException">Training (gradients on, training mode) while merged.</exception>
     public Tensor Forward(ReadOnlyMemory<int> ids)
     {
-        var active = ActiveAdapters;
-        if (AdaptersDisabled || active.Count == 0) return Ops.Embedding(ids, BaseLayer.Weight);
-        if (IsMerged)
-        {
-            if (Training && Tape.IsGradEnabled && active.Any(a => !a.A.Frozen || !a.B.Frozen))
-                throw new InvalidOperationException(
-                    $"LoRA layer '{BaseWeight.Name}' is merged: training it would compute adapter gradients against a weight that already contains them. Call Unmerge() before training.");
-            return Ops.Embedding(ids, BaseLayer.Weight);
-        }
+        var active = AdaptersInForward();
+        if (active.IsEmpty) return Ops.Embedding(ids, BaseLayer.Weight);
         var y = Ops.LoraEmbedding(ids, BaseLayer.Weight, active[0].A, active[0].B, active[0].Scale);
-        for (int i = 1; i < active.Count; i++)
+        for (int i = 1; i < active.Length; i++)
             y = Ops.Add(y, Ops.LoraEmbedding(ids, null, active[i].A, active[i].B, active[i].Scale));
         return y;
     }

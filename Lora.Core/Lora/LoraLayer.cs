@@ -246,15 +246,22 @@ public abstract class LoraLayer : Module
     /// <inheritdoc/>
     public override Tensor Forward(Tensor x)
     {
-        if (AdaptersDisabled || _activeArray.Length == 0) return ForwardBase(x);
-        if (IsMerged)
-        {
-            if (Training && Tape.IsGradEnabled && AnyAdapterTrainable())
-                throw new InvalidOperationException(
-                    $"LoRA layer '{BaseWeight.Name}' is merged: training it would compute adapter gradients against a weight that already contains them. Call Unmerge() before training.");
-            return ForwardBase(x);
-        }
-        return ForwardAdapted(x, _activeArray);
+        var active = AdaptersInForward();
+        return active.IsEmpty ? ForwardBase(x) : ForwardAdapted(x, active);
+    }
+
+    /// <summary>The adapters a forward must add now, or none when the base layer alone computes the output (adapters
+    /// disabled, none active, or merged into the weight). A subclass's extra forward overloads dispatch on it too.</summary>
+    /// <exception cref="InvalidOperationException">A forward that would train while merged (training mode, gradients
+    /// on, a trainable active adapter).</exception>
+    protected ReadOnlySpan<LoraAdapter> AdaptersInForward()
+    {
+        if (AdaptersDisabled || _activeArray.Length == 0) return default;
+        if (!IsMerged) return _activeArray;
+        if (Training && Tape.IsGradEnabled && AnyAdapterTrainable())
+            throw new InvalidOperationException(
+                $"LoRA layer '{BaseWeight.Name}' is merged: training it would compute adapter gradients against a weight that already contains them. Call Unmerge() before training.");
+        return default;
     }
 
     /// <summary>The adapter's dropout probability in training mode, 0 in eval mode.</summary>
