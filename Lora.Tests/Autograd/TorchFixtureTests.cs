@@ -12,8 +12,6 @@ namespace Lora.Tests.Autograd;
 /// </summary>
 public class TorchFixtureTests
 {
-    const double Rel = 1e-5;
-
     sealed record Case(JsonElement Root)
     {
         public float[] Data(string name) => Root.GetProperty("inputs").GetProperty(name).GetProperty("data").EnumerateArray().Select(e => e.GetSingle()).ToArray();
@@ -34,17 +32,6 @@ public class TorchFixtureTests
         return new Case(JsonDocument.Parse(File.ReadAllText(path)).RootElement);
     }
 
-    static void Agree(string what, ReadOnlySpan<float> actual, double[] expected)
-    {
-        Assert.Equal(expected.Length, actual.Length);
-        double scale = expected.Max(Math.Abs);
-        for (int i = 0; i < expected.Length; i++)
-        {
-            double tol = Rel * Math.Max(Math.Abs(expected[i]), scale);
-            Assert.True(Math.Abs(actual[i] - expected[i]) <= tol, $"{what}[{i}] = {actual[i]:R}, PyTorch {expected[i]:R} (tolerance {tol:E2})");
-        }
-    }
-
     [Fact]
     public void LoraMlpWithGeluMatchesPyTorch()
     {
@@ -60,9 +47,9 @@ public class TorchFixtureTests
         var logits = Ops.LoraLinear(h, packed2, a2, bb2, b2, scale);
         var loss = Ops.SoftmaxCrossEntropy(logits, c.Labels);
         loss.Backward();
-        Agree("logits", logits.Data, c.Expected("logits"));
-        Agree("loss", [loss.Item], [c.Root.GetProperty("loss").GetDouble()]);
-        foreach (var p in new[] { x, b1, a1, bb1, b2, a2, bb2 }) Agree("d" + p.Name, p.Grad, c.Expected("grads", p.Name));
+        TorchAgreement.Agree("logits", logits.Data, c.Expected("logits"));
+        TorchAgreement.Agree("loss", [loss.Item], [c.Root.GetProperty("loss").GetDouble()]);
+        foreach (var p in new[] { x, b1, a1, bb1, b2, a2, bb2 }) TorchAgreement.Agree("d" + p.Name, p.Grad, c.Expected("grads", p.Name));
         tape.Reset();
     }
 
@@ -77,9 +64,9 @@ public class TorchFixtureTests
         var logits = Ops.Linear(h, w2, b2);
         var loss = Ops.SoftmaxCrossEntropy(logits, c.Labels);
         loss.Backward();
-        Agree("logits", logits.Data, c.Expected("logits"));
-        Agree("loss", [loss.Item], [c.Root.GetProperty("loss").GetDouble()]);
-        foreach (var p in new[] { x, w1, b1, g, be, w2, b2 }) Agree("d" + p.Name, p.Grad, c.Expected("grads", p.Name));
+        TorchAgreement.Agree("logits", logits.Data, c.Expected("logits"));
+        TorchAgreement.Agree("loss", [loss.Item], [c.Root.GetProperty("loss").GetDouble()]);
+        foreach (var p in new[] { x, w1, b1, g, be, w2, b2 }) TorchAgreement.Agree("d" + p.Name, p.Grad, c.Expected("grads", p.Name));
         tape.Reset();
     }
 
@@ -94,9 +81,9 @@ public class TorchFixtureTests
         var logits = Ops.Linear(Ops.Reshape(h, new Shape(h.Shape[0], h.Length / h.Shape[0])), wf, bf);
         var loss = Ops.SoftmaxCrossEntropy(logits, c.Labels);
         loss.Backward();
-        Agree("logits", logits.Data, c.Expected("logits"));
-        Agree("loss", [loss.Item], [c.Root.GetProperty("loss").GetDouble()]);
-        foreach (var p in new[] { x, wc, bc, wf, bf }) Agree("d" + p.Name, p.Grad, c.Expected("grads", p.Name));
+        TorchAgreement.Agree("logits", logits.Data, c.Expected("logits"));
+        TorchAgreement.Agree("loss", [loss.Item], [c.Root.GetProperty("loss").GetDouble()]);
+        foreach (var p in new[] { x, wc, bc, wf, bf }) TorchAgreement.Agree("d" + p.Name, p.Grad, c.Expected("grads", p.Name));
         tape.Reset();
     }
 
@@ -111,9 +98,9 @@ public class TorchFixtureTests
         var pred = Ops.Sigmoid(Ops.Linear(Ops.Tanh(Ops.Embedding(c.Labels, table)), w, b));
         var loss = Ops.Mse(pred, target);
         loss.Backward();
-        Agree("pred", pred.Data, c.Expected("logits"));
-        Agree("loss", [loss.Item], [c.Root.GetProperty("loss").GetDouble()]);
-        foreach (var p in new[] { table, w, b }) Agree("d" + p.Name, p.Grad, c.Expected("grads", p.Name));
+        TorchAgreement.Agree("pred", pred.Data, c.Expected("logits"));
+        TorchAgreement.Agree("loss", [loss.Item], [c.Root.GetProperty("loss").GetDouble()]);
+        foreach (var p in new[] { table, w, b }) TorchAgreement.Agree("d" + p.Name, p.Grad, c.Expected("grads", p.Name));
         tape.Reset();
     }
 }

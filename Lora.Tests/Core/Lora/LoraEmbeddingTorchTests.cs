@@ -12,8 +12,6 @@ namespace Lora.Tests.Core.Lora;
 /// fixtures (a few float32 roundings of r- or dim-term sums stay far below that).</summary>
 public class LoraEmbeddingTorchTests
 {
-    const double Rel = 1e-5;
-
     static JsonElement Load() => JsonDocument.Parse(File.ReadAllText(
         Path.Combine(AppContext.BaseDirectory, "Fixtures", "embedding", "lora_embedding.json"))).RootElement;
 
@@ -22,17 +20,6 @@ public class LoraEmbeddingTorchTests
     static double[] Doubles(JsonElement e) => e.GetProperty("data").EnumerateArray().Select(v => v.GetDouble()).ToArray();
 
     static int[] Dims(JsonElement e) => e.GetProperty("shape").EnumerateArray().Select(v => v.GetInt32()).ToArray();
-
-    static void Agree(string what, ReadOnlySpan<float> actual, double[] expected)
-    {
-        Assert.Equal(expected.Length, actual.Length);
-        double scale = expected.Max(Math.Abs);
-        for (int i = 0; i < expected.Length; i++)
-        {
-            double tol = Rel * Math.Max(Math.Abs(expected[i]), scale);
-            Assert.True(Math.Abs(actual[i] - expected[i]) <= tol, $"{what}[{i}] = {actual[i]:R}, PyTorch {expected[i]:R} (tolerance {tol:E2})");
-        }
-    }
 
     [Fact]
     public void OutputGradientsAndMergedTableMatchPyTorchWithPeftsFormula()
@@ -62,13 +49,13 @@ public class LoraEmbeddingTorchTests
         var th = Ops.Tanh(y);
         var loss = Ops.Mean(Ops.Mul(th, th));
         loss.Backward();
-        Agree("y", y.Data, Doubles(root.GetProperty("y")));
-        Agree("loss", [loss.Item], [root.GetProperty("loss").GetDouble()]);
-        Agree("dA", ad.A.Grad, Doubles(root.GetProperty("grads").GetProperty("A")));
-        Agree("dB", ad.B.Grad, Doubles(root.GetProperty("grads").GetProperty("B")));
+        TorchAgreement.Agree("y", y.Data, Doubles(root.GetProperty("y")));
+        TorchAgreement.Agree("loss", [loss.Item], [root.GetProperty("loss").GetDouble()]);
+        TorchAgreement.Agree("dA", ad.A.Grad, Doubles(root.GetProperty("grads").GetProperty("A")));
+        TorchAgreement.Agree("dB", ad.B.Grad, Doubles(root.GetProperty("grads").GetProperty("B")));
         tape.Reset();
 
         lora.Merge();
-        Agree("merged T", lora.BaseWeight.Data, Doubles(root.GetProperty("merged")));
+        TorchAgreement.Agree("merged T", lora.BaseWeight.Data, Doubles(root.GetProperty("merged")));
     }
 }
