@@ -14,25 +14,26 @@ internal static class ReportTable
         string perplexityA = r.Task.IsLanguageModel ? string.Create(c, $", perplexity {AdaptationResult.Perplexity(r.BaseLoss):0.00}") : "";
         w.WriteLine(string.Create(c, $"task A (held out): base accuracy {Pct(r.BaseAccuracy)}{perplexityA}; task B = {r.Data.TaskB}"));
         w.WriteLine();
-        Row(w, "", "before", $"LoRA (r={o.Rank}, {targets})", "full fine-tuning");
-        Row(w, "accuracy on task B", Pct(r.TaskBBefore), Pct(r.Lora.Accuracy), Pct(r.Full.Accuracy));
+        string loraHeader = $"LoRA (r={o.Rank}, {targets})";
+        // The LoRA column grows with its header (long target lists) so the columns never run together.
+        int width = Math.Max(28, loraHeader.Length + 2);
+        void Row(string label, string a, string b, string d) => w.WriteLine(label.PadRight(24) + a.PadRight(12) + b.PadRight(width) + d);
+        Row("", "before", loraHeader, "full fine-tuning");
+        Row("accuracy on task B", Pct(r.TaskBBefore), Pct(r.Lora.Accuracy), Pct(r.Full.Accuracy));
         if (r.Task.IsLanguageModel)
         {
-            Row(w, "perplexity on task B", Ppl(r.TaskBBeforeLoss), Ppl(r.Lora.Loss), Ppl(r.Full.Loss));
-            Row(w, "tokens per second", "", string.Create(c, $"{r.Lora.SamplesPerSecond * r.Task.TokensPerSample:N0}"),
+            Row("perplexity on task B", Ppl(r.TaskBBeforeLoss), Ppl(r.Lora.Loss), Ppl(r.Full.Loss));
+            Row("tokens per second", "", string.Create(c, $"{r.Lora.SamplesPerSecond * r.Task.TokensPerSample:N0}"),
                 string.Create(c, $"{r.Full.SamplesPerSecond * r.Task.TokensPerSample:N0}"));
         }
-        Row(w, "trainable parameters", "", string.Create(c, $"{r.Lora.TrainableParameters:N0} ({100.0 * r.Lora.TrainableParameters / Math.Max(1, r.Full.TrainableParameters):0.0}%)"),
+        Row("trainable parameters", "", string.Create(c, $"{r.Lora.TrainableParameters:N0} ({100.0 * r.Lora.TrainableParameters / Math.Max(1, r.Full.TrainableParameters):0.0}%)"),
             string.Create(c, $"{r.Full.TrainableParameters:N0}"));
-        Row(w, "trainable state bytes", "", string.Create(c, $"{r.Lora.TrainableStateBytes:N0}"), string.Create(c, $"{r.Full.TrainableStateBytes:N0}"));
-        Row(w, "seconds per epoch", "", string.Create(c, $"{r.Lora.SecondsPerEpoch:0.0000}"), string.Create(c, $"{r.Full.SecondsPerEpoch:0.0000}"));
-        Row(w, "peak working set", string.Create(c, $"{peakBytes / (1024.0 * 1024.0):0.0} MiB"), "", "");
+        Row("trainable state bytes", "", string.Create(c, $"{r.Lora.TrainableStateBytes:N0}"), string.Create(c, $"{r.Full.TrainableStateBytes:N0}"));
+        Row("seconds per epoch", "", string.Create(c, $"{r.Lora.SecondsPerEpoch:0.0000}"), string.Create(c, $"{r.Full.SecondsPerEpoch:0.0000}"));
+        Row("peak working set", string.Create(c, $"{peakBytes / (1024.0 * 1024.0):0.0} MiB"), "", "");
         w.WriteLine();
         w.WriteLine(string.Create(c, $"wall time {seconds:0.0} s; outputs in {outDir}"));
     }
-
-    static void Row(TextWriter w, string label, string a, string b, string d) =>
-        w.WriteLine($"{label,-24}{a,-12}{b,-28}{d}");
 
     static string Ppl(double loss) => AdaptationResult.Perplexity(loss).ToString("0.00", CultureInfo.InvariantCulture);
 

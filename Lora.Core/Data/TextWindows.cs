@@ -91,7 +91,7 @@ public sealed class TextWindows
 
     /// <summary>The windows as a <see cref="Dataset"/> of T + 1 ids per sample (the T inputs followed by the last
     /// target, as exact integer floats) with the last target as the label: the form the demo framework carries and
-    /// <c>Models.NextTokenTraining</c> reads back (input = ids 0…T−1, targets = ids 1…T).</summary>
+    /// <c>Training.TrainingObjective.NextToken</c> reads back (input = ids 0…T−1, targets = ids 1…T).</summary>
     public Dataset AsDataset()
     {
         int f = Length + 1;

@@ -27,8 +27,9 @@ public enum DemoSettings
 /// <para><see cref="AdaptationExperiment.Run(DemoTask, DemoData, AdaptationOptions, Action{ExperimentPhase, TrainingProgress}?)"/>
 /// runs every task the same way: pretrain <see cref="CreateBase"/> on task A, evaluate on task B before adapting,
 /// adapt copies of the base with LoRA and with full fine-tuning, and report. A task is one small class overriding the
-/// abstract members; the defaults of the virtual ones fit classification with <see cref="Trainer"/> (one label per
-/// sample, softmax cross-entropy, accuracy).</para>
+/// abstract members; every task trains and evaluates with <see cref="Trainer"/>, whose <see cref="Objective"/> is
+/// classification (one label per sample) unless the task says otherwise (next-token windows for a recurrent
+/// language model).</para>
 /// <para>A language model sets <see cref="IsLanguageModel"/>: its mean cross-entropy is per token in nats, so the
 /// reports add perplexity exp(loss) and tokens per second (<see cref="TokensPerSample"/> × samples per second).</para>
 /// </remarks>
@@ -55,6 +56,9 @@ public abstract class DemoTask
     /// <summary>Tokens predicted per training sample, for tokens per second (default 1).</summary>
     public virtual int TokensPerSample => 1;
 
+    /// <summary>What the trainer predicts and scores (default <see cref="TrainingObjective.Classification"/>).</summary>
+    public virtual TrainingObjective Objective => TrainingObjective.Classification;
+
     /// <summary>Task A and task B, each split into train and held-out test data.</summary>
     /// <param name="options">The run's options (seed, test fraction, shift).</param>
     /// <param name="dataDirectory">A data directory given with <c>--data</c>, or null for the built-in data; only
@@ -73,18 +77,18 @@ public abstract class DemoTask
     public abstract void CheckCompatible(IModelConfig config, Dataset data);
 
     /// <summary>Trains <paramref name="model"/> on <paramref name="train"/>, evaluating on <paramref name="test"/> after
-    /// each epoch. The default is <see cref="Trainer.Fit"/>.</summary>
-    public virtual TrainingHistory Fit(Module model, Optimizer optimizer, Dataset train, Dataset test, TrainerOptions options,
+    /// each epoch (<see cref="Trainer.Fit"/> under <see cref="Objective"/>).</summary>
+    public TrainingHistory Fit(Module model, Optimizer optimizer, Dataset train, Dataset test, TrainerOptions options,
         Action<TrainingProgress>? progress)
     {
-        var trainer = new Trainer(model, optimizer, options);
+        var trainer = new Trainer(model, optimizer, options, Objective);
         if (progress != null) trainer.Progress += progress;
         return trainer.Fit(train, test);
     }
 
     /// <summary>Mean loss (per token for a language model) and accuracy of <paramref name="model"/> on
-    /// <paramref name="data"/>. The default is <see cref="Trainer.Evaluate"/>.</summary>
-    public virtual Evaluation Evaluate(Module model, Dataset data) => Trainer.Evaluate(model, data);
+    /// <paramref name="data"/> (<see cref="Trainer.Evaluate"/> under <see cref="Objective"/>).</summary>
+    public Evaluation Evaluate(Module model, Dataset data) => Trainer.Evaluate(model, data, objective: Objective);
 }
 
 /// <summary>The data of a demo: task A (pretraining) and task B (adaptation), each with a training set and a

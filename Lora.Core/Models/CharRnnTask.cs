@@ -113,9 +113,5 @@ public sealed class CharRnnTask : DemoTask
     }
 
     /// <inheritdoc/>
-    public override TrainingHistory Fit(Module model, Optimizer optimizer, Dataset train, Dataset test, TrainerOptions options,
-        Action<TrainingProgress>? progress) => NextTokenTraining.Fit(model, optimizer, train, test, options, progress);
-
-    /// <inheritdoc/>
-    public override Evaluation Evaluate(Module model, Dataset data) => NextTokenTraining.Evaluate(model, data);
+    public override TrainingObjective Objective => TrainingObjective.NextToken;
 }

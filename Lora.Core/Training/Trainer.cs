@@ -6,9 +6,13 @@ using Lora.Core.Optim;
 
 namespace Lora.Core.Training;
 
-/// <summary>Trains a classifier with softmax cross-entropy: epochs of seeded, shuffled minibatches, evaluation,
+/// <summary>Trains a model with softmax cross-entropy: epochs of seeded, shuffled minibatches, evaluation,
 /// early stopping, progress events and a history of loss and accuracy.</summary>
 /// <remarks>
+/// <para>The <see cref="TrainingObjective"/> says what is predicted: one class per sample
+/// (<see cref="TrainingObjective.Classification"/>, the default) or every next token of a window
+/// (<see cref="TrainingObjective.NextToken"/>). The loss is the mean cross-entropy over the batch's targets and the
+/// accuracy the fraction of targets whose argmax is right; epoch figures weight every target alike.</para>
 /// <para>A step is: <c>Tape.Current.Reset()</c>, forward in training mode, mean cross-entropy, backward, optimizer
 /// step, zero the gradients. Once the first step has sized every pool, a step allocates nothing on the managed heap:
 /// the batch buffers and input tensors are made once, the minibatch order is shuffled in place, and the engine
@@ -21,19 +25,24 @@ public sealed class Trainer
     readonly Module _model;
     readonly Optimizer _optimizer;
     readonly Dictionary<int, Tensor> _inputs = [];
-    float[] _features = [];
-    int[] _labels = [];
+    float[] _features = [], _input = [];
+    int[] _labels = [], _targets = [];
     int _featureCount = -1;
 
-    /// <summary>A trainer for <paramref name="model"/> updated by <paramref name="optimizer"/>.</summary>
-    public Trainer(Module model, Optimizer optimizer, TrainerOptions? options = null)
+    /// <summary>A trainer for <paramref name="model"/> updated by <paramref name="optimizer"/>, optimising
+    /// <paramref name="objective"/> (default <see cref="TrainingObjective.Classification"/>).</summary>
+    public Trainer(Module model, Optimizer optimizer, TrainerOptions? options = null, TrainingObjective? objective = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(optimizer);
         _model = model;
         _optimizer = optimizer;
         Options = options ?? new TrainerOptions();
+        Objective = objective ?? TrainingObjective.Classification;
     }
+
+    /// <summary>What is predicted and scored.</summary>
+    public TrainingObjective Objective { get; }
 
     /// <summary>The settings.</summary>
     public TrainerOptions Options { get; }
@@ -48,13 +57,16 @@ public sealed class Trainer
     public event Action<TrainingProgress>? Progress;
 
     /// <summary>Trains for <see cref="TrainerOptions.Epochs"/> epochs (fewer with early stopping or cancellation).</summary>
-    /// <exception cref="ArgumentException">A dataset whose feature count differs from the other's, or an empty training set.</exception>
+    /// <exception cref="ArgumentException">A dataset whose feature count differs from the other's or that the
+    /// <see cref="Objective"/> cannot read, or an empty training set.</exception>
     public TrainingHistory Fit(Dataset train, Dataset? validation = null, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(train);
         if (train.Count == 0) throw new ArgumentException($"Training set '{train.Name}' is empty.", nameof(train));
         if (validation is not null && validation.FeatureCount != train.FeatureCount)
             throw new ArgumentException($"Validation set '{validation.Name}' has {validation.FeatureCount} features but training set '{train.Name}' has {train.FeatureCount}.", nameof(validation));
+        Objective.Check(train);
+        int perSample = Objective.TargetsPerSample(train.FeatureCount);
         var o = Options;
         var batches = new MinibatchIterator(train, o.BatchSize, o.Seed, shuffle: true, dropLast: o.DropLast);
         if (batches.BatchesPerEpoch == 0) throw new ArgumentException($"Training set '{train.Name}' has {train.Count} samples, fewer than one batch of {o.BatchSize} with DropLast.", nameof(train));
@@ -71,22 +83,23 @@ public sealed class Trainer
             _model.Train();
             batches.StartEpoch(epoch - 1);
             double lossSum = 0;
-            long correct = 0, epochSamples = 0;
+            long correct = 0, epochSamples = 0, epochTargets = 0;
             int batch = 0;
             long start = Stopwatch.GetTimestamp();
             while (batches.Next(_features, _labels, out int count))
             {
                 var (loss, right) = StepCore(count, train.FeatureCount);
-                lossSum += loss * count; correct += right; epochSamples += count; seen += count; batch++;
+                long targets = (long)count * perSample;
+                lossSum += (double)loss * targets; correct += right; epochTargets += targets; epochSamples += count; seen += count; batch++;
                 history.Steps++;
                 if (Progress is { } p && (batch % o.ProgressInterval == 0 || batch == batches.BatchesPerEpoch))
                     p(new TrainingProgress(ProgressKind.Batch, epoch, o.Epochs, batch, batches.BatchesPerEpoch, seen,
-                        lossSum / epochSamples, epochSamples / Seconds(start), _optimizer.LastLearningRate, null));
+                        lossSum / epochTargets, epochSamples / Seconds(start), _optimizer.LastLearningRate, null));
                 if (cancellation.IsCancellationRequested) break;
             }
             double seconds = Seconds(start);
-            Evaluation? val = validation is null ? null : Evaluate(_model, validation, o.EvaluationBatchSize);
-            var metrics = new EpochMetrics(epoch, lossSum / epochSamples, (double)correct / epochSamples, val?.Loss, val?.Accuracy, seconds, _optimizer.LastLearningRate);
+            Evaluation? val = validation is null ? null : Evaluate(_model, validation, o.EvaluationBatchSize, Objective);
+            var metrics = new EpochMetrics(epoch, lossSum / epochTargets, (double)correct / epochTargets, val?.Loss, val?.Accuracy, seconds, _optimizer.LastLearningRate);
             history._epochs.Add(metrics);
             double monitored = o.EarlyStoppingMetric == EarlyStoppingMetric.Loss
                 ? (val?.Loss ?? metrics.TrainLoss) : -(val?.Accuracy ?? metrics.TrainAccuracy);
@@ -106,13 +119,14 @@ public sealed class Trainer
         return history;
     }
 
-    /// <summary>One training step on <paramref name="count"/> samples: returns the mean loss and the number classified
-    /// correctly. Allocation-free in steady state.</summary>
+    /// <summary>One training step on <paramref name="count"/> samples: returns the mean loss and the number of targets
+    /// predicted correctly. Allocation-free in steady state.</summary>
     /// <exception cref="ArgumentException">Buffers shorter than <paramref name="count"/> samples.</exception>
     public (float Loss, int Correct) Step(ReadOnlySpan<float> features, ReadOnlySpan<int> labels, int count, int featureCount)
     {
         if (count < 1 || features.Length < (long)count * featureCount || labels.Length < count)
             throw new ArgumentException($"Step: {count} samples of {featureCount} features need {(long)count * featureCount} values and {count} labels; got {features.Length} and {labels.Length}.");
+        Objective.TargetsPerSample(featureCount);
         EnsureBuffers(Math.Max(count, _labels.Length), featureCount);
         features[..(count * featureCount)].CopyTo(_features);
         labels[..count].CopyTo(_labels);
@@ -123,10 +137,12 @@ public sealed class Trainer
     {
         var tape = Tape.Current;
         tape.Reset();
-        var logits = _model.Forward(Input(count, featureCount));
-        var loss = Ops.SoftmaxCrossEntropy(logits, _labels.AsMemory(0, count));
+        int targets = count * Objective.TargetsPerSample(featureCount);
+        Objective.Fill(_features, _labels, count, featureCount, _input, _targets);
+        var logits = Objective.Logits(_model.Forward(Input(count, featureCount)), targets);
+        var loss = Ops.SoftmaxCrossEntropy(logits, _targets.AsMemory(0, targets));
         float value = loss.Item;
-        int correct = CountCorrect(logits.Data, _labels, count, logits.Shape.Last);
+        int correct = CountCorrect(logits.Data, _targets, targets, logits.Shape.Last);
         loss.Backward();
         _optimizer.Step();
         _optimizer.ZeroGrad();
@@ -139,46 +155,56 @@ public sealed class Trainer
         if (_features.Length < (long)batchSize * featureCount || _featureCount != featureCount)
         {
             _features = new float[batchSize * featureCount];
+            _input = new float[Objective.InputShape(batchSize, featureCount).Length];
             _featureCount = featureCount;
             _inputs.Clear();
         }
         if (_labels.Length < batchSize) _labels = new int[batchSize];
+        int targets = batchSize * Objective.TargetsPerSample(featureCount);
+        if (_targets.Length < targets) _targets = new int[targets];
     }
 
     Tensor Input(int count, int featureCount)
     {
         if (!_inputs.TryGetValue(count, out var t))
-            _inputs[count] = t = new Tensor(_features, 0, new Shape(count, featureCount));
+            _inputs[count] = t = new Tensor(_input, 0, Objective.InputShape(count, featureCount));
         return t;
     }
 
-    /// <summary>Mean cross-entropy and accuracy of <paramref name="model"/> on <paramref name="data"/>, in eval mode
-    /// without recording gradients; the model's train/eval mode is restored afterwards.</summary>
-    public static Evaluation Evaluate(Module model, Dataset data, int batchSize = 512)
+    /// <summary>Mean cross-entropy and accuracy of <paramref name="model"/> on <paramref name="data"/> under
+    /// <paramref name="objective"/> (default <see cref="TrainingObjective.Classification"/>), in eval mode without
+    /// recording gradients; the model's train/eval mode is restored afterwards. Loss and accuracy are means over every
+    /// target (per token for <see cref="TrainingObjective.NextToken"/>); <see cref="Evaluation.Count"/> is the number
+    /// of samples.</summary>
+    /// <exception cref="ArgumentException">A batch size below 1, or data the objective cannot read.</exception>
+    public static Evaluation Evaluate(Module model, Dataset data, int batchSize = 512, TrainingObjective? objective = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(data);
         if (batchSize < 1) throw new ArgumentException($"Batch size {batchSize} must be at least 1.", nameof(batchSize));
+        objective ??= TrainingObjective.Classification;
+        objective.Check(data);
         if (data.Count == 0) return new Evaluation(double.NaN, double.NaN, 0);
+        int f = data.FeatureCount, perSample = objective.TargetsPerSample(f), b = Math.Min(batchSize, data.Count);
+        var input = new float[objective.InputShape(b, f).Length];
+        var targets = new int[b * perSample];
         bool wasTraining = model.Training;
         model.Eval();
         var tape = Tape.Current;
         double lossSum = 0;
         long correct = 0;
-        int f = data.FeatureCount;
-        var labels = data.Labels.AsMemory();
         try
         {
             using (Tape.NoGrad())
             {
-                for (int start = 0; start < data.Count; start += batchSize)
+                for (int start = 0; start < data.Count; start += b)
                 {
-                    int count = Math.Min(batchSize, data.Count - start);
+                    int count = Math.Min(b, data.Count - start), rows = count * perSample;
+                    objective.Fill(data.Features.AsSpan(start * f, count * f), data.Labels.AsSpan(start, count), count, f, input, targets);
                     tape.Reset();
-                    var x = new Tensor(data.Features, start * f, new Shape(count, f));
-                    var logits = model.Forward(x);
-                    lossSum += (double)Ops.SoftmaxCrossEntropy(logits, labels.Slice(start, count)).Item * count;
-                    correct += CountCorrect(logits.Data, data.Labels.AsSpan(start, count), count, logits.Shape.Last);
+                    var logits = objective.Logits(model.Forward(new Tensor(input, 0, objective.InputShape(count, f))), rows);
+                    lossSum += (double)Ops.SoftmaxCrossEntropy(logits, targets.AsMemory(0, rows)).Item * rows;
+                    correct += CountCorrect(logits.Data, targets, rows, logits.Shape.Last);
                 }
                 tape.Reset();
             }
@@ -187,7 +213,8 @@ public sealed class Trainer
         {
             if (wasTraining) model.Train();
         }
-        return new Evaluation(lossSum / data.Count, (double)correct / data.Count, data.Count);
+        double total = (double)data.Count * perSample;
+        return new Evaluation(lossSum / total, correct / total, data.Count);
     }
 
     /// <summary>The class predicted for each of <paramref name="count"/> samples (argmax of the logits; the first on ties).</summary>

@@ -53,6 +53,25 @@ public class TrainVerbTests
     }
 
     [Fact]
+    public void ALongTargetListKeepsTheTableColumnsApart()
+    {
+        string root = CliHarness.TempDir();
+        try
+        {
+            var (code, output, err) = Train(Path.Combine(root, "run"), "--targets", "layers.0,layers.1");
+            Assert.True(code == 0, err);
+            var header = output.Split('\n').Single(l => l.Contains("full fine-tuning"));
+            // Every column of the header and of the rows starts at the same offset, two spaces after the longest entry.
+            int lora = header.IndexOf("LoRA (r=8, layers.0,layers.1)", StringComparison.Ordinal), full = header.IndexOf("full fine-tuning", StringComparison.Ordinal);
+            Assert.True(lora >= 0 && full >= lora + "LoRA (r=8, layers.0,layers.1)".Length + 2, header);
+            var accuracy = output.Split('\n').Single(l => l.StartsWith("accuracy on task B", StringComparison.Ordinal));
+            Assert.Equal(' ', accuracy[full - 1]);
+            Assert.NotEqual(' ', accuracy[full]);
+        }
+        finally { Directory.Delete(root, true); }
+    }
+
+    [Fact]
     public void ExistingOutputIsRefusedWithoutForceAndKept()
     {
         string root = CliHarness.TempDir();

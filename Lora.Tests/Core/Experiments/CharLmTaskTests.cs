@@ -88,7 +88,7 @@ public class CharLmTaskTests
         var data = windows.AsDataset();
         Assert.Equal((windows.Count, 10), (data.Count, data.FeatureCount));
         var model = new CharRnnModel(new CharRnnConfig(v.Size, 6, 10), seed: 9);
-        var e = NextTokenTraining.Evaluate(model, data, batchSize: 3);
+        var e = Trainer.Evaluate(model, data, batchSize: 3, TrainingObjective.NextToken);
 
         // Recompute in double from the logits of each window, targets taken from TextWindows (not from the dataset).
         double nll = 0; int right = 0;
