@@ -22,6 +22,7 @@ internal static class QuickGemm
         bool json = false;
         string only = "";
         bool cpuClock = false;
+        string? alt = null;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -41,12 +42,13 @@ internal static class QuickGemm
                     if (sm.Length > 5) GemmDriver.PrefetchStrips = sm[5];
                     if (sm.Length > 6) GemmBlocking.StripKc = sm[6];
                     break;
+                case "--alt" when i + 1 < args.Length && args[i + 1] is "private-b": alt = args[++i]; break;
                 case "--blocking" when i + 1 < args.Length:
                     int[] kmn = args[++i].Split(',').Select(int.Parse).ToArray();
                     GemmBlocking.Set(kmn[0], kmn[1], kmn[2]);
                     break;
                 default:
-                    Console.Error.WriteLine($"quick gemm: unknown or incomplete option '{args[i]}'. usage: quick gemm [--threads N] [--json] [--reps R] [--blocking KC,MC,NC] [--only square|small] [--clock wall|cpu]");
+                    Console.Error.WriteLine($"quick gemm: unknown or incomplete option '{args[i]}'. usage: quick gemm [--threads N] [--json] [--reps R] [--blocking KC,MC,NC] [--only square|small] [--clock wall|cpu] [--alt private-b]");
                     return 2;
             }
         }
@@ -68,11 +70,11 @@ internal static class QuickGemm
         if (!json)
         {
             Console.WriteLine($"quick gemm: {Environment.ProcessorCount} cores, AVX2/FMA kernels: {MicroKernel.UseAvx2}, blocking KC={GemmBlocking.KC} MC={GemmBlocking.MC} NC={GemmBlocking.NC}, {reps} reps, medians");
-            Console.WriteLine($"{"op",-4} {"m",5} {"n",5} {"k",5} {"thr",3} {"ours GF/s",10} {"OpenBLAS",10} {"ratio",6}");
+            Console.WriteLine($"{"op",-4} {"m",5} {"n",5} {"k",5} {"thr",3} {"ours GF/s",10} {"OpenBLAS",10} {"ratio",6}" + (alt is null ? "" : $" {alt + " GF/s",16} {"ratio",6}"));
         }
         foreach (var (ta, tb, m, n, k, th) in cases)
         {
-            var (ours, theirs) = Measure(ta, tb, m, n, k, th, reps, cpuClock && th == 1);
+            var (ours, theirs, other) = Measure(ta, tb, m, n, k, th, reps, cpuClock && th == 1, alt);
             double? ratio = theirs is double o ? ours / o : null;
             string op = $"{(ta ? 'T' : 'N')}{(tb ? 'T' : 'N')}";
             if (json)
@@ -80,7 +82,8 @@ internal static class QuickGemm
                     $"{{\"kernel\":\"sgemm\",\"transA\":\"{(ta ? 'T' : 'N')}\",\"transB\":\"{(tb ? 'T' : 'N')}\",\"m\":{m},\"n\":{n},\"k\":{k},\"threads\":{th},\"gflops\":{ours:F2},\"openblas_gflops\":{Json(theirs)},\"ratio\":{Json(ratio, "F3")}}}"));
             else
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{op,-4} {m,5} {n,5} {k,5} {th,3} {ours,10:F1} {(theirs is double x ? x.ToString("F1", CultureInfo.InvariantCulture) : "-"),10} {(ratio is double q ? q.ToString("F2", CultureInfo.InvariantCulture) : "-"),6}"));
+                    $"{op,-4} {m,5} {n,5} {k,5} {th,3} {ours,10:F1} {(theirs is double x ? x.ToString("F1", CultureInfo.InvariantCulture) : "-"),10} {(ratio is double q ? q.ToString("F2", CultureInfo.InvariantCulture) : "-"),6}")
+                    + (other is double v ? string.Create(CultureInfo.InvariantCulture, $" {v,16:F1} {(theirs is double y ? (v / y).ToString("F2", CultureInfo.InvariantCulture) : "-"),6}") : ""));
         }
         return 0;
     }
@@ -89,7 +92,8 @@ internal static class QuickGemm
 
     // cpu: time by the process's CPU time instead of the wall clock (1 thread only). On a loaded machine this
     // discounts time slices lost to other processes; it is for tuning, never the published figures.
-    static (double ours, double? openblas) Measure(bool ta, bool tb, int m, int n, int k, int threads, int reps, bool cpu)
+    // alt: a variant of ours (e.g. "private-b": each thread packs its own B block) timed in the same reps.
+    static (double ours, double? openblas, double? alt) Measure(bool ta, bool tb, int m, int n, int k, int threads, int reps, bool cpu, string? alt)
     {
         int lda = ta ? m : k, ldb = tb ? k : n;
         float[] a = Fill(m * k, 1), b = Fill(k * n, 2), c = new float[m * n];
@@ -98,6 +102,7 @@ internal static class QuickGemm
         int calls = (int)Math.Clamp(2e9 / flops, 1, 1000);
         var oursTimes = new List<double>();
         var theirTimes = new List<double>();
+        var altTimes = new List<double>();
         KernelThreads.Count = threads;
         OpenBlas.SetThreads(threads);
         try
@@ -112,6 +117,17 @@ internal static class QuickGemm
                 double start = Now(cpu);
                 for (int i = 0; i < calls; i++) Gemm.Sgemm(tA, tB, m, n, k, 1f, a, lda, b, ldb, 0f, c, n);
                 if (rep >= 0) oursTimes.Add((Now(cpu) - start) / calls);
+                if (alt is not null)
+                {
+                    SetAlt(alt, true);
+                    try
+                    {
+                        start = Now(cpu);
+                        for (int i = 0; i < calls; i++) Gemm.Sgemm(tA, tB, m, n, k, 1f, a, lda, b, ldb, 0f, c, n);
+                        if (rep >= 0) altTimes.Add((Now(cpu) - start) / calls);
+                    }
+                    finally { SetAlt(alt, false); }
+                }
                 if (!OpenBlas.Available) continue;
                 start = Now(cpu);
                 for (int i = 0; i < calls; i++) OpenBlas.Sgemm(ta, tb, m, n, k, 1f, a, lda, b, ldb, 0f, c, n);
@@ -121,7 +137,13 @@ internal static class QuickGemm
         finally { KernelThreads.Reset(); }
         double ours = flops / Median(oursTimes) / 1e9;
         double? theirs = theirTimes.Count > 0 ? flops / Median(theirTimes) / 1e9 : null;
-        return (ours, theirs);
+        double? other = altTimes.Count > 0 ? flops / Median(altTimes) / 1e9 : null;
+        return (ours, theirs, other);
+    }
+
+    static void SetAlt(string alt, bool on)
+    {
+        if (alt == "private-b") GemmDriver.SharedPacking = !on;
     }
 
     static double Now(bool cpu) =>

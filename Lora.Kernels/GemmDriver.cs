@@ -39,17 +39,20 @@ internal unsafe struct GemmPlan
     /// <summary>Inner-dimension block, 0 = <see cref="GemmBlocking.KC"/>. The small-m strip path uses a shorter one so
     /// that fewer rows of B are in flight at once.</summary>
     public int Kc;
-    // Set by the driver: split along N (true) or M, and into how many parts.
+    // Set by the driver: split along N (true) or M; the shared, double-buffered B block (null when each part packs
+    // its own) and the floats per buffer.
     internal bool SplitN;
+    internal float* SharedB;
+    internal nint SharedBlock;
 }
 
 /// <summary>
 /// The Goto/BLIS loop nest around the macro-kernel, and its split across the worker pool.
 /// </summary>
 /// <remarks>
-/// Each part is a rectangle of C (whole MR-row or NR-column units) and runs the whole loop nest with its own
-/// pack buffers; no part ever splits the inner dimension, and every element is one FMA chain over the same KC
-/// blocks in the same order, so the result is bitwise the same for any number of parts.
+/// Each part owns a rectangle of C (whole MR-row or NR-column units): its rows with a shared packed B block (see
+/// <see cref="Run"/>), or its columns with its own pack buffers. No part ever splits the inner dimension, and every
+/// element is one FMA chain over the same KC blocks in the same order, so the bits are the same for any number of parts.
 /// </remarks>
 internal static unsafe class GemmDriver
 {
@@ -60,14 +63,38 @@ internal static unsafe class GemmDriver
     internal static int PrefetchStrips = 2;
 
     /// <summary>Runs the plan on up to <see cref="KernelThreads.Count"/> threads. Requires M, N ≥ 1 and alpha ≠ 0.</summary>
+    /// <remarks>
+    /// Split along M (the usual case: as many row units as column units or more), the parts share one packed
+    /// KC×NC block of B: each packs its share of the block's NR panels, they meet at a barrier, and each runs the
+    /// macro-kernel over its own rows with its own packed A (BLIS's ic-loop split). The shared block is
+    /// double-buffered, so one barrier per block suffices: a part packing block i+1 has passed barrier i, which
+    /// every part reaches only after it has finished block i−1, the last reader of that buffer.
+    /// Split along N, or with narrow strips (<see cref="GemmPlan.Nc"/>), each part packs only the B panels it uses,
+    /// so nothing is shared and the parts never meet.
+    /// </remarks>
     public static void Run(ref GemmPlan plan)
     {
         long k = (long)plan.Segment0.K + plan.Segment1.K;
         int unitsM = (plan.M + MR - 1) / MR, unitsN = (plan.N + NR - 1) / NR;
         plan.SplitN = unitsN > unitsM;
         int parts = Parts(2L * plan.M * plan.N * k, plan.SplitN ? unitsN : unitsM);
+        plan.SharedB = null;
+        if (parts > 1 && !plan.SplitN && plan.Nc == 0 && SharedPacking)
+        {
+            int kcMax = plan.Kc > 0 ? plan.Kc : KC, ncMax = plan.Nc > 0 ? plan.Nc : NC;
+            // Whole cache lines per buffer, so the two never share one.
+            plan.SharedBlock = ((nint)kcMax * Math.Min(ncMax, unitsN * NR) + 15) & ~(nint)15;
+            plan.SharedB = GemmBuffers.Current.SharedB(2 * plan.SharedBlock + 16);
+        }
+        LastShared = plan.SharedB != null;
         fixed (GemmPlan* p = &plan) WorkerPool.Run(&RunPart, p, parts);
     }
+
+    /// <summary>Whether the last <see cref="Run"/> on this thread shared its B blocks between parts (for tests).</summary>
+    [ThreadStatic] internal static bool LastShared;
+
+    /// <summary>On by default; a field only so that the benchmark can compare with private B blocks in one run.</summary>
+    internal static bool SharedPacking = true;
 
     /// <summary>How many parts to split a job of the given flops into, at most one per unit and per thread.</summary>
     internal static int Parts(long flops, int units)
@@ -79,7 +106,8 @@ internal static unsafe class GemmDriver
     static void RunPart(void* state, int part, int parts)
     {
         ref GemmPlan plan = ref *(GemmPlan*)state;
-        if (plan.SplitN)
+        if (plan.SharedB != null) RunShared(ref plan, part, parts);
+        else if (plan.SplitN)
         {
             int units = (plan.N + NR - 1) / NR;
             int n0 = (int)((long)units * part / parts) * NR, n1 = Math.Min(plan.N, (int)((long)units * (part + 1) / parts) * NR);
@@ -137,29 +165,74 @@ internal static unsafe class GemmDriver
         }
     }
 
+    /// <summary>The part's share of the loop nest when the parts share each packed B block (see <see cref="Run"/>).</summary>
+    /// <remarks>Every part walks every block, even one whose rows are empty, so all meet at every barrier.</remarks>
+    static void RunShared(ref GemmPlan plan, int part, int parts)
+    {
+        int units = (plan.M + MR - 1) / MR;
+        int m0 = (int)((long)units * part / parts) * MR, m1 = Math.Min(plan.M, (int)((long)units * (part + 1) / parts) * MR);
+        int kcMax = plan.Kc > 0 ? plan.Kc : KC, ncMax = NC;
+        GemmBuffers buffers = GemmBuffers.Current;
+        var scratch = new Scratch { A = buffers.PackA(MC * kcMax + 16), Tile = buffers.Tile(MR * NR + NR) };
+        int firstSegment = plan.Segment0.K > 0 ? 0 : 1, blocks = 0;
+        for (int jc = 0; jc < plan.N; jc += ncMax)
+        {
+            int nc = Math.Min(ncMax, plan.N - jc), panels = (nc + NR - 1) / NR;
+            // This part's share of the block's panels: whole panels, so no two parts write one cache line.
+            int j0 = (int)((long)panels * part / parts) * NR, j1 = Math.Min(nc, (int)((long)panels * (part + 1) / parts) * NR);
+            for (int s = 0; s < 2; s++)
+            {
+                ref GemmSegment seg = ref s == 0 ? ref plan.Segment0 : ref plan.Segment1;
+                for (int pc = 0; pc < seg.K; pc += kcMax)
+                {
+                    int kc = Math.Min(kcMax, seg.K - pc);
+                    float* bp;
+                    nint bStride;
+                    if (seg.PackedB != null)
+                    {
+                        bStride = (nint)seg.K * NR;
+                        bp = seg.PackedB + (jc / NR) * bStride + (nint)pc * NR;
+                    }
+                    else
+                    {
+                        bStride = (nint)kc * NR;
+                        bp = plan.SharedB + (blocks++ & 1) * plan.SharedBlock;
+                        if (j0 < j1) GemmPacking.PackB(seg.B, pc, kc, jc + j0, j1 - j0, bp + (j0 / NR) * bStride, bStride);
+                        WorkerPool.Barrier(parts);
+                    }
+                    Block(ref plan, ref seg, pc, kc, jc, nc, m0, m1, s == firstSegment && pc == 0, scratch, bp, bStride);
+                }
+            }
+        }
+    }
+
     struct Scratch
     {
         public float* A, B, Tile;
         public int Prefetch;
     }
 
-    /// <summary>C[m0..m1, jc..jc+nc] (+)= op(A)[.., pc..pc+kc]·op(B)[pc..pc+kc, jc..jc+nc] of one segment.</summary>
-    /// <param name="first">The first k-block of the whole inner dimension: beta and bias apply here only.</param>
+    /// <summary>Packs the part's own B block (unless pre-packed), then runs the ic loop over it.</summary>
     static void Block(ref GemmPlan plan, ref GemmSegment seg, int pc, int kc, int jc, int nc, int m0, int m1, bool first, in Scratch scratch)
     {
-        float* bp;
-        nint bStride;
         if (seg.PackedB != null)
         {
-            bStride = (nint)seg.K * NR;
-            bp = seg.PackedB + (jc / NR) * bStride + (nint)pc * NR;
+            nint stride = (nint)seg.K * NR;
+            Block(ref plan, ref seg, pc, kc, jc, nc, m0, m1, first, scratch, seg.PackedB + (jc / NR) * stride + (nint)pc * NR, stride);
         }
         else
         {
-            bStride = (nint)kc * NR;
-            GemmPacking.PackB(seg.B, pc, kc, jc, nc, scratch.B, bStride, scratch.Prefetch);
-            bp = scratch.B;
+            GemmPacking.PackB(seg.B, pc, kc, jc, nc, scratch.B, (nint)kc * NR, scratch.Prefetch);
+            Block(ref plan, ref seg, pc, kc, jc, nc, m0, m1, first, scratch, scratch.B, (nint)kc * NR);
         }
+    }
+
+    /// <summary>C[m0..m1, jc..jc+nc] (+)= op(A)[.., pc..pc+kc]·op(B)[pc..pc+kc, jc..jc+nc] of one segment, B packed at
+    /// bp (panels every bStride floats).</summary>
+    /// <param name="first">The first k-block of the whole inner dimension: beta and bias apply here only.</param>
+    static void Block(ref GemmPlan plan, ref GemmSegment seg, int pc, int kc, int jc, int nc, int m0, int m1, bool first,
+        in Scratch scratch, float* bp, nint bStride)
+    {
         float beta = first ? plan.Beta : 1f;
         float* bias = first && plan.Bias != null ? plan.Bias + jc : null;
         for (int ic = m0; ic < m1; ic += MC)

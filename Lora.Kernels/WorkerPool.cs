@@ -10,7 +10,9 @@ namespace Lora.Kernels;
 /// <remarks>
 /// Calls from several threads are serialised on one lock, so the pool is never oversubscribed; workers never call
 /// back into the pool, so the lock cannot deadlock. Workers spin briefly after a job before they block, which keeps
-/// the wake-up cost of back-to-back kernel calls (a training step) low.
+/// the wake-up cost of back-to-back kernel calls (a training step) low. Parts of one job may meet at a
+/// <see cref="Barrier"/> (all parts of a job run at once, each on its own thread); if any part fails, the others
+/// leave their barrier with <see cref="ParallelJobAbortedException"/> instead of waiting forever.
 /// </remarks>
 internal static unsafe class WorkerPool
 {
@@ -22,6 +24,9 @@ internal static unsafe class WorkerPool
     static int s_parts;
     static int s_pending;
     static Exception? s_error;
+    static bool s_aborted;
+    static int s_arrived;
+    static int s_generation;
 
     /// <summary>Managed bytes allocated so far on all worker threads, sampled after each job (for the allocation tests).</summary>
     internal static long WorkerAllocatedBytes
@@ -56,21 +61,53 @@ internal static unsafe class WorkerPool
             s_state = state;
             s_parts = parts;
             s_error = null;
+            s_aborted = false;
+            s_arrived = 0;
             s_done.Reset();
             Volatile.Write(ref s_pending, parts - 1);
             for (int i = 1; i < parts; i++) s_workers[i - 1].Go.Set();
+            Exception? own = null;
             try
             {
                 body(state, 0, parts);
             }
-            finally
+            catch (Exception e)
             {
-                // Even if part 0 failed, the workers still read the caller's state: wait for them.
-                s_done.Wait();
-                s_body = null;
-                s_state = null;
+                own = e;
+                Volatile.Write(ref s_aborted, true);
             }
-            if (s_error is { } e) ExceptionDispatchInfo.Throw(e);
+            // Even if part 0 failed, the workers still read the caller's state: wait for them.
+            s_done.Wait();
+            s_body = null;
+            s_state = null;
+            // A worker's own failure explains part 0 leaving a barrier early, so it wins over that.
+            if (s_error is { } w && (own is null or ParallelJobAbortedException)) ExceptionDispatchInfo.Throw(w);
+            if (own is not null) ExceptionDispatchInfo.Throw(own);
+        }
+    }
+
+    /// <summary>
+    /// Waits until all <paramref name="parts"/> parts of the running job have called it (a no-op for one part).
+    /// Every part must call it the same number of times. Spins (yielding, never sleeping) rather than blocking:
+    /// parts meet at it many times per call, a few microseconds apart.
+    /// </summary>
+    /// <exception cref="ParallelJobAbortedException">Another part of the job failed.</exception>
+    public static void Barrier(int parts)
+    {
+        if (parts <= 1) return;
+        // Read the generation before arriving: it can only move on once this part has arrived.
+        int generation = Volatile.Read(ref s_generation);
+        if (Interlocked.Increment(ref s_arrived) == parts)
+        {
+            Volatile.Write(ref s_arrived, 0);
+            Interlocked.Increment(ref s_generation);
+            return;
+        }
+        var spin = new SpinWait();
+        while (Volatile.Read(ref s_generation) == generation)
+        {
+            if (Volatile.Read(ref s_aborted)) throw new ParallelJobAbortedException();
+            spin.SpinOnce(sleep1Threshold: -1);
         }
     }
 
@@ -108,7 +145,8 @@ internal static unsafe class WorkerPool
                 }
                 catch (Exception e)
                 {
-                    Interlocked.CompareExchange(ref s_error, e, null);
+                    if (e is not ParallelJobAbortedException) Interlocked.CompareExchange(ref s_error, e, null);
+                    Volatile.Write(ref s_aborted, true);
                 }
                 Volatile.Write(ref AllocatedBytes, GC.GetAllocatedBytesForCurrentThread());
                 if (Interlocked.Decrement(ref s_pending) == 0) s_done.Set();
@@ -116,3 +154,6 @@ internal static unsafe class WorkerPool
         }
     }
 }
+
+/// <summary>Thrown at a <see cref="WorkerPool.Barrier"/> when another part of the same parallel job has failed.</summary>
+internal sealed class ParallelJobAbortedException() : Exception("another part of this parallel job failed.");
