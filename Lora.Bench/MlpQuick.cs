@@ -23,7 +23,9 @@ internal static class MlpQuick
             return 2;
         }
         KernelThreads.Count = threads;
-        var cases = new[] { ("lora", new MlpStepCase(true)), ("full", new MlpStepCase(false)) };
+        string only = args.Contains("--only") ? args[Array.IndexOf(args, "--only") + 1] : "";
+        var cases = new[] { ("lora", new MlpStepCase(true)), ("full", new MlpStepCase(false)) }
+            .Where(c => only == "" || c.Item1 == only).ToArray();
         foreach (var (_, c) in cases) for (int i = 0; i < 3; i++) c.Step(); // warm-up: JIT, pools, packing
         // Interleave the two modes so a change in machine load affects both alike.
         var times = cases.ToDictionary(c => c.Item1, _ => new List<double>());

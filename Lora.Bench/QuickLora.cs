@@ -42,6 +42,18 @@ internal static class QuickLora
         }
         s_clock = cpu ? QuickArgs.ProcessCpuMs : QuickArgs.WallMs;
         KernelThreads.Count = threads;
+        if (args.Contains("--profile"))
+        {
+            int bi = Array.IndexOf(args, "--blocking"); // KC,MC,NC (tuning only)
+            int li = Array.IndexOf(args, "--lowrank-max-r"); // tuning only
+            if (li >= 0) LoraGemmFused.LowRankMaxR = int.Parse(args[li + 1]);
+            if (bi >= 0) { var kmn = args[bi + 1].Split(',').Select(int.Parse).ToArray(); GemmBlocking.Set(kmn[0], kmn[1], kmn[2]); }
+            s_clock = QuickArgs.ProcessCpuMs;
+            int ki = Array.IndexOf(args, "--kc");
+            QuickLoraProfile.Run(shapes, rounds, threads, ki >= 0 ? args[ki + 1].Split(',').Select(int.Parse).ToArray() : []);
+            KernelThreads.Reset();
+            return 0;
+        }
         var inv = CultureInfo.InvariantCulture;
         double bandwidth = Bandwidth.Measure(s_clock);
         if (json) Console.WriteLine(string.Format(inv, "{{\"kernel\":\"read_bandwidth\",\"threads\":{0},\"gbps\":{1:F2}}}", threads, bandwidth));
@@ -74,7 +86,7 @@ internal static class QuickLora
     }
 
     /// <summary>Median ms per call of each kernel, over rounds that interleave the kernels.</summary>
-    static double[] Measure((string Name, Action Body)[] kernels, int rounds)
+    internal static double[] Measure((string Name, Action Body)[] kernels, int rounds)
     {
         var reps = new int[kernels.Length];
         for (int i = 0; i < kernels.Length; i++)

@@ -12,7 +12,7 @@ internal sealed unsafe class LoraBuffers
     /// <summary>The buffers of the calling thread (created on first use).</summary>
     public static LoraBuffers Current => t_current ??= new LoraBuffers();
 
-    AlignedScratch _scaled, _panels, _rows, _mask;
+    AlignedScratch _scaled, _panels, _rows, _mask, _transposed;
 
     /// <summary>Room for s·h (n×r) or s·dy·B (n×r).</summary>
     public float* Scaled(long floats) => _scaled.Get(floats);
@@ -22,6 +22,9 @@ internal sealed unsafe class LoraBuffers
 
     /// <summary>Room for a block of rows of s·(dy·B)·A (dropout backward).</summary>
     public float* Rows(long floats) => _rows.Get(floats);
+
+    /// <summary>Room for an r×d transpose (Bᵀ for g = dy·B, or dBᵀ).</summary>
+    public float* Transposed(long floats) => _transposed.Get(floats);
 
     /// <summary>Room for a block of rows of the dropout mask.</summary>
     public float* Mask(long floats) => _mask.Get(floats);

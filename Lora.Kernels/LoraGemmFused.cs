@@ -12,13 +12,16 @@ internal static unsafe class LoraGemmFused
     /// <summary>Rows of the dropout backward's masked term formed at a time (bounded scratch).</summary>
     const int MaskRows = 32;
 
+    /// <summary>Inner-dimension block of the fused plans (0 = the driver's <see cref="GemmBlocking.KC"/>); tuning only.</summary>
+    internal static int Kc;
+
     static bool Small(int n) => n <= SmallM && MicroKernel.UseAvx2;
 
     // x, xd: (n, k); a: (r, k); b: (d, r); bias: (d) or empty; h: (n, r); y: (n, d)
     public static void Forward(int n, int d, int k, int r, float scale, ReadOnlySpan<float> x, ReadOnlySpan<float> xd,
         PackedWeight w, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> bias, Span<float> h, Span<float> y)
     {
-        if (r > 0) Gemm.Sgemm(Transpose.No, Transpose.Yes, n, r, k, 1f, xd, k, a, k, 0f, h, r); // h = xd·Aᵀ
+        if (r > 0) XTimesAT(n, r, k, xd, a, h); // h = xd·Aᵀ
         if (n == 0 || d == 0) return;
         // s = 0 drops the low-rank stretch, so the result is bitwise the plain layer's.
         int rr = scale == 0f ? 0 : r;
@@ -42,10 +45,10 @@ internal static unsafe class LoraGemmFused
         float beta = accumulate ? 1f : 0f;
         bool needG = r > 0 && (!dx.IsEmpty || !dA.IsEmpty);
         Span<float> g = needG ? scratch[..(n * r)] : default;
-        if (needG) Gemm.Sgemm(Transpose.No, Transpose.No, n, r, d, 1f, dy, d, b, r, 0f, g, r); // g = dy·B
+        if (needG) DyTimesB(n, d, r, dy, b, g); // g = dy·B
         if (!dx.IsEmpty) InputGradient(n, d, k, r, scale, w, a, dy, g, dx, beta, dropout);
-        if (!dA.IsEmpty) Gemm.Sgemm(Transpose.Yes, Transpose.No, r, k, n, scale, g, r, xd, k, beta, dA, k);  // dA = s·gᵀ·xd
-        if (!dB.IsEmpty) Gemm.Sgemm(Transpose.Yes, Transpose.No, d, r, n, scale, dy, d, h, r, beta, dB, r);  // dB = s·dyᵀ·h
+        if (!dA.IsEmpty) GradA(n, k, r, scale, g, xd, beta, dA);  // dA = s·gᵀ·xd
+        if (!dB.IsEmpty) GradB(n, d, r, scale, dy, h, beta, dB);  // dB = s·dyᵀ·h
         if (!dW.IsEmpty) Gemm.Sgemm(Transpose.Yes, Transpose.No, d, k, n, 1f, dy, d, x, k, beta, dW, k);     // dW = dyᵀ·x
         if (!dBias.IsEmpty) ColumnSums(n, d, dy, dBias, accumulate);
     }
@@ -85,6 +88,58 @@ internal static unsafe class LoraGemmFused
         }
     }
 
+    /// <summary>Ranks up to which the thin products run on <see cref="LoraLowRank"/>; wider ones are GEMM-shaped enough
+    /// for the packed GEMM (docs/kernels.md).</summary>
+    internal static int LowRankMaxR = 8;
+
+    static bool LowRank(int r) => r <= LowRankMaxR && LoraLowRank.Fast;
+
+    // h (n, r) = xd (n, k)·Aᵀ, A (r, k)
+    internal static void XTimesAT(int n, int r, int k, ReadOnlySpan<float> xd, ReadOnlySpan<float> a, Span<float> h)
+    {
+        if (!LowRank(r)) { Gemm.Sgemm(Transpose.No, Transpose.Yes, n, r, k, 1f, xd, k, a, k, 0f, h, r); return; }
+        fixed (float* px = xd, pa = a, ph = h) LoraLowRank.Dot(n, r, k, px, pa, ph);
+    }
+
+    // g (n, r) = dy (n, d)·B, B (d, r): a dot product of each dy row with each row of Bᵀ (transposed into scratch).
+    internal static void DyTimesB(int n, int d, int r, ReadOnlySpan<float> dy, ReadOnlySpan<float> b, Span<float> g)
+    {
+        if (!LowRank(r)) { Gemm.Sgemm(Transpose.No, Transpose.No, n, r, d, 1f, dy, d, b, r, 0f, g, r); return; }
+        float* bt = LoraBuffers.Current.Transposed((long)r * d + 16);
+        fixed (float* pdy = dy, pb = b, pg = g)
+        {
+            TransposeInto(d, r, pb, bt);
+            LoraLowRank.Dot(n, r, d, pdy, bt, pg);
+        }
+    }
+
+    // dA (r, k) = s·gᵀ·xd + beta·dA
+    internal static void GradA(int n, int k, int r, float scale, ReadOnlySpan<float> g, ReadOnlySpan<float> xd, float beta, Span<float> dA)
+    {
+        if (!LowRank(r)) { Gemm.Sgemm(Transpose.Yes, Transpose.No, r, k, n, scale, g, r, xd, k, beta, dA, k); return; }
+        fixed (float* pg = g, px = xd, pdA = dA) LoraLowRank.Outer(n, r, k, scale, pg, px, beta, pdA);
+    }
+
+    // dB (d, r) = s·dyᵀ·h + beta·dB, formed as its transpose s·hᵀ·dy (r, d) in scratch.
+    internal static void GradB(int n, int d, int r, float scale, ReadOnlySpan<float> dy, ReadOnlySpan<float> h, float beta, Span<float> dB)
+    {
+        if (!LowRank(r)) { Gemm.Sgemm(Transpose.Yes, Transpose.No, d, r, n, scale, dy, d, h, r, beta, dB, r); return; }
+        float* t = LoraBuffers.Current.Transposed((long)r * d + 16);
+        fixed (float* pdy = dy, ph = h, pdB = dB)
+        {
+            if (beta != 0f) TransposeInto(d, r, pdB, t);
+            LoraLowRank.Outer(n, r, d, scale, ph, pdy, beta, t);
+            TransposeInto(r, d, t, pdB);
+        }
+    }
+
+    /// <summary>dst (cols×rows) = srcᵀ for src (rows×cols) row-major.</summary>
+    static void TransposeInto(int rows, int cols, float* src, float* dst)
+    {
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < cols; j++) dst[(nint)j * rows + i] = src[(nint)i * cols + j];
+    }
+
     /// <summary>C (m×nc) = Σ_segments op(A)·op(B) + beta·C + bias, on the small-batch path or the GEMM driver.</summary>
     static void Run(int m, int nc, GemmSegment seg0, GemmSegment seg1, float beta, float* bias, float* c)
     {
@@ -101,7 +156,7 @@ internal static unsafe class LoraGemmFused
             LoraSmallBatch.Run(m, nc, seg0, seg1, beta, bias, c);
             return;
         }
-        var plan = new GemmPlan { M = m, N = nc, Alpha = 1f, Beta = beta, C = c, Ldc = nc, Bias = bias, Segment0 = seg0, Segment1 = seg1 };
+        var plan = new GemmPlan { M = m, N = nc, Alpha = 1f, Beta = beta, C = c, Ldc = nc, Bias = bias, Segment0 = seg0, Segment1 = seg1, Kc = Kc };
         GemmDriver.Run(ref plan);
     }
 
