@@ -6,7 +6,8 @@ namespace Lora.Bench;
 
 /// <summary><c>quick mlp [--threads N] [--json] [--steps S]</c>: the median wall time of the MLP training step
 /// (<see cref="MlpStepCase"/>) for LoRA and full fine-tuning, measured in the same run, plus the trainable-state
-/// figures the LoRA report prints. <c>--clock cpu</c> (only with one thread) times with this thread's CPU clock,
+/// figures the LoRA report prints. <c>--only lora|full</c> runs one mode; <c>--baseline</c> adds the LoRA step with
+/// the fused kernels' earlier settings (<c>lora_base</c>). <c>--clock cpu</c> (only with one thread) times with this thread's CPU clock,
 /// which other processes on a busy machine disturb less. BenchmarkDotNet's <see cref="MlpStepBench"/> remains the
 /// reference.</summary>
 internal static class MlpQuick
@@ -26,7 +27,10 @@ internal static class MlpQuick
         string only = args.Contains("--only") ? args[Array.IndexOf(args, "--only") + 1] : "";
         var cases = new[] { ("lora", new MlpStepCase(true)), ("full", new MlpStepCase(false)) }
             .Where(c => only == "" || c.Item1 == only).ToArray();
-        foreach (var (_, c) in cases) for (int i = 0; i < 3; i++) c.Step(); // warm-up: JIT, pools, packing
+        // --baseline: also the LoRA step with the fused kernels' settings before the "step" work (KC-sized k-blocks,
+        // thin products on the GEMM), interleaved, so the gain is measured in the same run.
+        if (args.Contains("--baseline")) cases = [.. cases, ("lora_base", new MlpStepCase(true))];
+        foreach (var (mode, c) in cases) for (int i = 0; i < 3; i++) Step(mode, c); // warm-up: JIT, pools, packing
         // Interleave the two modes so a change in machine load affects both alike.
         var times = cases.ToDictionary(c => c.Item1, _ => new List<double>());
         for (int s = 0; s < steps; s++)
@@ -34,9 +38,16 @@ internal static class MlpQuick
             {
                 long t0 = Stopwatch.GetTimestamp();
                 double c0 = cpu ? QuickArgs.ThreadCpuMs() : 0;
-                c.Step();
+                Step(mode, c);
                 times[mode].Add(cpu ? QuickArgs.ThreadCpuMs() - c0 : Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
             }
+        static void Step(string mode, MlpStepCase c)
+        {
+            if (mode != "lora_base") { c.Step(); return; }
+            (LoraGemmFused.Kc, LoraGemmFused.LowRankMaxR) = (GemmBlocking.KC, 0);
+            c.Step();
+            (LoraGemmFused.Kc, LoraGemmFused.LowRankMaxR) = (0, 8);
+        }
         var median = times.ToDictionary(t => t.Key, t => t.Value.Order().ElementAt(t.Value.Count / 2));
         var lora = cases[0].Item2.Report;
         foreach (var (mode, _) in cases)
@@ -47,7 +58,7 @@ internal static class MlpQuick
             else
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"mlp_step {mode,-4} threads={threads}  {median[mode],8:F2} ms/step (median of {steps}, {(cpu ? "thread CPU" : "wall")} clock)"));
         }
-        if (!json)
+        if (!json && median.ContainsKey("lora") && median.ContainsKey("full"))
         {
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"lora/full step time: {median["lora"] / median["full"]:F3}"));
             Console.WriteLine(lora);

@@ -6,8 +6,8 @@ namespace Lora.Bench;
 /// <summary>
 /// <c>quick lora --profile [--shape n,d,k,r] [--threads N] [--rounds R]</c>: where a fused LoRA step's time goes, one
 /// part at a time — h = x·Aᵀ, the fused forward (h included), g = dy·B, dx = [dy | s·g]·[W ; A] (g included),
-/// dA = s·gᵀ·x, dB = s·dyᵀ·h — each timed alone with the process CPU clock and also as GFLOP/s, next to the
-/// whole step, so the parts' sum can be checked against it.
+/// dA = s·gᵀ·x, dB = s·dyᵀ·h — each timed alone (wall clock, or the process CPU clock with <c>--clock cpu</c>) and
+/// also as GFLOP/s, next to the whole step, so the parts' sum can be checked against it.
 /// </summary>
 internal static class QuickLoraProfile
 {
@@ -36,7 +36,7 @@ internal static class QuickLoraProfile
                 parts = [.. parts, ($"fwd kc={kc}", () => { LoraGemmFused.Kc = kc; p.Forward(); LoraGemmFused.Kc = 0; }, parts[2].Flops),
                     ($"dx kc={kc}", () => { LoraGemmFused.Kc = kc; p.Dx(); LoraGemmFused.Kc = 0; }, parts[5].Flops)];
             var ms = QuickLora.Measure(parts.Select(x => (x.Name, x.Body)).ToArray(), rounds);
-            Console.WriteLine(string.Format(inv, "profile n={0} d={1} k={2} r={3} threads={4} (process CPU clock, median of {5} rounds)", n, d, k, r, threads, rounds));
+            Console.WriteLine(string.Format(inv, "profile n={0} d={1} k={2} r={3} threads={4} (median of {5} rounds)", n, d, k, r, threads, rounds));
             for (int i = 0; i < parts.Length; i++)
                 Console.WriteLine(string.Format(inv, "  {0,-16} {1,9:F3} ms  {2,7:F1} GFLOP/s", parts[i].Name, ms[i], parts[i].Flops / (ms[i] * 1e6)));
             double sum = ms[2] + ms[5] + ms[6] + ms[8];

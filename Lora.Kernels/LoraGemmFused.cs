@@ -12,8 +12,15 @@ internal static unsafe class LoraGemmFused
     /// <summary>Rows of the dropout backward's masked term formed at a time (bounded scratch).</summary>
     const int MaskRows = 32;
 
-    /// <summary>Inner-dimension block of the fused plans (0 = the driver's <see cref="GemmBlocking.KC"/>); tuning only.</summary>
+    /// <summary>Inner-dimension block of the fused plans (0 = the choice below); tuning only.</summary>
     internal static int Kc;
+
+    /// <summary>Up to this inner dimension the frozen-weight segment runs as one k-block instead of KC-sized ones:
+    /// one read-modify-write of C fewer, which measured 3–4 % faster at n = 128–256, d = k = 784–1024
+    /// (docs/benchmarks.md, "step"); longer segments keep the driver's KC.</summary>
+    internal static int WholeKMax = 1088;
+
+    static int BlockK(int k) => Kc > 0 ? Kc : k > KC && k <= WholeKMax ? k : 0;
 
     static bool Small(int n) => n <= SmallM && MicroKernel.UseAvx2;
 
@@ -156,7 +163,7 @@ internal static unsafe class LoraGemmFused
             LoraSmallBatch.Run(m, nc, seg0, seg1, beta, bias, c);
             return;
         }
-        var plan = new GemmPlan { M = m, N = nc, Alpha = 1f, Beta = beta, C = c, Ldc = nc, Bias = bias, Segment0 = seg0, Segment1 = seg1, Kc = Kc };
+        var plan = new GemmPlan { M = m, N = nc, Alpha = 1f, Beta = beta, C = c, Ldc = nc, Bias = bias, Segment0 = seg0, Segment1 = seg1, Kc = BlockK(seg0.K) };
         GemmDriver.Run(ref plan);
     }
 
