@@ -10,9 +10,9 @@ namespace Lora.Kernels;
 /// </summary>
 /// <remarks>
 /// A general GEMM pads r to its 16-column register tile or runs them on its skinny paths; at n = 128, r = 8 those
-/// reached ~21 GFLOP/s, a tenth of a training step. These AVX2/FMA kernels keep 8 accumulators on full registers
-/// (2 rows × 4 rank rows for <see cref="Dot"/>, 4 rank rows × 16 columns for <see cref="Outer"/>) and read the
-/// rank-sized operand from L1. Each output element is one fixed chain of operations that does not depend on how
+/// reached ~21 GFLOP/s. <see cref="Dot"/> keeps 8 accumulators on full registers (2 rows × 4 rank rows) and reads
+/// the rank-sized operand from L1; <see cref="Outer"/> streams the long operand row by row into an L1-resident
+/// output. Each output element is one fixed chain of operations that does not depend on how
 /// the call is split, so the bits are the same for any thread count. <see cref="DotReference"/> and
 /// <see cref="OuterReference"/> are the scalar twins (and the fallback without AVX2/FMA).
 /// </remarks>
@@ -42,19 +42,55 @@ internal static unsafe class LoraLowRank
     }
 
     /// <summary>o (r×c) = s·uᵀ·v + beta·o for u (n×r), v (n×c), both row-major; beta = 0 never reads o.</summary>
+    /// <remarks>Streams v row by row (contiguous, so the prefetcher keeps up) and adds four rows at a time into o,
+    /// which stays in L1 for LoRA's r·c: o[j, :] += (s·u[i, j])·v[i, :] for i in order.</remarks>
     public static void Outer(int n, int r, int c, float s, float* u, float* v, float beta, float* o)
     {
         if (!Fast) { OuterReference(n, r, c, s, u, v, beta, o); return; }
+        long rc = (long)r * c;
+        if (beta == 0f) new Span<float>(o, (int)rc).Clear();
+        else if (beta != 1f) for (long t = 0; t < rc; t++) o[t] *= beta;
+        int i = 0;
+        for (; i + 4 <= n; i += 4)
+            for (int j = 0; j < r; j++) AddRows4(c, s, u + (nint)i * r + j, r, v + (nint)i * c, o + (nint)j * c);
+        for (; i < n; i++)
+            for (int j = 0; j < r; j++) AddRow(c, s * u[(nint)i * r + j], v + (nint)i * c, o + (nint)j * c);
+    }
+
+    // o[0..c) += Σ_{q<4} (s·u[q·ldu])·v[q·c + ..], the four terms added in row order.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void AddRows4(int c, float s, float* u, int ldu, float* v, float* o)
+    {
+        float s0 = s * u[0], s1 = s * u[ldu], s2 = s * u[2 * ldu], s3 = s * u[3 * ldu];
+        var b0 = Vector256.Create(s0); var b1 = Vector256.Create(s1);
+        var b2 = Vector256.Create(s2); var b3 = Vector256.Create(s3);
+        float* v1 = v + c, v2 = v1 + c, v3 = v2 + c;
         int p = 0;
-        for (; p + 16 <= c; p += 16)
+        for (; p + 8 <= c; p += 8)
         {
-            int j = 0;
-            for (; j + 4 <= r; j += 4) Outer4x16(n, r, c, s, u + j, v + p, beta, o + (nint)j * c + p);
-            for (; j < r; j++) Outer1x16(n, r, c, s, u + j, v + p, beta, o + (nint)j * c + p);
+            var acc = Avx.LoadVector256(o + p);
+            acc = Fma.MultiplyAdd(b0, Avx.LoadVector256(v + p), acc);
+            acc = Fma.MultiplyAdd(b1, Avx.LoadVector256(v1 + p), acc);
+            acc = Fma.MultiplyAdd(b2, Avx.LoadVector256(v2 + p), acc);
+            acc = Fma.MultiplyAdd(b3, Avx.LoadVector256(v3 + p), acc);
+            Avx.Store(o + p, acc);
         }
-        // Columns past the last multiple of 16: one scalar chain each (in the same order as the reference).
         for (; p < c; p++)
-            for (int j = 0; j < r; j++) o[(nint)j * c + p] = OuterElement(n, r, c, s, u + j, v + p, beta, o[(nint)j * c + p]);
+        {
+            float acc = o[p];
+            acc = MathF.FusedMultiplyAdd(s0, v[p], acc);
+            acc = MathF.FusedMultiplyAdd(s1, v1[p], acc);
+            acc = MathF.FusedMultiplyAdd(s2, v2[p], acc);
+            o[p] = MathF.FusedMultiplyAdd(s3, v3[p], acc);
+        }
+    }
+
+    static void AddRow(int c, float su, float* v, float* o)
+    {
+        var b = Vector256.Create(su);
+        int p = 0;
+        for (; p + 8 <= c; p += 8) Avx.Store(o + p, Fma.MultiplyAdd(b, Avx.LoadVector256(v + p), Avx.LoadVector256(o + p)));
+        for (; p < c; p++) o[p] = MathF.FusedMultiplyAdd(su, v[p], o[p]);
     }
 
     // Two rows of x against four rows of m: 8 chains of 8 lanes, then each reduced in a fixed order.
@@ -111,56 +147,6 @@ internal static unsafe class LoraLowRank
         float sum = (q.GetElement(0) + q.GetElement(2)) + (q.GetElement(1) + q.GetElement(3));
         for (; p < c; p++) sum = MathF.FusedMultiplyAdd(x[p], m[p], sum);
         return sum;
-    }
-
-    // Four rank rows × 16 columns of o: per row i of v, two loads of v and four broadcasts of u feed 8 FMAs.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Outer4x16(int n, int r, int c, float s, float* u, float* v, float beta, float* o)
-    {
-        Vector256<float> a00 = default, a01 = default, a10 = default, a11 = default;
-        Vector256<float> a20 = default, a21 = default, a30 = default, a31 = default;
-        for (int i = 0; i < n; i++, u += r, v += c)
-        {
-            var v0 = Avx.LoadVector256(v);
-            var v1 = Avx.LoadVector256(v + 8);
-            var b = Vector256.Create(u[0]); a00 = Fma.MultiplyAdd(b, v0, a00); a01 = Fma.MultiplyAdd(b, v1, a01);
-            b = Vector256.Create(u[1]); a10 = Fma.MultiplyAdd(b, v0, a10); a11 = Fma.MultiplyAdd(b, v1, a11);
-            b = Vector256.Create(u[2]); a20 = Fma.MultiplyAdd(b, v0, a20); a21 = Fma.MultiplyAdd(b, v1, a21);
-            b = Vector256.Create(u[3]); a30 = Fma.MultiplyAdd(b, v0, a30); a31 = Fma.MultiplyAdd(b, v1, a31);
-        }
-        Store(o, a00, s, beta); Store(o + 8, a01, s, beta); o += c;
-        Store(o, a10, s, beta); Store(o + 8, a11, s, beta); o += c;
-        Store(o, a20, s, beta); Store(o + 8, a21, s, beta); o += c;
-        Store(o, a30, s, beta); Store(o + 8, a31, s, beta);
-    }
-
-    static void Outer1x16(int n, int r, int c, float s, float* u, float* v, float beta, float* o)
-    {
-        Vector256<float> a0 = default, a1 = default;
-        for (int i = 0; i < n; i++, u += r, v += c)
-        {
-            var b = Vector256.Create(u[0]);
-            a0 = Fma.MultiplyAdd(b, Avx.LoadVector256(v), a0);
-            a1 = Fma.MultiplyAdd(b, Avx.LoadVector256(v + 8), a1);
-        }
-        Store(o, a0, s, beta);
-        Store(o + 8, a1, s, beta);
-    }
-
-    /// <summary>o = s·acc + beta·o, as one FMA per lane (o is not read when beta = 0).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Store(float* o, Vector256<float> acc, float s, float beta)
-    {
-        var vs = Vector256.Create(s);
-        var r = beta == 0f ? acc * vs : Fma.MultiplyAdd(acc, vs, Avx.LoadVector256(o) * Vector256.Create(beta));
-        Avx.Store(o, r);
-    }
-
-    static float OuterElement(int n, int r, int c, float s, float* u, float* v, float beta, float o)
-    {
-        float acc = 0f;
-        for (int i = 0; i < n; i++) acc = MathF.FusedMultiplyAdd(u[(nint)i * r], v[(nint)i * c], acc);
-        return beta == 0f ? acc * s : MathF.FusedMultiplyAdd(acc, s, o * beta);
     }
 
     /// <summary>Scalar twin of <see cref="Dot"/>: y[i, j] = Σ_p x[i, p]·m[j, p], one chain per element.</summary>
