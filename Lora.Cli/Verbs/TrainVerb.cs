@@ -45,6 +45,8 @@ internal static class TrainVerb
                   --full-lr X         --full-epochs N
                 run:
                   --batch-size N      --seed N      (default 1)
+                  --schedule NAME     learning rate of every phase: constant | cosine (5% linear warm-up, then
+                                      cosine decay to 0 over the phase); default per model below
                   --threads N         kernel threads (default: all cores, or LORA_NUM_THREADS)
                   --out DIR           output directory (default runs/<timestamp>); an existing one needs --force
                   --force             replace an existing output directory
@@ -59,14 +61,14 @@ internal static class TrainVerb
                 sb.Append(Invariant($"  {t.Name,-10}  "));
                 if (t.Settings.HasFlag(DemoSettings.Hidden)) sb.Append(Invariant($"--hidden {string.Join(",", d.Hidden)} "));
                 sb.Append(Invariant($"--base-epochs {d.BaseEpochs} --base-lr {d.BaseLearningRate} --rank {d.Rank} --alpha {d.Alpha} --targets {string.Join(",", d.Targets)}\n"));
-                sb.Append(Invariant($"              --lr {d.LoraLearningRate} --epochs {d.LoraEpochs} --full-lr {d.FullLearningRate} --full-epochs {d.FullEpochs} --batch-size {d.BatchSize}\n"));
+                sb.Append(Invariant($"              --lr {d.LoraLearningRate} --epochs {d.LoraEpochs} --full-lr {d.FullLearningRate} --full-epochs {d.FullEpochs} --batch-size {d.BatchSize} --schedule {AdaptationOptions.ScheduleName(d.Schedule)}\n"));
             }
             return sb.Append('\n').ToString();
         }
     }
 
     static readonly string[] Valued = ["model", "data", "shift", "hidden", "base-epochs", "base-lr", "rank", "alpha", "targets",
-        "lr", "epochs", "full-lr", "full-epochs", "batch-size", "seed", "threads", "out"];
+        "lr", "epochs", "full-lr", "full-epochs", "batch-size", "seed", "threads", "out", "schedule"];
 
     public static int Run(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr)
     {
@@ -119,9 +121,13 @@ internal static class TrainVerb
         string shiftName = o.String("shift") ?? AdaptationOptions.ShiftName(d.Shift);
         if (!AdaptationOptions.TryParseShift(shiftName, out var shift))
             throw new UsageException($"--shift: unknown shift '{shiftName}' (rotate90, flip or shift-labels).");
+        string scheduleName = o.String("schedule") ?? AdaptationOptions.ScheduleName(d.Schedule);
+        if (!AdaptationOptions.TryParseSchedule(scheduleName, out var schedule))
+            throw new UsageException($"--schedule: unknown schedule '{scheduleName}' (constant or cosine).");
         return d with
         {
             Shift = shift,
+            Schedule = schedule,
             Hidden = o.String("hidden") is { } h ? IntList("hidden", h) : d.Hidden,
             BaseEpochs = o.Int("base-epochs", d.BaseEpochs, min: 1),
             BaseLearningRate = o.Float("base-lr", (float)d.BaseLearningRate, min: float.Epsilon),

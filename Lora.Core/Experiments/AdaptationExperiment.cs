@@ -60,19 +60,19 @@ public static class AdaptationExperiment
         // Fails before any training when the targets match nothing or the rank exceeds a targeted layer.
         ModelFiles.Clone(baseModel).ApplyLora(loraConfig, seed: options.Seed + 1);
 
-        var baseHistory = Fit(task, baseModel, TrainableSlots.AdamW(baseModel, LearningRateSchedule.Constant(options.BaseLearningRate), weightDecay: 0),
+        var baseHistory = Fit(task, baseModel, AdamW(baseModel, options.BaseLearningRate, options.BaseEpochs, data.TrainA, options),
             data.TrainA, data.TestA, options.BaseEpochs, options, ExperimentPhase.Pretrain, progress);
         var baseA = task.Evaluate(baseModel, data.TestA);
         var before = task.Evaluate(baseModel, data.TestB);
 
         var loraModel = ModelFiles.Clone(baseModel);
         var report = loraModel.ApplyLora(loraConfig, seed: options.Seed + 1);
-        var loraOptimizer = TrainableSlots.AdamW(loraModel, LearningRateSchedule.Constant(options.LoraLearningRate), weightDecay: 0);
+        var loraOptimizer = AdamW(loraModel, options.LoraLearningRate, options.LoraEpochs, data.TrainB, options);
         var loraHistory = Fit(task, loraModel, loraOptimizer, data.TrainB, data.TestB, options.LoraEpochs, options, ExperimentPhase.Lora, progress);
         var lora = Phase(task, loraModel, loraOptimizer, loraHistory, data);
 
         var fullModel = ModelFiles.Clone(baseModel);
-        var fullOptimizer = TrainableSlots.AdamW(fullModel, LearningRateSchedule.Constant(options.FullLearningRate), weightDecay: 0);
+        var fullOptimizer = AdamW(fullModel, options.FullLearningRate, options.FullEpochs, data.TrainB, options);
         var fullHistory = Fit(task, fullModel, fullOptimizer, data.TrainB, data.TestB, options.FullEpochs, options, ExperimentPhase.Full, progress);
         var full = Phase(task, fullModel, fullOptimizer, fullHistory, data);
 
@@ -97,6 +97,14 @@ public static class AdaptationExperiment
 
     /// <summary>Weights + gradients + optimizer state of the trainable parameters, in bytes.</summary>
     static long StateBytes(Optimizer optimizer) => optimizer.ParameterCount * 2 * sizeof(float) + optimizer.StateBytes;
+
+    /// <summary>AdamW without weight decay over the trainable parameters, at <paramref name="lr"/> under the options'
+    /// schedule for a phase of <paramref name="epochs"/> epochs over <paramref name="train"/>.</summary>
+    static Optimizer AdamW(Module model, double lr, int epochs, Dataset train, AdaptationOptions options)
+    {
+        long steps = new TrainerOptions { Epochs = epochs, BatchSize = options.BatchSize }.TotalSteps(train.Count);
+        return TrainableSlots.AdamW(model, options.ScheduleFor(lr, steps), weightDecay: 0);
+    }
 
     static TrainingHistory Fit(DemoTask task, Module model, Optimizer optimizer, Dataset train, Dataset test, int epochs, AdaptationOptions options,
         ExperimentPhase phase, Action<ExperimentPhase, TrainingProgress>? progress)

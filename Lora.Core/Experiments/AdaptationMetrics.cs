@@ -75,6 +75,7 @@ public static class AdaptationMetrics
             w.WriteNumber("full_lr", o.FullLearningRate);
             w.WriteNumber("full_epochs", o.FullEpochs);
             w.WriteString("optimizer", "adamw");
+            w.WriteString("schedule", AdaptationOptions.ScheduleName(o.Schedule));
             w.WriteNumber("threads", Kernels.KernelThreads.Count);
             w.WriteEndObject();
             w.WriteEndObject();
@@ -104,6 +105,7 @@ public static class AdaptationMetrics
             if (e.ValidationLoss is double vl) w.WriteNumber("test_loss", vl);
             if (e.ValidationAccuracy is double va) w.WriteNumber("test_accuracy", va);
             w.WriteNumber("seconds", e.Seconds);
+            w.WriteNumber("lr", e.LearningRate);
             w.WriteEndObject();
         }
         w.WriteEndArray();

@@ -14,6 +14,16 @@ public enum TaskShift
     ShiftLabels,
 }
 
+/// <summary>How the learning rate of each phase (pretraining, LoRA, full fine-tuning) moves over its steps.</summary>
+public enum PhaseSchedule
+{
+    /// <summary>The phase's learning rate at every step (the default).</summary>
+    Constant,
+    /// <summary>Linear warm-up over the first <see cref="AdaptationOptions.WarmupFraction"/> of the phase's steps to
+    /// its learning rate, then cosine decay to 0 at its last step.</summary>
+    WarmupCosine,
+}
+
 /// <summary>Settings of <see cref="AdaptationExperiment"/>; the defaults are the main job's.</summary>
 /// <remarks>
 /// The defaults were chosen with a PyTorch prototype on the digits (docs/benchmarks.md, "The main job"): a
@@ -50,6 +60,32 @@ public sealed record AdaptationOptions
     public double FullLearningRate { get; init; } = 1e-3;
     /// <summary>Full fine-tuning epochs on task B.</summary>
     public int FullEpochs { get; init; } = 20;
+    /// <summary>The learning-rate schedule of every phase, each at its own peak rate (default constant).</summary>
+    public PhaseSchedule Schedule { get; init; } = PhaseSchedule.Constant;
+
+    /// <summary>Share of a phase's steps spent warming up under <see cref="PhaseSchedule.WarmupCosine"/>.</summary>
+    public const double WarmupFraction = 0.05;
+
+    /// <summary>The schedule of a phase of <paramref name="steps"/> optimizer steps at peak rate <paramref name="lr"/>.</summary>
+    /// <remarks>Warm-up takes ⌈<see cref="WarmupFraction"/>·steps⌉ steps (at most steps − 1); a one-step phase is constant.</remarks>
+    public Optim.LearningRateSchedule ScheduleFor(double lr, long steps)
+    {
+        if (Schedule == PhaseSchedule.Constant || steps < 2) return Optim.LearningRateSchedule.Constant(lr);
+        long warmup = Math.Min((long)Math.Ceiling(WarmupFraction * steps), steps - 1);
+        return Optim.LearningRateSchedule.WarmupCosine(lr, warmup, steps);
+    }
+
+    /// <summary>The name used on the command line and in metrics.json.</summary>
+    public static string ScheduleName(PhaseSchedule schedule) => schedule == PhaseSchedule.WarmupCosine ? "cosine" : "constant";
+
+    /// <summary>Parses a name of <see cref="ScheduleName"/>.</summary>
+    public static bool TryParseSchedule(string name, out PhaseSchedule schedule)
+    {
+        foreach (var s in Enum.GetValues<PhaseSchedule>())
+            if (ScheduleName(s) == name) { schedule = s; return true; }
+        schedule = default;
+        return false;
+    }
 
     /// <summary>Checks every value; throws <see cref="ArgumentException"/> naming the first bad one.</summary>
     public void Validate()
@@ -61,6 +97,7 @@ public sealed record AdaptationOptions
         Rate(BaseLearningRate, "base learning rate"); Rate(LoraLearningRate, "LoRA learning rate"); Rate(FullLearningRate, "full fine-tuning learning rate");
         if (!(double.IsFinite(Alpha) && Alpha > 0)) throw new ArgumentException($"alpha {Num(Alpha)} must be finite and positive.", nameof(Alpha));
         if (Targets.Count == 0) throw new ArgumentException("at least one LoRA target module is needed.", nameof(Targets));
+        if (!Enum.IsDefined(Schedule)) throw new ArgumentException($"unknown schedule {Schedule}.", nameof(Schedule));
     }
 
     /// <summary>Task B's data from task A's.</summary>

@@ -71,6 +71,34 @@ public class TrainVerbTests
         finally { Directory.Delete(root, true); }
     }
 
+    [Theory]
+    [InlineData("cosine")]
+    [InlineData("constant")]
+    public void TheScheduleShapesEveryPhaseAndIsRecorded(string schedule)
+    {
+        string root = CliHarness.TempDir();
+        try
+        {
+            string run = Path.Combine(root, "run");
+            var (code, _, err) = Train(run, "--schedule", schedule, "--lr", "0.02"); // 2 LoRA epochs
+            Assert.True(code == 0, err);
+            using var metrics = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(run, "metrics.json")));
+            var m = metrics.RootElement;
+            Assert.Equal(schedule, m.GetProperty("config").GetProperty("schedule").GetString());
+            // The rate of each LoRA epoch's last step: the peak throughout when constant; under warm-up + cosine it
+            // falls every epoch and ends near 0 (the decay reaches 0 one step after the phase's last step).
+            double[] lr = m.GetProperty("history").GetProperty("lora").EnumerateArray().Select(e => e.GetProperty("lr").GetDouble()).ToArray();
+            Assert.Equal(2, lr.Length);
+            if (schedule == "constant") Assert.All(lr, x => Assert.Equal(0.02, x, 1e-7));
+            else
+            {
+                Assert.True(lr[0] < 0.02 && lr[1] < lr[0], string.Join(", ", lr));
+                Assert.True(lr[1] < 0.01 * 0.02, string.Join(", ", lr));
+            }
+        }
+        finally { Directory.Delete(root, true); }
+    }
+
     [Fact]
     public void ExistingOutputIsRefusedWithoutForceAndKept()
     {
@@ -95,6 +123,7 @@ public class TrainVerbTests
     [InlineData("--lr", "fast")]
     [InlineData("--targets", "layers.9")] // matches no layer
     [InlineData("--shift", "sideways")]
+    [InlineData("--schedule", "linear")]
     public void BadOptionsExitTwoAndLeaveNothing(string name, string value)
     {
         string root = CliHarness.TempDir();
