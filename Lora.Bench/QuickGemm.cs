@@ -5,7 +5,7 @@ using Lora.Kernels;
 namespace Lora.Bench;
 
 /// <summary>
-/// <c>quick gemm [--threads N] [--json] [--reps R] [--blocking KC,MC,NC] [--only square|small]</c>: our Sgemm against
+/// <c>quick gemm [--threads N] [--json] [--reps R] [--blocking KC,MC,NC] [--only square|small] [--shape OP,m,n,k]... [--alt private-b]</c>: our Sgemm against
 /// OpenBLAS at the same thread count, on the issue's shapes, in under a minute. Each repetition times ours and
 /// OpenBLAS's back to back, so machine load hits both alike; figures are medians.
 /// </summary>
@@ -23,11 +23,15 @@ internal static class QuickGemm
         string only = "";
         bool cpuClock = false;
         string? alt = null;
+        bool bandwidth = false, tiles = false;
+        var shapes = new List<(bool ta, bool tb, int m, int n, int k)>();
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
             {
                 case "--json": json = true; break;
+                case "--bandwidth": bandwidth = true; break;
+                case "--tiles": tiles = true; break;
                 case "--threads" when i + 1 < args.Length && int.TryParse(args[i + 1], out int t) && t >= 1: threads = t; i++; break;
                 case "--reps" when i + 1 < args.Length && int.TryParse(args[i + 1], out int r) && r >= 1: reps = r; i++; break;
                 case "--only" when i + 1 < args.Length: only = args[++i]; break;
@@ -43,27 +47,34 @@ internal static class QuickGemm
                     if (sm.Length > 6) GemmBlocking.StripKc = sm[6];
                     break;
                 case "--alt" when i + 1 < args.Length && args[i + 1] is "private-b": alt = args[++i]; break;
+                case "--shape" when i + 1 < args.Length: // OP,m,n,k, e.g. NT,16,4096,4096 (repeatable; replaces the default shapes)
+                    string[] f = args[++i].Split(',');
+                    shapes.Add((f[0][0] == 'T', f[0][1] == 'T', int.Parse(f[1]), int.Parse(f[2]), int.Parse(f[3])));
+                    break;
                 case "--blocking" when i + 1 < args.Length:
                     int[] kmn = args[++i].Split(',').Select(int.Parse).ToArray();
                     GemmBlocking.Set(kmn[0], kmn[1], kmn[2]);
                     break;
                 default:
-                    Console.Error.WriteLine($"quick gemm: unknown or incomplete option '{args[i]}'. usage: quick gemm [--threads N] [--json] [--reps R] [--blocking KC,MC,NC] [--only square|small] [--clock wall|cpu] [--alt private-b]");
+                    Console.Error.WriteLine($"quick gemm: unknown or incomplete option '{args[i]}'. usage: quick gemm [--threads N] [--json] [--reps R] [--blocking KC,MC,NC] [--only square|small] [--shape OP,m,n,k] [--clock wall|cpu] [--alt private-b] [--bandwidth] [--tiles]");
                     return 2;
             }
         }
+        if (tiles) return QuickGemmTiles.Run(reps, cpuClock);
         if (!OpenBlas.Available) Console.Error.WriteLine(OpenBlas.MissingMessage);
         var cases = new List<(bool ta, bool tb, int m, int n, int k, int threads)>();
         (bool, bool)[] combos = [(false, false), (false, true), (true, false), (true, true)];
         int t1 = threads ?? 1;
-        if (only != "small")
+        foreach (var (ta, tb, m, n, k) in shapes) cases.Add((ta, tb, m, n, k, t1));
+        if (shapes.Count > 0) only = "none";
+        if (only is not "small" and not "none")
         {
             foreach (int s in new[] { 512, 1024, 2048 })
                 foreach (var (ta, tb) in combos) cases.Add((ta, tb, s, s, s, t1));
             if (threads is null)
                 foreach (var (ta, tb) in combos) cases.Add((ta, tb, 2048, 2048, 2048, 2));
         }
-        if (only != "square")
+        if (only is not "square" and not "none")
             foreach (int m in new[] { 1, 4, 16 })
                 foreach (var (ta, tb) in combos.Take(2)) cases.Add((ta, tb, m, 4096, 4096, t1));
 
@@ -71,6 +82,13 @@ internal static class QuickGemm
         {
             Console.WriteLine($"quick gemm: {Environment.ProcessorCount} cores, AVX2/FMA kernels: {MicroKernel.UseAvx2}, blocking KC={GemmBlocking.KC} MC={GemmBlocking.MC} NC={GemmBlocking.NC}, {reps} reps, medians");
             Console.WriteLine($"{"op",-4} {"m",5} {"n",5} {"k",5} {"thr",3} {"ours GF/s",10} {"OpenBLAS",10} {"ratio",6}" + (alt is null ? "" : $" {alt + " GF/s",16} {"ratio",6}"));
+        }
+        if (bandwidth)
+        {
+            KernelThreads.Count = 1;
+            double gbs = Bandwidth.Measure(() => Now(cpuClock) * 1e3);
+            KernelThreads.Reset();
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"read bandwidth, 1 thread ({(cpuClock ? "CPU" : "wall")} clock): {gbs:F1} GB/s; B of n = k = 4096 streams in {4096.0 * 4096 * 4 / gbs / 1e6:F1} ms"));
         }
         foreach (var (ta, tb, m, n, k, th) in cases)
         {
