@@ -5,7 +5,7 @@ using Lora.Kernels;
 namespace Lora.Bench;
 
 /// <summary>
-/// <c>quick gemm [--threads N] [--json] [--reps R] [--blocking KC,MC,NC] [--only square|small] [--shape OP,m,n,k]... [--alt private-b]</c>: our Sgemm against
+/// <c>quick gemm [--threads N] [--json] [--reps R] [--blocking KC,MC,NC] [--only square|small] [--shape OP,m,n,k]... [--alt private-b|edge-tiles]</c>: our Sgemm against
 /// OpenBLAS at the same thread count, on the shapes, in under a minute. Each repetition times ours and
 /// OpenBLAS's back to back, so machine load hits both alike; figures are medians.
 /// </summary>
@@ -46,7 +46,7 @@ internal static class QuickGemm
                     if (sm.Length > 5) GemmDriver.PrefetchStrips = sm[5];
                     if (sm.Length > 6) GemmBlocking.StripKc = sm[6];
                     break;
-                case "--alt" when i + 1 < args.Length && args[i + 1] is "private-b": alt = args[++i]; break;
+                case "--alt" when i + 1 < args.Length && args[i + 1] is "private-b" or "edge-tiles": alt = args[++i]; break;
                 case "--shape" when i + 1 < args.Length: // OP,m,n,k, e.g. NT,16,4096,4096 (repeatable; replaces the default shapes)
                     string[] f = args[++i].Split(',');
                     shapes.Add((f[0][0] == 'T', f[0][1] == 'T', int.Parse(f[1]), int.Parse(f[2]), int.Parse(f[3])));
@@ -56,7 +56,7 @@ internal static class QuickGemm
                     GemmBlocking.Set(kmn[0], kmn[1], kmn[2]);
                     break;
                 default:
-                    Console.Error.WriteLine($"quick gemm: unknown or incomplete option '{args[i]}'. usage: quick gemm [--threads N] [--json] [--reps R] [--blocking KC,MC,NC] [--only square|small] [--shape OP,m,n,k] [--clock wall|cpu] [--alt private-b] [--bandwidth] [--tiles]");
+                    Console.Error.WriteLine($"quick gemm: unknown or incomplete option '{args[i]}'. usage: quick gemm [--threads N] [--json] [--reps R] [--blocking KC,MC,NC] [--only square|small] [--shape OP,m,n,k] [--clock wall|cpu] [--alt private-b|edge-tiles] [--bandwidth] [--tiles]");
                     return 2;
             }
         }
@@ -110,7 +110,8 @@ internal static class QuickGemm
 
     // cpu: time by the process's CPU time instead of the wall clock (1 thread only). On a loaded machine this
     // discounts time slices lost to other processes; it is for tuning, never the published figures.
-    // alt: a variant of ours (e.g. "private-b": each thread packs its own B block) timed in the same reps.
+    // alt: a variant of ours timed in the same reps: "private-b" (each thread packs its own B block), "edge-tiles"
+    // (partial A panels on the zero-padded 6x16 edge path instead of MicroKernelAvx2Rows).
     static (double ours, double? openblas, double? alt) Measure(bool ta, bool tb, int m, int n, int k, int threads, int reps, bool cpu, string? alt)
     {
         int lda = ta ? m : k, ldb = tb ? k : n;
@@ -162,6 +163,7 @@ internal static class QuickGemm
     static void SetAlt(string alt, bool on)
     {
         if (alt == "private-b") GemmDriver.SharedPacking = !on;
+        if (alt == "edge-tiles") GemmMacroKernel.PartialRows = !on;
     }
 
     static double Now(bool cpu) =>

@@ -5,6 +5,9 @@ namespace Lora.Kernels;
 /// <summary>The macro-kernel: one packed mc×kc block of A times one packed kc×nc block of B into C.</summary>
 internal static unsafe class GemmMacroKernel
 {
+    /// <summary>On by default; a field only so that the benchmark can time the zero-padded edge path in one run.</summary>
+    internal static bool PartialRows = true;
+
     /// <summary>
     /// C (mc×nc, row stride ldc) = alpha·Ap·Bp + beta·C (+ bias). ap: first packed A panel, the next ones every
     /// aPanelStride floats (<see cref="GemmPacking.PackA"/>);
@@ -12,8 +15,9 @@ internal static unsafe class GemmMacroKernel
     /// tile: MR·NR + NR floats of scratch for edge tiles. bias: nc values or null.
     /// </summary>
     /// <remarks>
-    /// Loop order jr (B panel, kept in L1) outside ir (A panels, streamed from L2). Edge tiles run the same
-    /// micro-kernel on a zero-padded copy of the C tile, so an element's bits never depend on the tile it falls in.
+    /// Loop order jr (B panel, kept in L1) outside ir (A panels, streamed from L2). A partial panel of A against a
+    /// full panel of B runs <see cref="MicroKernelAvx2Rows"/> on its live rows only; other edge tiles run the same
+    /// micro-kernel on a zero-padded copy of the C tile. Either way an element's bits never depend on its tile.
     /// </remarks>
     public static void Run(int mc, int nc, int kc, float* ap, nint aPanelStride, float* bp, nint bPanelStride,
         float* c, nint ldc, float alpha, float beta, float* bias, float* tile)
@@ -28,6 +32,7 @@ internal static unsafe class GemmMacroKernel
                 int mr = Math.Min(MR, mc - ir);
                 float* cij = c + ir * ldc + jr;
                 if (mr == MR && nr == NR) MicroKernel.Run(kc, a, bp, cij, ldc, alpha, beta, biasJ);
+                else if (nr == NR && MicroKernel.UseAvx2 && PartialRows) MicroKernelAvx2Rows.Run(mr, kc, a, bp, cij, ldc, alpha, beta, biasJ);
                 else Edge(mr, nr, kc, a, bp, cij, ldc, alpha, beta, biasJ, tile);
             }
         }

@@ -111,6 +111,51 @@ public unsafe class GemmBuildingBlockTests
         }
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(7)]
+    [InlineData(64)]
+    public void PartialPanelKernelMatchesTheZeroPaddedTileBitwise(int kc)
+    {
+        if (!MicroKernel.UseAvx2) return; // the partial-row kernel is AVX2/FMA only; the fallback always pads
+        // Rows mr..5 of the A panel hold NaN: the padded 6×16 tile must not see them either (it sees zeros), and
+        // the partial kernel must not read them into any live row.
+        const int MR = GemmBlocking.MR, NR = GemmBlocking.NR, ldc = NR + 3;
+        float* a = stackalloc float[kc * MR + 16], b = (float*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)(kc * NR * 4), 32);
+        try
+        {
+            float[] bias = GemmOracle.Random(NR, 9);
+            for (int mr = 1; mr < MR; mr++)
+                foreach (float beta in new[] { 0f, 0.5f })
+                    foreach (bool withBias in new[] { false, true })
+                    {
+                        float[] av = GemmOracle.Random(kc * MR, mr), bv = GemmOracle.Random(kc * NR, 10 + mr);
+                        float[] c0 = GemmOracle.Random(MR * ldc, 20 + mr), rows = (float[])c0.Clone(), padded = new float[MR * NR];
+                        for (int r = 0; r < mr; r++) Array.Copy(c0, r * ldc, padded, r * NR, NR);
+                        fixed (float* pc = rows, pt = padded, pbias = bias)
+                        {
+                            for (int i = 0; i < kc * NR; i++) b[i] = bv[i];
+                            for (int p = 0; p < kc; p++)
+                                for (int r = 0; r < MR; r++) a[p * MR + r] = r < mr ? av[p * MR + r] : float.NaN;
+                            MicroKernelAvx2Rows.Run(mr, kc, a, b, pc, ldc, 1.25f, beta, withBias ? pbias : null);
+                            for (int p = 0; p < kc; p++)
+                                for (int r = mr; r < MR; r++) a[p * MR + r] = 0f;
+                            MicroKernelAvx2.Kernel6x16(kc, a, b, pt, NR, 1.25f, beta, withBias ? pbias : null);
+                        }
+                        for (int r = 0; r < MR; r++)
+                            for (int j = 0; j < ldc; j++)
+                            {
+                                // Live rows equal the padded tile bit for bit; dead rows and the padding of C are untouched.
+                                float expected = r < mr && j < NR ? padded[r * NR + j] : c0[r * ldc + j];
+                                Assert.True(BitConverter.SingleToInt32Bits(expected) == BitConverter.SingleToInt32Bits(rows[r * ldc + j]),
+                                    $"mr = {mr}, beta = {beta}, bias = {withBias}: C[{r}, {j}] = {rows[r * ldc + j]:R}, expected {expected:R}");
+                            }
+                    }
+        }
+        finally { System.Runtime.InteropServices.NativeMemory.AlignedFree(b); }
+    }
+
     static float[] Transposed(float[] x, int rows, int cols)
     {
         var t = new float[x.Length];
