@@ -97,6 +97,28 @@ public class Tensor
         }
     }
 
+    /// <summary>
+    /// The gradient for a backward that writes every element of it: an activation with no gradient yet gets a pooled
+    /// buffer without the zeroing pass and <paramref name="overwrite"/> = true (store, do not add); otherwise this is
+    /// <see cref="Grad"/> with <paramref name="overwrite"/> = false (add into it).
+    /// </summary>
+    /// <remarks>Saves a clearing pass and a read of the gradient on the common chain where each activation feeds one op.
+    /// Storing v instead of adding it to +0 differs only in the sign of a zero result.</remarks>
+    internal Span<float> GradForWrite(out bool overwrite)
+    {
+        if (_grad == null && _tape != null)
+        {
+            if (_data == null) throw Released();
+            _grad = _tape.Pool.RentFloats(_shape.Length);
+            _gradOffset = 0;
+            _ownsGrad = true;
+            overwrite = true;
+            return new Span<float>(_grad, 0, _shape.Length);
+        }
+        overwrite = false;
+        return Grad;
+    }
+
     /// <summary>Whether a gradient buffer exists (reading <see cref="Grad"/> would not allocate).</summary>
     public bool HasGrad => _grad != null;
 

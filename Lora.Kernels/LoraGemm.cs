@@ -68,7 +68,7 @@ public static class LoraGemm
         ArgumentNullException.ThrowIfNull(w);
         LoraArguments.CheckBackward(n, d, k, r, x, xDrop, w, a, b, h, dy, scratch, dx, dA, dB, dBias, dW);
         LoraGemmFused.Backward(n, d, k, r, scale, x, xDrop.IsEmpty ? x : xDrop, w, a, b, h, dy, scratch,
-            dx, dA, dB, dBias, dW, accumulate, LoraDropout.None);
+            dx, dA, dB, dBias, dW, accumulate, LoraDropout.None, accumulate);
     }
 
     /// <summary>
@@ -87,7 +87,27 @@ public static class LoraGemm
         else if (!dA.IsEmpty) LoraArguments.Need("xDrop", xDrop.Length, n, k);
         LoraArguments.CheckBackward(n, d, k, r, x, xDrop, w, a, b, h, dy, scratch, dx, dA, dB, dBias, dW);
         LoraGemmFused.Backward(n, d, k, r, scale, x, xDrop.IsEmpty ? x : xDrop, w, a, b, h, dy, scratch,
-            dx, dA, dB, dBias, dW, accumulate, dropout);
+            dx, dA, dB, dBias, dW, accumulate, dropout, accumulate);
+    }
+
+    /// <summary>
+    /// As the overload with <paramref name="dropout"/>, with dx's mode chosen apart from the other outputs':
+    /// <paramref name="accumulateDx"/> false stores dx (a fresh activation gradient needs no zeroing pass) while
+    /// <paramref name="accumulate"/> still governs dA, dB, dBias and dW.
+    /// </summary>
+    /// <exception cref="ArgumentException">A size is negative or a span does not match its shape.</exception>
+    public static void Backward(int n, int d, int k, int r, float scale,
+        ReadOnlySpan<float> x, ReadOnlySpan<float> xDrop, PackedWeight w, ReadOnlySpan<float> a, ReadOnlySpan<float> b,
+        ReadOnlySpan<float> h, ReadOnlySpan<float> dy, Span<float> scratch,
+        Span<float> dx, Span<float> dA, Span<float> dB, Span<float> dBias, Span<float> dW, bool accumulate, LoraDropout dropout,
+        bool accumulateDx)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        if (!dropout.IsActive) xDrop = default;
+        else if (!dA.IsEmpty) LoraArguments.Need("xDrop", xDrop.Length, n, k);
+        LoraArguments.CheckBackward(n, d, k, r, x, xDrop, w, a, b, h, dy, scratch, dx, dA, dB, dBias, dW);
+        LoraGemmFused.Backward(n, d, k, r, scale, x, xDrop.IsEmpty ? x : xDrop, w, a, b, h, dy, scratch,
+            dx, dA, dB, dBias, dW, accumulate, dropout, accumulateDx);
     }
 
     /// <summary>W += scale·B·A in place (the only place B·A is ever formed), then repacks <paramref name="packed"/>.</summary>

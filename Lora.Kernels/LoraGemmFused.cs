@@ -47,13 +47,13 @@ internal static unsafe class LoraGemmFused
     public static void Backward(int n, int d, int k, int r, float scale, ReadOnlySpan<float> x, ReadOnlySpan<float> xd,
         PackedWeight w, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> h, ReadOnlySpan<float> dy,
         Span<float> scratch, Span<float> dx, Span<float> dA, Span<float> dB, Span<float> dBias, Span<float> dW,
-        bool accumulate, LoraDropout dropout)
+        bool accumulate, LoraDropout dropout, bool accumulateDx)
     {
         float beta = accumulate ? 1f : 0f;
         bool needG = r > 0 && (!dx.IsEmpty || !dA.IsEmpty);
         Span<float> g = needG ? scratch[..(n * r)] : default;
         if (needG) DyTimesB(n, d, r, dy, b, g); // g = dy·B
-        if (!dx.IsEmpty) InputGradient(n, d, k, r, scale, w, a, dy, g, dx, beta, dropout);
+        if (!dx.IsEmpty) InputGradient(n, d, k, r, scale, w, a, dy, g, dx, accumulateDx ? 1f : 0f, dropout);
         if (!dA.IsEmpty) GradA(n, k, r, scale, g, xd, beta, dA);  // dA = s·gᵀ·xd
         if (!dB.IsEmpty) GradB(n, d, r, scale, dy, h, beta, dB);  // dB = s·dyᵀ·h
         if (!dW.IsEmpty) Gemm.Sgemm(Transpose.Yes, Transpose.No, d, k, n, 1f, dy, d, x, k, beta, dW, k);     // dW = dyᵀ·x

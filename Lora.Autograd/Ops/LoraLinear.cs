@@ -55,9 +55,12 @@ public static unsafe partial class Ops
         var pool = node.Out._tape!.Pool;
         float[]? scratch = r > 0 && (Wants(x) || Wants(a)) ? pool.RentFloats(n * r) : null;
         // dx = dy·W + (s·(dy·B)·A) ⊙ mask, the mask regenerated from the seed; dW is never computed (W is frozen).
+        // A fresh dx is stored rather than added to a zeroed buffer; the parameters' gradients accumulate.
+        bool overwrite = false;
+        var dx = Wants(x) ? x.GradForWrite(out overwrite) : default;
         LoraGemm.Backward(n, d, k, r, node.F0, x.Data, node.Saved1 != null ? node.Saved1.Data : default,
             (PackedWeight)node.Obj!, a.Data, b.Data, h.Data, node.Out.Grad, scratch != null ? scratch.AsSpan(0, n * r) : default,
-            GradOf(x), GradOf(a), GradOf(b), GradOf(node.D), default, accumulate: true, drop);
+            dx, GradOf(a), GradOf(b), GradOf(node.D), default, accumulate: true, drop, accumulateDx: !overwrite);
         if (scratch != null) pool.Return(scratch);
     }
 }

@@ -20,5 +20,10 @@ public static unsafe partial class Ops
         return tape.Finish(op, y);
     }
 
-    static void ReluBackward(ref Node node) => Elementwise.ReluBackward(node.A!.Data, node.Out.Grad, node.A!.Grad);
+    static void ReluBackward(ref Node node)
+    {
+        var dx = node.A!.GradForWrite(out bool overwrite);
+        if (overwrite) Elementwise.Binary<ReluBackwardOperator>(node.A.Data, node.Out.Grad, dx); // dx = dy ⊙ [x > 0]
+        else Elementwise.ReluBackward(node.A.Data, node.Out.Grad, dx);
+    }
 }

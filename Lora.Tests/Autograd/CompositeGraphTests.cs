@@ -33,6 +33,33 @@ public class CompositeGraphTests
     }
 
     [Fact]
+    public void ActivationsFeedingTwoOpsSumTheirGradients()
+    {
+        // A fresh activation gradient is stored by the first backward that reaches it (ReLU, LoRA dx) instead of
+        // being zeroed and added to; the second consumer must then add. h and u each feed two ops here, reached
+        // in both orders (ReLU first for h, the LoRA layer first for u).
+        const int n = 5, inF = 7, hidden = 9, r = 2;
+        var x = Leaf(new Shape(n, inF), 1, requiresGrad: true);
+        var w1 = new PackedWeight(hidden, inF); w1.Pack(Uniform(hidden * inF, -0.5, 0.5, 2));
+        var w2 = new PackedWeight(hidden, hidden); w2.Pack(Uniform(hidden * hidden, -0.5, 0.5, 3));
+        var a1 = Param("l1.A", new Shape(r, inF), 4);
+        var b1 = Param("l1.B", new Shape(hidden, r), 5);
+        var a2 = Param("l2.A", new Shape(r, hidden), 6);
+        var b2 = Param("l2.B", new Shape(hidden, r), 7);
+        var weights = Leaf(new Shape(n, hidden), 8, requiresGrad: false);
+        Tensor Loss()
+        {
+            var h = Ops.LoraLinear(x, w1, a1, b1, null, 2f);
+            var u = Ops.Relu(h);
+            var v = Ops.LoraLinear(u, w2, a2, b2, null, 2f);
+            var z = Ops.Add(Ops.Add(Ops.Relu(v), Ops.Relu(h)), Ops.LoraLinear(Ops.Relu(u), w2, a2, b2, null, 2f));
+            return Ops.Sum(Ops.Mul(Ops.Add(z, u), weights));
+        }
+        // ReLU is piecewise: a small step keeps the stencil (±2 steps) on one side of every kink for these values.
+        AssertPasses(GradCheck.Run(Loss, [x, a1, b1, a2, b2], new GradCheckOptions { Step = 1.0 / 2048 }));
+    }
+
+    [Fact]
     public void SmallConvNetWithReuse()
     {
         // Max pooling is piecewise: a perturbation that changes a window's winner makes a finite difference

@@ -122,4 +122,32 @@ public class LoraGemmTests
         LoraGemm.Forward(n, d, k, r, s, c.X, default, packed, c.A, c.B, c.Bias, new float[n * r], again);
         Assert.Equal(n * d, again.Length); // the repacked weight is usable by the fused kernel
     }
+    [Theory]
+    [InlineData(17, 65, 64, 8, 0f)]
+    [InlineData(129, 300, 65, 4, 0.25f)]
+    [InlineData(3, 7, 300, 8, 0f)]
+    public void StoredDxWithAccumulatedParameterGradients(int n, int d, int k, int r, float p)
+    {
+        // accumulateDx: false stores dx (over garbage) while dA, dB, dBias still add: the same bits as a call that
+        // overwrites every output for dx, and as a call that accumulates every output for the rest.
+        var c = new LoraCase(n, d, k, r, 0.5f, bias: true, seed: 7);
+        var drop = p > 0f ? new LoraDropout(p, 5) : LoraDropout.None;
+        var h = new float[n * r];
+        var xDrop = new float[n * k];
+        LoraGemm.Forward(n, d, k, r, c.S, c.X, xDrop, c.Packed, c.A, c.B, c.Bias, h, new float[n * d], drop);
+        float[] Start(int count, int seed) => Random(count, seed);
+        float[] dxStored = Random(n * k, 50), dA = Start(r * k, 51), dB = Start(d * r, 52), db = Start(d, 53);
+        float[] dxFresh = new float[n * k], dA1 = Start(r * k, 51), dB1 = Start(d * r, 52), db1 = Start(d, 53);
+        float[] dxAcc = Start(n * k, 54), dA0 = new float[r * k], dB0 = new float[d * r], db0 = new float[d];
+        LoraGemm.Backward(n, d, k, r, c.S, c.X, xDrop, c.Packed, c.A, c.B, h, c.Dy, new float[n * r],
+            dxStored, dA, dB, db, default, accumulate: true, drop, accumulateDx: false);
+        LoraGemm.Backward(n, d, k, r, c.S, c.X, xDrop, c.Packed, c.A, c.B, h, c.Dy, new float[n * r],
+            dxFresh, dA0, dB0, db0, default, accumulate: false, drop);
+        LoraGemm.Backward(n, d, k, r, c.S, c.X, xDrop, c.Packed, c.A, c.B, h, c.Dy, new float[n * r],
+            dxAcc, dA1, dB1, db1, default, accumulate: true, drop);
+        BitwiseEqual(dxFresh, dxStored, "dx stored");
+        BitwiseEqual(dA1, dA, "dA accumulated");
+        BitwiseEqual(dB1, dB, "dB accumulated");
+        BitwiseEqual(db1, db, "dBias accumulated");
+    }
 }
