@@ -5,7 +5,7 @@ using Lora.Kernels;
 namespace Lora.Bench;
 
 /// <summary>
-/// <c>quick gemm [--threads N] [--json] [--reps R] [--blocking KC,MC,NC] [--only square|small] [--shape OP,m,n,k]... [--alt private-b|edge-tiles]</c>: our Sgemm against
+/// <c>quick gemm [--threads N] [--json] [--reps R] [--blocking KC,MC,NC] [--only square|small] [--shape OP,m,n,k[,threads]]... [--alt private-b|edge-tiles]</c>: our Sgemm against
 /// OpenBLAS at the same thread count, on the shapes, in under a minute. Each repetition times ours and
 /// OpenBLAS's back to back, so machine load hits both alike; figures are medians.
 /// </summary>
@@ -24,7 +24,7 @@ internal static class QuickGemm
         bool cpuClock = false;
         string? alt = null;
         bool bandwidth = false, tiles = false;
-        var shapes = new List<(bool ta, bool tb, int m, int n, int k)>();
+        var shapes = new List<(bool ta, bool tb, int m, int n, int k, int threads)>();
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -47,16 +47,16 @@ internal static class QuickGemm
                     if (sm.Length > 6) GemmBlocking.StripKc = sm[6];
                     break;
                 case "--alt" when i + 1 < args.Length && args[i + 1] is "private-b" or "edge-tiles": alt = args[++i]; break;
-                case "--shape" when i + 1 < args.Length: // OP,m,n,k, e.g. NT,16,4096,4096 (repeatable; replaces the default shapes)
+                case "--shape" when i + 1 < args.Length: // OP,m,n,k[,threads], e.g. NT,16,4096,4096 (repeatable; replaces the default shapes)
                     string[] f = args[++i].Split(',');
-                    shapes.Add((f[0][0] == 'T', f[0][1] == 'T', int.Parse(f[1]), int.Parse(f[2]), int.Parse(f[3])));
+                    shapes.Add((f[0][0] == 'T', f[0][1] == 'T', int.Parse(f[1]), int.Parse(f[2]), int.Parse(f[3]), f.Length > 4 ? int.Parse(f[4]) : 0));
                     break;
                 case "--blocking" when i + 1 < args.Length:
                     int[] kmn = args[++i].Split(',').Select(int.Parse).ToArray();
                     GemmBlocking.Set(kmn[0], kmn[1], kmn[2]);
                     break;
                 default:
-                    Console.Error.WriteLine($"quick gemm: unknown or incomplete option '{args[i]}'. usage: quick gemm [--threads N] [--json] [--reps R] [--blocking KC,MC,NC] [--only square|small] [--shape OP,m,n,k] [--clock wall|cpu] [--alt private-b|edge-tiles] [--bandwidth] [--tiles]");
+                    Console.Error.WriteLine($"quick gemm: unknown or incomplete option '{args[i]}'. usage: quick gemm [--threads N] [--json] [--reps R] [--blocking KC,MC,NC] [--only square|small] [--shape OP,m,n,k[,threads]] [--clock wall|cpu] [--alt private-b|edge-tiles] [--bandwidth] [--tiles]");
                     return 2;
             }
         }
@@ -65,7 +65,7 @@ internal static class QuickGemm
         var cases = new List<(bool ta, bool tb, int m, int n, int k, int threads)>();
         (bool, bool)[] combos = [(false, false), (false, true), (true, false), (true, true)];
         int t1 = threads ?? 1;
-        foreach (var (ta, tb, m, n, k) in shapes) cases.Add((ta, tb, m, n, k, t1));
+        foreach (var (ta, tb, m, n, k, th) in shapes) cases.Add((ta, tb, m, n, k, th > 0 ? th : t1));
         if (shapes.Count > 0) only = "none";
         if (only is not "small" and not "none")
         {
