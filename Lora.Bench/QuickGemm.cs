@@ -5,7 +5,7 @@ using Lora.Kernels;
 namespace Lora.Bench;
 
 /// <summary>
-/// <c>quick gemm [--threads N] [--json] [--reps R] [--blocking KC,MC,NC] [--only square|small] [--shape OP,m,n,k[,threads]]... [--alt private-b|edge-tiles]</c>: our Sgemm against
+/// <c>quick gemm [--threads N] [--json] [--reps R] [--blocking KC,MC,NC] [--only square|small] [--shape OP,m,n,k[,threads]]... [--alt private-b|edge-tiles|strips-16]</c>: our Sgemm against
 /// OpenBLAS at the same thread count, on the shapes, in under a minute. Each repetition times ours and
 /// OpenBLAS's back to back, so machine load hits both alike; figures are medians.
 /// </summary>
@@ -46,7 +46,7 @@ internal static class QuickGemm
                     if (sm.Length > 5) GemmDriver.PrefetchStrips = sm[5];
                     if (sm.Length > 6) GemmBlocking.StripKc = sm[6];
                     break;
-                case "--alt" when i + 1 < args.Length && args[i + 1] is "private-b" or "edge-tiles": alt = args[++i]; break;
+                case "--alt" when i + 1 < args.Length && args[i + 1] is "private-b" or "edge-tiles" or "strips-16": alt = args[++i]; break;
                 case "--shape" when i + 1 < args.Length: // OP,m,n,k[,threads], e.g. NT,16,4096,4096 (repeatable; replaces the default shapes)
                     string[] f = args[++i].Split(',');
                     shapes.Add((f[0][0] == 'T', f[0][1] == 'T', int.Parse(f[1]), int.Parse(f[2]), int.Parse(f[3]), f.Length > 4 ? int.Parse(f[4]) : 0));
@@ -56,7 +56,7 @@ internal static class QuickGemm
                     GemmBlocking.Set(kmn[0], kmn[1], kmn[2]);
                     break;
                 default:
-                    Console.Error.WriteLine($"quick gemm: unknown or incomplete option '{args[i]}'. usage: quick gemm [--threads N] [--json] [--reps R] [--blocking KC,MC,NC] [--only square|small] [--shape OP,m,n,k[,threads]] [--clock wall|cpu] [--alt private-b|edge-tiles] [--bandwidth] [--tiles]");
+                    Console.Error.WriteLine($"quick gemm: unknown or incomplete option '{args[i]}'. usage: quick gemm [--threads N] [--json] [--reps R] [--blocking KC,MC,NC] [--only square|small] [--shape OP,m,n,k[,threads]] [--clock wall|cpu] [--alt private-b|edge-tiles|strips-16] [--bandwidth] [--tiles]");
                     return 2;
             }
         }
@@ -111,7 +111,8 @@ internal static class QuickGemm
     // cpu: time by the process's CPU time instead of the wall clock (1 thread only). On a loaded machine this
     // discounts time slices lost to other processes; it is for tuning, never the published figures.
     // alt: a variant of ours timed in the same reps: "private-b" (each thread packs its own B block), "edge-tiles"
-    // (partial A panels on the zero-padded 6x16 edge path instead of MicroKernelAvx2Rows).
+    // (partial A panels on the zero-padded 6x16 edge path instead of MicroKernelAvx2Rows), "strips-16" (the small-m
+    // strip path only up to m = 16, the packed driver above, as before session 2).
     static (double ours, double? openblas, double? alt) Measure(bool ta, bool tb, int m, int n, int k, int threads, int reps, bool cpu, string? alt)
     {
         int lda = ta ? m : k, ldb = tb ? k : n;
@@ -164,6 +165,7 @@ internal static class QuickGemm
     {
         if (alt == "private-b") GemmDriver.SharedPacking = !on;
         if (alt == "edge-tiles") GemmMacroKernel.PartialRows = !on;
+        if (alt == "strips-16") GemmBlocking.StripMaxM = on ? 16 : 48;
     }
 
     static double Now(bool cpu) =>

@@ -11,8 +11,8 @@ public static class Gemm
     /// Elements of a row of C beyond column n are never touched.
     /// Runs on <see cref="KernelThreads.Count"/> threads; the result is bitwise the same for any thread count.
     /// After the first call on a thread, a call allocates nothing on the managed heap.
-    /// Implementation: packed Goto/BLIS blocking around a 6×16 AVX2/FMA micro-kernel, a B-streaming path for
-    /// m ≤ 16 (and, through the transpose, for skinny n ≤ 8), and a portable fallback without AVX2/FMA (docs/kernels.md).
+    /// Implementation: packed Goto/BLIS blocking around a 6×16 AVX2/FMA micro-kernel, B-streaming paths for
+    /// m ≤ 48 (and, through the transpose, for skinny n ≤ 8), and a portable fallback without AVX2/FMA (docs/kernels.md).
     /// </remarks>
     /// <exception cref="ArgumentException">Negative sizes, a leading dimension smaller than its row, a span too
     /// short for the matrix it describes, or C overlapping A or B.</exception>
@@ -30,14 +30,14 @@ public static class Gemm
             }
             var opA = new GemmOperand(pa, lda, transA == Transpose.Yes);
             var opB = new GemmOperand(pb, ldb, transB == Transpose.Yes);
-            if (m <= GemmBlocking.SmallM && MicroKernel.UseAvx2 && m > GemmBlocking.AxpyMaxM)
-            {
-                GemmSmallM.RunStrips(m, n, k, opA, opB, alpha, beta, pc, ldc, null);
-                return;
-            }
             if (GemmSmallN.Applies(m, n, k))
             {
                 GemmSmallN.Run(m, n, k, opA, opB, alpha, beta, pc, ldc);
+                return;
+            }
+            if (m <= Math.Max(GemmBlocking.SmallM, GemmBlocking.StripMaxM) && MicroKernel.UseAvx2 && m > GemmBlocking.AxpyMaxM)
+            {
+                GemmSmallM.RunStrips(m, n, k, opA, opB, alpha, beta, pc, ldc, null);
                 return;
             }
             if (m <= GemmBlocking.SmallM && MicroKernel.UseAvx2)

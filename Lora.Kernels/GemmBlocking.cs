@@ -32,6 +32,11 @@ internal static class GemmBlocking
     /// <summary>op(A) rows up to which a small-m path is used (AVX2/FMA only).</summary>
     public static int SmallM = 16;
 
+    /// <summary>op(A) rows up to which <see cref="Gemm.Sgemm"/> takes the small-m strip path (AVX2/FMA only; at least
+    /// <see cref="SmallM"/>); above, the packed driver with its wide B blocks. 48: m = 24–48 × 4096 × 4096 ran at
+    /// 0.51–0.65× OpenBLAS on the packed driver and 0.78–0.90× on strips (NT 0.79–0.95× → 1.07–1.17×; docs/kernels.md).</summary>
+    public static int StripMaxM = 48;
+
     /// <summary>op(A) rows up to which the small-m path is the unpacked axpy/dot one; above, the strip path.</summary>
     public static int AxpyMaxM = 4;
 

@@ -6,7 +6,8 @@ namespace Lora.Tests.Kernels;
 /// The threaded driver's shared B blocks (split along m, each part packs a share of the block's panels, barrier,
 /// double buffer). Tiny cache blocking makes small shapes cross many blocks, so every edge of the split runs:
 /// parts that pack no panel, a last panel that is partial, odd and even block counts, two segments with one of
-/// them pre-packed. These tests change global settings, so they run in the serial collection.
+/// them pre-packed. m stays above <see cref="GemmBlocking.StripMaxM"/>, where Sgemm takes the packed driver.
+/// These tests change global settings, so they run in the serial collection.
 /// </summary>
 [Collection(global::Lora.Tests.SerialCollection.Name)]
 public unsafe class GemmSharedPackingTests
@@ -21,7 +22,7 @@ public unsafe class GemmSharedPackingTests
         {
             data.Add(c[0], c[1], 101, 150, 130); // column blocks 48, 48, 48, 6 (one partial panel); k-blocks 40 ×3 + 10
             data.Add(c[0], c[1], 61, 10, 90);    // one partial panel: all but one part pack nothing
-            data.Add(c[0], c[1], 37, 53, 41);    // panel shares 1/1/1, then a 5-column block; k-blocks 40 + 1
+            data.Add(c[0], c[1], 53, 53, 41);    // panel shares 1/1/1, then a 5-column block; k-blocks 40 + 1
         }
         return data;
     }
