@@ -104,18 +104,28 @@ def evaluate(model, x, y, bs=512):
     return math.exp(nll / count), right / count
 
 
-def fit(model, x, y, epochs, lr, bs, seed, wd=0.0, max_steps=None):
+def rate(lr, step, total, sched, warm):
+    """The learning rate at step (0-based) of total: 'const', or 'wcos' = Lora's LearningRateSchedule.WarmupCosine
+    (linear warm-up lr*(t+1)/W over W = ceil(warm*total) steps, then cosine decay to 0 at total)."""
+    if sched == "const": return lr
+    w = min(math.ceil(warm * total), total - 1)
+    if step < w: return lr * (step + 1) / w
+    return lr * 0.5 * (1 + math.cos(math.pi * min(step - w, total - w) / (total - w)))
+
+
+def fit(model, x, y, epochs, lr, bs, seed, wd=0.0, max_steps=None, sched=None, warm=0.0):
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=wd)
     g = torch.Generator().manual_seed(seed)
     steps = 0; t0 = time.time(); tokens = 0
     total = epochs * ((len(x) + bs - 1) // bs)
+    sched = sched or ("cos" if COSINE else "const")
+    if sched == "cos": sched, warm = "wcos", 0.0
     for ep in range(epochs):
         perm = torch.randperm(len(x), generator=g)
         for i in range(0, len(x), bs):
             idx = perm[i:i + bs]
-            if COSINE:  # Lora's experiment uses a constant rate
-                for gr in opt.param_groups: gr["lr"] = lr * 0.5 * (1 + math.cos(math.pi * steps / total))
+            for gr in opt.param_groups: gr["lr"] = rate(lr, steps, total, sched, warm)
             logits = model(x[idx])
             loss = F.cross_entropy(logits.reshape(-1, len(VOCAB)), y[idx].reshape(-1))
             opt.zero_grad(); loss.backward(); opt.step()
@@ -168,9 +178,101 @@ def ngram_features(segments, orders, rows):
     return torch.tensor(xs), torch.tensor(ys)
 
 
+def lora_rank(spec, name):
+    """spec 'ih=8,hh=16,head=8' (a missing module is not adapted) -> rank of name or 0."""
+    for part in spec.split(","):
+        k, v = part.split("=") if "=" in part else (part, "8")
+        if k == name: return int(v)
+    return 0
+
+
+def delta_report(base, tuned, names, ranks=(4, 8, 16, 32)):
+    """Singular values of the full fine-tuning update W_tuned - W_base of each matrix: the share of its energy
+    (squared Frobenius norm) in the top k directions and the count needed for 90% of it."""
+    out = {}
+    for n in names:
+        d = (getattr(tuned, n).weight - getattr(base, n).weight).detach().double()
+        sv = torch.linalg.svdvals(d); e = sv ** 2 / (sv ** 2).sum(); c = torch.cumsum(e, 0)
+        k90 = int((c < 0.9).sum().item()) + 1
+        erank = math.exp(-(e * torch.log(e.clamp_min(1e-30))).sum().item())
+        rel = (d.norm() / getattr(base, n).weight.detach().double().norm()).item()
+        print(f"  delta {n} {tuple(d.shape)}: |dW|/|W| {rel:.3f}; energy in top " +
+              ", ".join(f"{k}: {c[k - 1].item():.3f}" for k in ranks) + f"; 90% needs {k90}; entropy rank {erank:.1f}")
+        out[n] = d
+    return out
+
+
+def truncated(base, tuned, make, names, k):
+    """The fine-tuned model with each named matrix's update cut to its best rank-k approximation (others as tuned)."""
+    m = copy_model(tuned, make)
+    with torch.no_grad():
+        for n in names:
+            d = getattr(tuned, n).weight - getattr(base, n).weight
+            u, sv, vh = torch.linalg.svd(d, full_matrices=False)
+            getattr(m, n).weight.copy_(getattr(base, n).weight + (u[:, :k] * sv[:k]) @ vh[:k])
+    return m
+
+
+def rnn_runs(cfg, g, a_train, a_test, b_train, b_test):
+    """Pretrains the base once (cached in /tmp), then runs the ';'-separated runs of runs=..., each
+    'full|lora' followed by ':key=value' settings: lr, ep, sched (const|wcos), warm (fraction of the steps),
+    only (full: comma-separated trainable modules among emb, ih, hh, head), r (lora: e.g. ih=8,hh=8,head=8),
+    alpha, rs=1 (lora: rank-stabilised scale alpha/sqrt(r)), train (lora: modules trained in full besides the adapters,
+    e.g. head), diag=1 (full: SVD of the updates and rank-k truncations)."""
+    T, E, H, BS = g("t", 64), g("e", 32), g("h", 192), g("bs", 32)
+    make = lambda: CharGru(len(VOCAB), E, H)
+    xa, ya = windows(a_train, T); xb, yb = windows(b_train, T); xbt, ybt = windows(b_test, T)
+    pe, plr = g("pe", 3), g("plr", 3e-3)
+    psched = cfg.get("psched", "const")  # the pretraining's schedule (wcos: warm-up over 5% of the steps + cosine)
+    cache = f"/tmp/text_demos_proto_base_{E}_{H}_{pe}_{plr}_{BS}" + ("" if psched == "const" else "_" + psched) + ".pt"
+    base = make()
+    if os.path.exists(cache):
+        base.load_state_dict(torch.load(cache))
+    else:
+        t0 = time.time(); tps = fit(base, xa, ya, pe, plr, BS, 1, sched=psched, warm=0.05)
+        torch.save(base.state_dict(), cache)
+        print(f"pretrain {time.time() - t0:.1f}s  {tps:.0f} tok/s  params {count(base)}")
+    total = count(base)
+    xat, yat = windows(a_test, T)
+    print("base on A (held out): ppl %.3f acc %.4f" % evaluate(base, xat, yat))
+    print("before: ppl %.3f acc %.4f" % evaluate(base, xbt, ybt), flush=True)
+    for run in cfg.get("runs", "full;lora").split(";"):
+        kind, *kv = run.split(":")
+        o = dict(x.split("=", 1) for x in kv)
+        torch.manual_seed(g("seed", 1))
+        m = copy_model(base, make)
+        if kind == "full":
+            only = o.get("only")
+            if only:
+                for n, p in m.named_parameters():
+                    p.requires_grad = n.split(".")[0] in only.split(",")
+            lr, ep = float(o.get("lr", 4e-3)), int(o.get("ep", 2))
+        else:
+            for p in m.parameters(): p.requires_grad = False
+            spec, al = o.get("r", "ih=8,hh=8,head=8"), float(o.get("alpha", 16))
+            for n in ("ih", "hh", "head"):
+                r = lora_rank(spec, n)
+                if r: setattr(m, n, LoraLinear(getattr(m, n), r, al if "rs" not in o else al * math.sqrt(r)))
+            for n in o.get("train", "").split(","):  # PEFT's modules_to_save: these modules train in full
+                if n:
+                    for p in getattr(m, n).parameters(): p.requires_grad = True
+            lr, ep = float(o.get("lr", 1e-2)), int(o.get("ep", 3))
+        t1 = time.time()
+        fit(m, xb, yb, ep, lr, BS, 2, sched=o.get("sched", "const"), warm=float(o.get("warm", 0.0)))
+        ppl, acc = evaluate(m, xbt, ybt)
+        print(f"{run}: ppl {ppl:.3f} acc {acc:.4f} params {count(m)} ({count(m) / total:.3f})  {time.time() - t1:.1f}s", flush=True)
+        if kind == "full" and o.get("diag"):
+            names = ["ih", "hh", "head"]
+            delta_report(base, m, names)
+            for k in (4, 8, 16, 32):
+                print(f"  full with every update cut to rank {k}: ppl %.3f acc %.4f" % evaluate(truncated(base, m, make, names, k), xbt, ybt))
+            for n in names:
+                print(f"  full with only {n}'s update cut to rank 8: ppl %.3f acc %.4f" % evaluate(truncated(base, m, make, [n], 8), xbt, ybt))
+
+
 def main():
     kind = sys.argv[1]
-    cfg = dict(a.split("=") for a in sys.argv[2:])
+    cfg = dict(a.split("=", 1) for a in sys.argv[2:])
     g = lambda k, d: type(d)(cfg.get(k, d))
     global COSINE
     COSINE = g("cosine", 0)
@@ -181,31 +283,7 @@ def main():
     print(f"A {len(a)} chars, B {len(b)} chars; unknown in B {(b == 0).float().mean():.4f}")
     t0 = time.time()
     if kind == "rnn":
-        T, E, H = g("t", 64), g("e", 32), g("h", 128)
-        make = lambda: CharGru(len(VOCAB), E, H)
-        xa, ya = windows(a_train, T); xb, yb = windows(b_train, T); xbt, ybt = windows(b_test, T)
-        fa = g("fa", 1.0); fb = g("fb", 1.0)
-        xa, ya = xa[:int(len(xa) * fa)], ya[:int(len(ya) * fa)]
-        xb, yb = xb[:int(len(xb) * fb)], yb[:int(len(yb) * fb)]
-        base = make()
-        tps = fit(base, xa, ya, g("pe", 3), g("plr", 3e-3), g("bs", 32), 1)
-        print(f"pretrain {time.time() - t0:.1f}s  {tps:.0f} tok/s  params {count(base)}")
-        print("before: ppl %.3f acc %.4f" % evaluate(base, xbt, ybt))
-        full = copy_model(base, make)
-        t1 = time.time()
-        fit(full, xb, yb, g("fe", 2), g("flr", 2e-3), g("bs", 32), 2)
-        pf = evaluate(full, xbt, ybt)
-        print(f"full: ppl {pf[0]:.3f} acc {pf[1]:.4f} params {count(full)}  {time.time() - t1:.1f}s")
-        lora = copy_model(base, make)
-        for p in lora.parameters(): p.requires_grad = False
-        r, al = g("r", 8), g("alpha", 16.0)
-        lora.ih = LoraLinear(lora.ih, r, al); lora.hh = LoraLinear(lora.hh, r, al)
-        if g("head", 1): lora.head = LoraLinear(lora.head, r, al)
-        t1 = time.time()
-        fit(lora, xb, yb, g("le", 2), g("llr", 5e-3), g("bs", 32), 2)
-        pl = evaluate(lora, xbt, ybt)
-        print(f"lora: ppl {pl[0]:.3f} acc {pl[1]:.4f} params {count(lora)} ({count(lora) / count(full):.3f})  {time.time() - t1:.1f}s")
-        print(f"ppl ratio lora/full {pl[0] / pf[0]:.4f}")
+        rnn_runs(cfg, g, a_train, a_test, b_train, b_test)
     else:
         K, R, D = g("k", 4), g("rows", 8192), g("d", 64)
         make = lambda: HashedNgram(R, D, K)

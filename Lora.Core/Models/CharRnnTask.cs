@@ -21,6 +21,9 @@ namespace Lora.Core.Models;
 /// punctuation and rhythm differ; adapting means re-weighting which of the learned features drive the state and the
 /// prediction, a change that a rank-r update of ih, hh and the head can express without relearning the features.
 /// Full fine-tuning of the same base on the same data is the reference.</para>
+/// <para>Every phase runs <see cref="PhaseSchedule.WarmupCosine"/> (linear warm-up, cosine decay to zero) at its own
+/// peak rate, each rate the best of a small sweep: in these few epochs a decaying rate with a higher peak ends both
+/// adaptations 2–4% lower in perplexity than the best constant rate (docs/demos.md, "rnn").</para>
 /// <para><see cref="AdaptationOptions.Hidden"/> is (embedding width, hidden width).</para>
 /// </remarks>
 public sealed class CharRnnTask : DemoTask
@@ -59,14 +62,15 @@ public sealed class CharRnnTask : DemoTask
         Hidden = [32, 192],
         BatchSize = 32,
         BaseEpochs = 3,
-        BaseLearningRate = 3e-3,
+        BaseLearningRate = 1e-2,
         Rank = 8,
         Alpha = 16,
         Targets = ["rnn.ih", "rnn.hh", "head"],
         LoraEpochs = 3,
-        LoraLearningRate = 1e-2,
+        LoraLearningRate = 2e-2,
         FullEpochs = 2,
-        FullLearningRate = 4e-3,
+        FullLearningRate = 1.6e-2,
+        Schedule = PhaseSchedule.WarmupCosine,
     };
 
     /// <inheritdoc/>

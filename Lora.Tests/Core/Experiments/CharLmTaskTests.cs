@@ -130,6 +130,11 @@ public class CharLmTaskTests
         Assert.True(r.Full.Loss < r.TaskBBeforeLoss, $"full fine-tuning on B: {r.Full.Loss} vs before {r.TaskBBeforeLoss}");
         Assert.True(r.Lora.Loss < r.TaskBBeforeLoss, $"LoRA on B: {r.Lora.Loss} vs before {r.TaskBBeforeLoss}");
         Assert.True(r.Lora.TrainableParameters < r.Full.TrainableParameters / 4);
+        // The demo's phases run warm-up + cosine decay (its defaults): each ends far below its peak rate.
+        Assert.Equal(PhaseSchedule.WarmupCosine, options.Schedule);
+        Assert.True(r.BaseHistory.Epochs[^1].LearningRate < 0.1 * options.BaseLearningRate);
+        Assert.True(r.Lora.History.Epochs[^1].LearningRate < 0.1 * options.LoraLearningRate);
+        Assert.True(r.Full.History.Epochs[^1].LearningRate < 0.1 * options.FullLearningRate);
         // The base is untouched by either adaptation: it still scores what it scored before.
         Assert.Equal(r.TaskBBeforeLoss, Task.Evaluate(r.Base, data.TestB).Loss);
     }
