@@ -24,6 +24,7 @@ internal static class MlpQuick
             return 2;
         }
         KernelThreads.Count = threads;
+        if (args.Contains("--outer-max-r")) LoraGemmFused.OuterMaxR = QuickArgs.Int(args, "--outer-max-r", 8); // tuning
         string only = args.Contains("--only") ? args[Array.IndexOf(args, "--only") + 1] : "";
         var cases = new[] { ("lora", new MlpStepCase(true)), ("full", new MlpStepCase(false)) }
             .Where(c => only == "" || c.Item1 == only).ToArray();

@@ -101,6 +101,9 @@ internal static unsafe class LoraGemmFused
 
     static bool LowRank(int r) => r <= LowRankMaxR && LoraLowRank.Fast;
 
+    /// <summary>Ranks up to which dA and dB run on <see cref="LoraLowRank.Outer"/> (tuning).</summary>
+    internal static int OuterMaxR = 8;
+
     // h (n, r) = xd (n, k)·Aᵀ, A (r, k)
     internal static void XTimesAT(int n, int r, int k, ReadOnlySpan<float> xd, ReadOnlySpan<float> a, Span<float> h)
     {
@@ -123,14 +126,14 @@ internal static unsafe class LoraGemmFused
     // dA (r, k) = s·gᵀ·xd + beta·dA
     internal static void GradA(int n, int k, int r, float scale, ReadOnlySpan<float> g, ReadOnlySpan<float> xd, float beta, Span<float> dA)
     {
-        if (!LowRank(r)) { Gemm.Sgemm(Transpose.Yes, Transpose.No, r, k, n, scale, g, r, xd, k, beta, dA, k); return; }
+        if (!LowRank(r) || r > OuterMaxR) { Gemm.Sgemm(Transpose.Yes, Transpose.No, r, k, n, scale, g, r, xd, k, beta, dA, k); return; }
         fixed (float* pg = g, px = xd, pdA = dA) LoraLowRank.Outer(n, r, k, scale, pg, px, beta, pdA);
     }
 
     // dB (d, r) = s·dyᵀ·h + beta·dB, formed as its transpose s·hᵀ·dy (r, d) in scratch.
     internal static void GradB(int n, int d, int r, float scale, ReadOnlySpan<float> dy, ReadOnlySpan<float> h, float beta, Span<float> dB)
     {
-        if (!LowRank(r)) { Gemm.Sgemm(Transpose.Yes, Transpose.No, d, r, n, scale, dy, d, h, r, beta, dB, r); return; }
+        if (!LowRank(r) || r > OuterMaxR) { Gemm.Sgemm(Transpose.Yes, Transpose.No, d, r, n, scale, dy, d, h, r, beta, dB, r); return; }
         float* t = LoraBuffers.Current.Transposed((long)r * d + 16);
         fixed (float* pdy = dy, ph = h, pdB = dB)
         {
