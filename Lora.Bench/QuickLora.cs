@@ -12,6 +12,8 @@ namespace Lora.Bench;
 /// and reports what fraction of it the n = 1 forward reaches. <c>--clock cpu</c> times with the process's CPU clock
 /// (all threads, spinning workers included) instead of the wall clock: on a machine loaded far beyond its cores,
 /// wall time mostly measures the scheduler, while CPU time still measures the work (with 1 thread it is the work).
+/// <c>--profile</c> times the parts of a fused step instead (<see cref="QuickLoraProfile"/>; tuning options
+/// <c>--kc a,b,…</c>, <c>--blocking KC,MC,NC</c>, <c>--lowrank-max-r R</c>).
 /// </summary>
 internal static class QuickLora
 {
