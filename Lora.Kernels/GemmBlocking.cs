@@ -33,8 +33,8 @@ internal static class GemmBlocking
     public static int SmallM = 16;
 
     /// <summary>op(A) rows up to which <see cref="Gemm.Sgemm"/> takes the small-m strip path (AVX2/FMA only; at least
-    /// <see cref="SmallM"/>); above, the packed driver with its wide B blocks. 48: m = 24–48 × 4096 × 4096 ran at
-    /// 0.51–0.65× OpenBLAS on the packed driver and 0.78–0.90× on strips (NT 0.79–0.95× → 1.07–1.17×; docs/kernels.md).</summary>
+    /// <see cref="SmallM"/>); above, the packed driver with its wide B blocks. 48: m = 24–48 × 4096 × 4096 NN ran at
+    /// 0.49–0.59× OpenBLAS on the packed driver and 0.77–0.94× on strips (NT 0.81–0.88× → 1.06–1.10×; docs/kernels.md).</summary>
     public static int StripMaxM = 48;
 
     /// <summary>op(A) rows up to which the small-m path is the unpacked axpy/dot one; above, the strip path.</summary>
