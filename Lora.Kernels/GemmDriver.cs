@@ -64,11 +64,9 @@ internal static unsafe class GemmDriver
 
     /// <summary>Runs the plan on up to <see cref="KernelThreads.Count"/> threads. Requires M, N ≥ 1 and alpha ≠ 0.</summary>
     /// <remarks>
-    /// Split along M (the usual case: as many row units as column units or more), the parts share one packed
-    /// KC×NC block of B: each packs its share of the block's NR panels, they meet at a barrier, and each runs the
-    /// macro-kernel over its own rows with its own packed A (BLIS's ic-loop split). The shared block is
-    /// double-buffered, so one barrier per block suffices: a part packing block i+1 has passed barrier i, which
-    /// every part reaches only after it has finished block i−1, the last reader of that buffer.
+    /// Split along M (the usual case: as many row units as column units or more), the parts share each packed
+    /// KC×NC block of B (<see cref="GemmSharedB"/>): they pack its panels together, then each runs the macro-kernel
+    /// over its own rows with its own packed A (BLIS's ic-loop split).
     /// Split along N, or with narrow strips (<see cref="GemmPlan.Nc"/>), each part packs only the B panels it uses,
     /// so nothing is shared and the parts never meet.
     /// </remarks>
@@ -84,7 +82,8 @@ internal static unsafe class GemmDriver
             int kcMax = plan.Kc > 0 ? plan.Kc : KC, ncMax = plan.Nc > 0 ? plan.Nc : NC;
             // Whole cache lines per buffer, so the two never share one.
             plan.SharedBlock = ((nint)kcMax * Math.Min(ncMax, unitsN * NR) + 15) & ~(nint)15;
-            plan.SharedB = GemmBuffers.Current.SharedB(2 * plan.SharedBlock + 16);
+            plan.SharedB = GemmBuffers.Current.SharedB(GemmSharedB.HeaderFloats(parts) + GemmSharedB.Slots * plan.SharedBlock + 16);
+            GemmSharedB.Reset(plan.SharedB, parts);
         }
         LastShared = plan.SharedB != null;
         fixed (GemmPlan* p = &plan) WorkerPool.Run(&RunPart, p, parts);
@@ -106,7 +105,7 @@ internal static unsafe class GemmDriver
     static void RunPart(void* state, int part, int parts)
     {
         ref GemmPlan plan = ref *(GemmPlan*)state;
-        if (plan.SharedB != null) RunShared(ref plan, part, parts);
+        if (plan.SharedB != null) GemmSharedB.RunPart(ref plan, part, parts);
         else if (plan.SplitN)
         {
             int units = (plan.N + NR - 1) / NR;
@@ -135,9 +134,7 @@ internal static unsafe class GemmDriver
         GemmBuffers buffers = GemmBuffers.Current;
         var scratch = new Scratch
         {
-            A = buffers.PackA(MC * kcMax + 16),
             B = buffers.PackB(kcMax * ncMax + 16),
-            Tile = buffers.Tile(MR * NR + NR),
             Prefetch = plan.Nc > 0 ? PrefetchStrips * ncMax : 0,
         };
         int firstSegment = plan.Segment0.K > 0 ? 0 : 1;
@@ -165,50 +162,9 @@ internal static unsafe class GemmDriver
         }
     }
 
-    /// <summary>The part's share of the loop nest when the parts share each packed B block (see <see cref="Run"/>).</summary>
-    /// <remarks>Every part walks every block, even one whose rows are empty, so all meet at every barrier.</remarks>
-    static void RunShared(ref GemmPlan plan, int part, int parts)
-    {
-        int units = (plan.M + MR - 1) / MR;
-        int m0 = (int)((long)units * part / parts) * MR, m1 = Math.Min(plan.M, (int)((long)units * (part + 1) / parts) * MR);
-        int kcMax = plan.Kc > 0 ? plan.Kc : KC, ncMax = NC;
-        GemmBuffers buffers = GemmBuffers.Current;
-        var scratch = new Scratch { A = buffers.PackA(MC * kcMax + 16), Tile = buffers.Tile(MR * NR + NR) };
-        int firstSegment = plan.Segment0.K > 0 ? 0 : 1, blocks = 0;
-        for (int jc = 0; jc < plan.N; jc += ncMax)
-        {
-            int nc = Math.Min(ncMax, plan.N - jc), panels = (nc + NR - 1) / NR;
-            // This part's share of the block's panels: whole panels, so no two parts write one cache line.
-            int j0 = (int)((long)panels * part / parts) * NR, j1 = Math.Min(nc, (int)((long)panels * (part + 1) / parts) * NR);
-            for (int s = 0; s < 2; s++)
-            {
-                ref GemmSegment seg = ref s == 0 ? ref plan.Segment0 : ref plan.Segment1;
-                for (int pc = 0; pc < seg.K; pc += kcMax)
-                {
-                    int kc = Math.Min(kcMax, seg.K - pc);
-                    float* bp;
-                    nint bStride;
-                    if (seg.PackedB != null)
-                    {
-                        bStride = (nint)seg.K * NR;
-                        bp = seg.PackedB + (jc / NR) * bStride + (nint)pc * NR;
-                    }
-                    else
-                    {
-                        bStride = (nint)kc * NR;
-                        bp = plan.SharedB + (blocks++ & 1) * plan.SharedBlock;
-                        if (j0 < j1) GemmPacking.PackB(seg.B, pc, kc, jc + j0, j1 - j0, bp + (j0 / NR) * bStride, bStride);
-                        WorkerPool.Barrier(parts);
-                    }
-                    Block(ref plan, ref seg, pc, kc, jc, nc, m0, m1, s == firstSegment && pc == 0, scratch, bp, bStride);
-                }
-            }
-        }
-    }
-
     struct Scratch
     {
-        public float* A, B, Tile;
+        public float* B;
         public int Prefetch;
     }
 
@@ -218,23 +174,26 @@ internal static unsafe class GemmDriver
         if (seg.PackedB != null)
         {
             nint stride = (nint)seg.K * NR;
-            Block(ref plan, ref seg, pc, kc, jc, nc, m0, m1, first, scratch, seg.PackedB + (jc / NR) * stride + (nint)pc * NR, stride);
+            Block(ref plan, ref seg, pc, kc, jc, nc, m0, m1, first, seg.PackedB + (jc / NR) * stride + (nint)pc * NR, stride);
         }
         else
         {
             GemmPacking.PackB(seg.B, pc, kc, jc, nc, scratch.B, (nint)kc * NR, scratch.Prefetch);
-            Block(ref plan, ref seg, pc, kc, jc, nc, m0, m1, first, scratch, scratch.B, (nint)kc * NR);
+            Block(ref plan, ref seg, pc, kc, jc, nc, m0, m1, first, scratch.B, (nint)kc * NR);
         }
     }
 
     /// <summary>C[m0..m1, jc..jc+nc] (+)= op(A)[.., pc..pc+kc]·op(B)[pc..pc+kc, jc..jc+nc] of one segment, B packed at
     /// bp (panels every bStride floats).</summary>
     /// <param name="first">The first k-block of the whole inner dimension: beta and bias apply here only.</param>
-    static void Block(ref GemmPlan plan, ref GemmSegment seg, int pc, int kc, int jc, int nc, int m0, int m1, bool first,
-        in Scratch scratch, float* bp, nint bStride)
+    internal static void Block(ref GemmPlan plan, ref GemmSegment seg, int pc, int kc, int jc, int nc, int m0, int m1, bool first,
+        float* bp, nint bStride)
     {
         float beta = first ? plan.Beta : 1f;
         float* bias = first && plan.Bias != null ? plan.Bias + jc : null;
+        if (m0 >= m1) return;
+        GemmBuffers buffers = GemmBuffers.Current; // per thread: the same buffers the caller sized for this kc
+        float* packA = seg.PackedA != null ? null : buffers.PackA(MC * kc + 16), tile = buffers.Tile(MR * NR + NR);
         for (int ic = m0; ic < m1; ic += MC)
         {
             int mc = Math.Min(MC, m1 - ic);
@@ -248,11 +207,11 @@ internal static unsafe class GemmDriver
             else
             {
                 aStride = (nint)kc * MR;
-                GemmPacking.PackA(seg.A, ic, mc, pc, kc, scratch.A, aStride);
-                ap = scratch.A;
+                GemmPacking.PackA(seg.A, ic, mc, pc, kc, packA, aStride);
+                ap = packA;
             }
             GemmMacroKernel.Run(mc, nc, kc, ap, aStride, bp, bStride, plan.C + ic * plan.Ldc + jc, plan.Ldc,
-                plan.Alpha, beta, bias, scratch.Tile);
+                plan.Alpha, beta, bias, tile);
         }
     }
 }

@@ -10,9 +10,9 @@ namespace Lora.Kernels;
 /// <remarks>
 /// Calls from several threads are serialised on one lock, so the pool is never oversubscribed; workers never call
 /// back into the pool, so the lock cannot deadlock. Workers spin briefly after a job before they block, which keeps
-/// the wake-up cost of back-to-back kernel calls (a training step) low. Parts of one job may meet at a
-/// <see cref="Barrier"/> (all parts of a job run at once, each on its own thread); if any part fails, the others
-/// leave their barrier with <see cref="ParallelJobAbortedException"/> instead of waiting forever.
+/// the wake-up cost of back-to-back kernel calls (a training step) low. Parts of one job may wait for each other
+/// (<see cref="WaitUntilAtLeast"/>; all parts of a job run at once, each on its own thread); if any part fails, the
+/// others stop waiting with <see cref="ParallelJobAbortedException"/> instead of hanging.
 /// </remarks>
 internal static unsafe class WorkerPool
 {
@@ -25,8 +25,6 @@ internal static unsafe class WorkerPool
     static int s_pending;
     static Exception? s_error;
     static bool s_aborted;
-    static int s_arrived;
-    static int s_generation;
 
     /// <summary>Managed bytes allocated so far on all worker threads, sampled after each job (for the allocation tests).</summary>
     internal static long WorkerAllocatedBytes
@@ -62,7 +60,6 @@ internal static unsafe class WorkerPool
             s_parts = parts;
             s_error = null;
             s_aborted = false;
-            s_arrived = 0;
             s_done.Reset();
             Volatile.Write(ref s_pending, parts - 1);
             for (int i = 1; i < parts; i++) s_workers[i - 1].Go.Set();
@@ -80,31 +77,23 @@ internal static unsafe class WorkerPool
             s_done.Wait();
             s_body = null;
             s_state = null;
-            // A worker's own failure explains part 0 leaving a barrier early, so it wins over that.
+            // A worker's own failure explains part 0 giving up a wait, so it wins over that.
             if (s_error is { } w && (own is null or ParallelJobAbortedException)) ExceptionDispatchInfo.Throw(w);
             if (own is not null) ExceptionDispatchInfo.Throw(own);
         }
     }
 
     /// <summary>
-    /// Waits until all <paramref name="parts"/> parts of the running job have called it (a no-op for one part).
-    /// Every part must call it the same number of times. Spins (yielding, never sleeping) rather than blocking:
-    /// parts meet at it many times per call, a few microseconds apart.
+    /// Waits until <c>*counter ≥ value</c>, where other parts of the running job advance the counter (with an
+    /// interlocked or volatile write after the data it guards). Spins, yielding but never sleeping: parts wait on each
+    /// other for microseconds, many times per call.
     /// </summary>
-    /// <exception cref="ParallelJobAbortedException">Another part of the job failed.</exception>
-    public static void Barrier(int parts)
+    /// <exception cref="ParallelJobAbortedException">Another part of the job failed (it would never advance the counter).</exception>
+    public static void WaitUntilAtLeast(int* counter, int value)
     {
-        if (parts <= 1) return;
-        // Read the generation before arriving: it can only move on once this part has arrived.
-        int generation = Volatile.Read(ref s_generation);
-        if (Interlocked.Increment(ref s_arrived) == parts)
-        {
-            Volatile.Write(ref s_arrived, 0);
-            Interlocked.Increment(ref s_generation);
-            return;
-        }
+        if (Volatile.Read(ref *counter) >= value) return;
         var spin = new SpinWait();
-        while (Volatile.Read(ref s_generation) == generation)
+        while (Volatile.Read(ref *counter) < value)
         {
             if (Volatile.Read(ref s_aborted)) throw new ParallelJobAbortedException();
             spin.SpinOnce(sleep1Threshold: -1);
@@ -155,5 +144,5 @@ internal static unsafe class WorkerPool
     }
 }
 
-/// <summary>Thrown at a <see cref="WorkerPool.Barrier"/> when another part of the same parallel job has failed.</summary>
+/// <summary>Thrown by <see cref="WorkerPool.WaitUntilAtLeast"/> when another part of the same parallel job has failed.</summary>
 internal sealed class ParallelJobAbortedException() : Exception("another part of this parallel job failed.");

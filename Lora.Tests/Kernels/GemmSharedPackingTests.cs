@@ -3,8 +3,8 @@ using Lora.Kernels;
 namespace Lora.Tests.Kernels;
 
 /// <summary>
-/// The threaded driver's shared B blocks (split along m, each part packs a share of the block's panels, barrier,
-/// double buffer). Tiny cache blocking makes small shapes cross many blocks, so every edge of the split runs:
+/// The threaded driver's shared B blocks (split along m, panels claimed and packed by whichever part comes first,
+/// buffers in rotation; <see cref="GemmSharedB"/>). Tiny cache blocking makes small shapes cross many blocks, so every edge of the split runs:
 /// parts that pack no panel, a last panel that is partial, odd and even block counts, two segments with one of
 /// them pre-packed. m stays above <see cref="GemmBlocking.StripMaxM"/>, where Sgemm takes the packed driver.
 /// These tests change global settings, so they run in the serial collection.
@@ -106,35 +106,39 @@ public unsafe class GemmSharedPackingTests
                 Assert.Fail($"{threads} threads differ from 1 thread at element {i}: {many[i]:R} vs {one[i]:R}.");
     }
 
-    static int s_passed;
+    static int s_passed, s_counter;
 
-    static void FailBeforeBarrier(void* state, int part, int parts)
+    static void FailBeforeCounting(void* state, int part, int parts)
     {
         if (part == 1) throw new InvalidOperationException("part 1 failed");
-        WorkerPool.Barrier(parts); // part 0 would wait here forever if the failure did not release it
+        fixed (int* counter = &s_counter) WorkerPool.WaitUntilAtLeast(counter, parts); // would wait forever
         Interlocked.Increment(ref s_passed);
     }
 
-    static void MeetTwice(void* state, int part, int parts)
+    static void CountThenWait(void* state, int part, int parts)
     {
-        WorkerPool.Barrier(parts);
         Interlocked.Increment(ref s_passed);
-        WorkerPool.Barrier(parts);
-        // Every part has incremented before anyone leaves the second barrier.
-        if (Volatile.Read(ref s_passed) != parts) throw new InvalidOperationException($"barrier let a part through early: {s_passed} of {parts}");
+        fixed (int* counter = &s_counter)
+        {
+            Interlocked.Increment(ref *counter);
+            WorkerPool.WaitUntilAtLeast(counter, parts);
+        }
+        // Every part has counted before anyone gets past the wait.
+        if (Volatile.Read(ref s_passed) != parts) throw new InvalidOperationException($"a part got through early: {s_passed} of {parts}");
     }
 
     [Fact]
-    public void AFailedPartReleasesTheBarrierAndItsErrorIsThrown()
+    public void AFailedPartReleasesTheWaitersAndItsErrorIsThrown()
     {
-        var e = Assert.Throws<InvalidOperationException>(() => WorkerPool.Run(&FailBeforeBarrier, null, 2));
+        s_passed = s_counter = 0;
+        var e = Assert.Throws<InvalidOperationException>(() => WorkerPool.Run(&FailBeforeCounting, null, 2));
         Assert.Equal("part 1 failed", e.Message);
         Assert.Equal(0, s_passed);
-        // The pool and its barrier still work afterwards.
+        // The pool and its waits still work afterwards.
         for (int round = 0; round < 50; round++)
         {
-            s_passed = 0;
-            WorkerPool.Run(&MeetTwice, null, 3);
+            s_passed = s_counter = 0;
+            WorkerPool.Run(&CountThenWait, null, 3);
             Assert.Equal(3, s_passed);
         }
     }
