@@ -5,7 +5,7 @@ using Lora.Kernels;
 namespace Lora.Bench;
 
 /// <summary>
-/// <c>quick gemm [--threads N] [--json] [--reps R] [--blocking KC,MC,NC] [--only square|small] [--shape OP,m,n,k[,threads]]... [--alt private-b|edge-tiles|strips-16]</c>: our Sgemm against
+/// <c>quick gemm [--threads N] [--json] [--reps R] [--blocking KC,MC,NC] [--only square|small] [--shape OP,m,n,k[,threads]]... [--alt private-b|shared-b|edge-tiles|strips-16]</c>: our Sgemm against
 /// OpenBLAS at the same thread count, on the shapes, in under a minute. Each repetition times ours and
 /// OpenBLAS's back to back, so machine load hits both alike; figures are medians.
 /// </summary>
@@ -32,6 +32,7 @@ internal static class QuickGemm
                 case "--json": json = true; break;
                 case "--bandwidth": bandwidth = true; break;
                 case "--tiles": tiles = true; break;
+                case "--settle" when i + 1 < args.Length && int.TryParse(args[i + 1], out int ms) && ms >= 0: SettleMs = ms; i++; break;
                 case "--threads" when i + 1 < args.Length && int.TryParse(args[i + 1], out int t) && t >= 1: threads = t; i++; break;
                 case "--reps" when i + 1 < args.Length && int.TryParse(args[i + 1], out int r) && r >= 1: reps = r; i++; break;
                 case "--only" when i + 1 < args.Length: only = args[++i]; break;
@@ -46,7 +47,7 @@ internal static class QuickGemm
                     if (sm.Length > 5) GemmDriver.PrefetchStrips = sm[5];
                     if (sm.Length > 6) GemmBlocking.StripKc = sm[6];
                     break;
-                case "--alt" when i + 1 < args.Length && args[i + 1] is "private-b" or "edge-tiles" or "strips-16": alt = args[++i]; break;
+                case "--alt" when i + 1 < args.Length && args[i + 1] is "private-b" or "shared-b" or "edge-tiles" or "strips-16": alt = args[++i]; break;
                 case "--shape" when i + 1 < args.Length: // OP,m,n,k[,threads], e.g. NT,16,4096,4096 (repeatable; replaces the default shapes)
                     string[] f = args[++i].Split(',');
                     shapes.Add((f[0][0] == 'T', f[0][1] == 'T', int.Parse(f[1]), int.Parse(f[2]), int.Parse(f[3]), f.Length > 4 ? int.Parse(f[4]) : 0));
@@ -56,7 +57,7 @@ internal static class QuickGemm
                     GemmBlocking.Set(kmn[0], kmn[1], kmn[2]);
                     break;
                 default:
-                    Console.Error.WriteLine($"quick gemm: unknown or incomplete option '{args[i]}'. usage: quick gemm [--threads N] [--json] [--reps R] [--blocking KC,MC,NC] [--only square|small] [--shape OP,m,n,k[,threads]] [--clock wall|cpu] [--alt private-b|edge-tiles|strips-16] [--bandwidth] [--tiles]");
+                    Console.Error.WriteLine($"quick gemm: unknown or incomplete option '{args[i]}'. usage: quick gemm [--threads N] [--json] [--reps R] [--blocking KC,MC,NC] [--only square|small] [--shape OP,m,n,k[,threads]] [--clock wall|cpu] [--alt private-b|shared-b|edge-tiles|strips-16] [--bandwidth] [--tiles] [--settle MS]");
                     return 2;
             }
         }
@@ -106,11 +107,15 @@ internal static class QuickGemm
         return 0;
     }
 
+    /// <summary>Pause after each multi-threaded OpenBLAS timing (--settle MS; 0 = none).</summary>
+    static int SettleMs = 300;
+
     static string Json(double? v, string format = "F2") => v is double x ? x.ToString(format, CultureInfo.InvariantCulture) : "null";
 
     // cpu: time by the process's CPU time instead of the wall clock (1 thread only). On a loaded machine this
     // discounts time slices lost to other processes; it is for tuning, never the published figures.
-    // alt: a variant of ours timed in the same reps: "private-b" (each thread packs its own B block), "edge-tiles"
+    // alt: a variant of ours timed in the same reps: "private-b" (each thread packs its own B block, the default),
+    // "shared-b" (the parts share each packed B block, GemmSharedB), "edge-tiles"
     // (partial A panels on the zero-padded 6x16 edge path instead of MicroKernelAvx2Rows), "strips-16" (the small-m
     // strip path only up to m = 16, the packed driver above, as before session 2).
     static (double ours, double? openblas, double? alt) Measure(bool ta, bool tb, int m, int n, int k, int threads, int reps, bool cpu, string? alt)
@@ -152,6 +157,10 @@ internal static class QuickGemm
                 start = Now(cpu);
                 for (int i = 0; i < calls; i++) OpenBlas.Sgemm(ta, tb, m, n, k, 1f, a, lda, b, ldb, 0f, c, n);
                 if (rep >= 0) theirTimes.Add((Now(cpu) - start) / calls);
+                // OpenBLAS's worker threads spin (sched_yield) for ~2^28 cycles after a call before they sleep; on
+                // 2 cores that spinning took a third of the next multi-threaded timing (ours, always next). Let
+                // them settle first. Measured: docs/benchmarks.md, "SGEMM: shared B blocks …".
+                if (threads > 1 && SettleMs > 0) Thread.Sleep(SettleMs);
             }
         }
         finally { KernelThreads.Reset(); }
@@ -163,7 +172,8 @@ internal static class QuickGemm
 
     static void SetAlt(string alt, bool on)
     {
-        if (alt == "private-b") GemmDriver.SharedPacking = !on;
+        if (alt == "private-b") GemmDriver.SharedPacking = false;
+        if (alt == "shared-b") GemmDriver.SharedPacking = on;
         if (alt == "edge-tiles") GemmMacroKernel.PartialRows = !on;
         if (alt == "strips-16") GemmBlocking.StripMaxM = on ? 16 : 48;
     }

@@ -31,6 +31,8 @@ public unsafe class GemmSharedPackingTests
     {
         int kc = GemmBlocking.KC, mc = GemmBlocking.MC, nc = GemmBlocking.NC;
         long threshold = GemmDriver.MinFlopsPerPart;
+        bool shared = GemmDriver.SharedPacking;
+        GemmDriver.SharedPacking = true; // off by default (docs/kernels.md); these tests are about it
         GemmBlocking.Set(Kc, Mc, Nc);
         GemmDriver.MinFlopsPerPart = 1;
         KernelThreads.Count = threads;
@@ -40,6 +42,7 @@ public unsafe class GemmSharedPackingTests
             KernelThreads.Reset();
             GemmDriver.MinFlopsPerPart = threshold;
             GemmBlocking.Set(kc, mc, nc);
+            GemmDriver.SharedPacking = shared;
         }
     }
 
