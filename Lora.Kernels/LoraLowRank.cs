@@ -22,11 +22,46 @@ internal static unsafe class LoraLowRank
     public static bool Fast => Avx2.IsSupported && Fma.IsSupported;
 
     /// <summary>y (n×r) = x (n×c, row stride c)·mᵀ, m (r×c) row-major; y overwritten.</summary>
+    /// <remarks>Split over threads by pairs of rows, so every row is computed the same way for any split.</remarks>
     public static void Dot(int n, int r, int c, float* x, float* m, float* y)
     {
         if (!Fast) { DotReference(n, r, c, x, m, y); return; }
-        int i = 0;
-        for (; i + 2 <= n; i += 2)
+        var job = new Job { N = n, R = r, C = c, A = x, B = m, Out = y };
+        int parts = Parts(2L * n * r * c, (n + 1) / 2);
+        if (parts <= 1) DotRows(ref job, 0, n);
+        else WorkerPool.Run(&DotPart, &job, parts);
+    }
+
+    /// <summary>The arguments of one thin product, on the caller's stack while the parts run.</summary>
+    struct Job
+    {
+        public int N, R, C;
+        public float S, Beta;
+        public float* A, B, Out;
+    }
+
+    /// <summary>Parts for a thin product: a quarter of the GEMM's per-part work threshold, as these are memory-light.</summary>
+    static int Parts(long flops, int units)
+    {
+        long byWork = Math.Max(1, flops / Math.Max(1, GemmDriver.MinFlopsPerPart / 8));
+        return (int)Math.Max(1, Math.Min(Math.Min(KernelThreads.Count, units), byWork));
+    }
+
+    static void DotPart(void* state, int part, int parts)
+    {
+        ref Job j = ref *(Job*)state;
+        int pairs = (j.N + 1) / 2;
+        int i0 = (int)((long)pairs * part / parts) * 2, i1 = Math.Min(j.N, (int)((long)pairs * (part + 1) / parts) * 2);
+        DotRows(ref j, i0, i1);
+    }
+
+    // Rows i0..i1 of y (i0 even): pairs on the 2×4 kernel, an odd last row alone.
+    static void DotRows(ref Job job, int i0, int i1)
+    {
+        int r = job.R, c = job.C;
+        float* x = job.A, m = job.B, y = job.Out;
+        int i = i0;
+        for (; i + 2 <= i1; i += 2)
         {
             float* x0 = x + (nint)i * c;
             int j = 0;
@@ -37,36 +72,61 @@ internal static unsafe class LoraLowRank
                 y[(nint)(i + 1) * r + j] = Dot1(c, x0 + c, m + (nint)j * c);
             }
         }
-        for (; i < n; i++)
+        for (; i < i1; i++)
             for (int j = 0; j < r; j++) y[(nint)i * r + j] = Dot1(c, x + (nint)i * c, m + (nint)j * c);
     }
 
     /// <summary>o (r×c) = s·uᵀ·v + beta·o for u (n×r), v (n×c), both row-major; beta = 0 never reads o.</summary>
     /// <remarks>Streams v row by row (contiguous, so the prefetcher keeps up) and adds four rows at a time into o,
-    /// which stays in L1 for LoRA's r·c: o[j, :] += (s·u[i, j])·v[i, :] for i in order.</remarks>
+    /// which stays in L1 for LoRA's r·c: o[j, :] += (s·u[i, j])·v[i, :] for i in order. Split over threads by
+    /// 8-column groups of o; each element's chain is the same for any split.</remarks>
     public static void Outer(int n, int r, int c, float s, float* u, float* v, float beta, float* o)
     {
         if (!Fast) { OuterReference(n, r, c, s, u, v, beta, o); return; }
-        long rc = (long)r * c;
-        if (beta == 0f) new Span<float>(o, (int)rc).Clear();
-        else if (beta != 1f) for (long t = 0; t < rc; t++) o[t] *= beta;
-        int i = 0;
-        for (; i + 4 <= n; i += 4)
-            for (int j = 0; j < r; j++) AddRows4(c, s, u + (nint)i * r + j, r, v + (nint)i * c, o + (nint)j * c);
-        for (; i < n; i++)
-            for (int j = 0; j < r; j++) AddRow(c, s * u[(nint)i * r + j], v + (nint)i * c, o + (nint)j * c);
+        var job = new Job { N = n, R = r, C = c, S = s, Beta = beta, A = u, B = v, Out = o };
+        int parts = Parts(2L * n * r * c, (c + 7) / 8);
+        if (parts <= 1) OuterColumns(ref job, 0, c);
+        else WorkerPool.Run(&OuterPart, &job, parts);
     }
 
-    // o[0..c) += Σ_{q<4} (s·u[q·ldu])·v[q·c + ..], the four terms added in row order.
+    static void OuterPart(void* state, int part, int parts)
+    {
+        ref Job j = ref *(Job*)state;
+        int groups = (j.C + 7) / 8;
+        int p0 = (int)((long)groups * part / parts) * 8, p1 = Math.Min(j.C, (int)((long)groups * (part + 1) / parts) * 8);
+        OuterColumns(ref j, p0, p1);
+    }
+
+    // Columns p0..p1 of o.
+    static void OuterColumns(ref Job job, int p0, int p1)
+    {
+        int n = job.N, r = job.R, c = job.C, w = p1 - p0;
+        float s = job.S, beta = job.Beta;
+        float* u = job.A, v = job.B + p0, o = job.Out + p0;
+        if (w <= 0) return;
+        for (int j = 0; j < r; j++)
+        {
+            var row = new Span<float>(o + (nint)j * c, w);
+            if (beta == 0f) row.Clear();
+            else if (beta != 1f) for (int p = 0; p < w; p++) row[p] *= beta;
+        }
+        int i = 0;
+        for (; i + 4 <= n; i += 4)
+            for (int j = 0; j < r; j++) AddRows4(w, c, s, u + (nint)i * r + j, r, v + (nint)i * c, o + (nint)j * c);
+        for (; i < n; i++)
+            for (int j = 0; j < r; j++) AddRow(w, s * u[(nint)i * r + j], v + (nint)i * c, o + (nint)j * c);
+    }
+
+    // o[0..w) += Σ_{q<4} (s·u[q·ldu])·v[q·c + ..], the four terms added in row order (v's rows c apart).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void AddRows4(int c, float s, float* u, int ldu, float* v, float* o)
+    static void AddRows4(int w, int c, float s, float* u, int ldu, float* v, float* o)
     {
         float s0 = s * u[0], s1 = s * u[ldu], s2 = s * u[2 * ldu], s3 = s * u[3 * ldu];
         var b0 = Vector256.Create(s0); var b1 = Vector256.Create(s1);
         var b2 = Vector256.Create(s2); var b3 = Vector256.Create(s3);
         float* v1 = v + c, v2 = v1 + c, v3 = v2 + c;
         int p = 0;
-        for (; p + 8 <= c; p += 8)
+        for (; p + 8 <= w; p += 8)
         {
             var acc = Avx.LoadVector256(o + p);
             acc = Fma.MultiplyAdd(b0, Avx.LoadVector256(v + p), acc);
@@ -75,7 +135,7 @@ internal static unsafe class LoraLowRank
             acc = Fma.MultiplyAdd(b3, Avx.LoadVector256(v3 + p), acc);
             Avx.Store(o + p, acc);
         }
-        for (; p < c; p++)
+        for (; p < w; p++)
         {
             float acc = o[p];
             acc = MathF.FusedMultiplyAdd(s0, v[p], acc);
@@ -85,12 +145,12 @@ internal static unsafe class LoraLowRank
         }
     }
 
-    static void AddRow(int c, float su, float* v, float* o)
+    static void AddRow(int w, float su, float* v, float* o)
     {
         var b = Vector256.Create(su);
         int p = 0;
-        for (; p + 8 <= c; p += 8) Avx.Store(o + p, Fma.MultiplyAdd(b, Avx.LoadVector256(v + p), Avx.LoadVector256(o + p)));
-        for (; p < c; p++) o[p] = MathF.FusedMultiplyAdd(su, v[p], o[p]);
+        for (; p + 8 <= w; p += 8) Avx.Store(o + p, Fma.MultiplyAdd(b, Avx.LoadVector256(v + p), Avx.LoadVector256(o + p)));
+        for (; p < w; p++) o[p] = MathF.FusedMultiplyAdd(su, v[p], o[p]);
     }
 
     // Two rows of x against four rows of m: 8 chains of 8 lanes, then each reduced in a fixed order.

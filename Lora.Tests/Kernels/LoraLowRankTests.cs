@@ -81,4 +81,39 @@ public unsafe class LoraLowRankTests
                         }
                 }
     }
+    [Theory]
+    [InlineData(37, 9, 203)]
+    [InlineData(64, 8, 1024)]
+    public void OneThreadAndManyThreadsAreBitwiseEqual(int n, int r, int c)
+    {
+        float[] x = Random(n * c, 11), m = Random(r * c, 12), u = Random(n * r, 13), o0 = Random(r * c, 14);
+        (float[] Y, float[] O) Run(int threads)
+        {
+            float[] y = new float[n * r], o = (float[])o0.Clone();
+            long threshold = GemmDriver.MinFlopsPerPart;
+            KernelThreads.Count = threads;
+            GemmDriver.MinFlopsPerPart = 1 << 10; // split even these shapes
+            try
+            {
+                fixed (float* px = x, pm = m, pu = u, py = y, po = o)
+                {
+                    LoraLowRank.Dot(n, r, c, px, pm, py);
+                    LoraLowRank.Outer(n, r, c, 1.5f, pu, px, 0.5f, po);
+                }
+                return (y, o);
+            }
+            finally
+            {
+                KernelThreads.Reset();
+                GemmDriver.MinFlopsPerPart = threshold;
+            }
+        }
+        var one = Run(1);
+        foreach (int threads in new[] { 2, 3 })
+        {
+            var many = Run(threads);
+            BitwiseEqual(one.Y, many.Y, $"Dot with {threads} threads");
+            BitwiseEqual(one.O, many.O, $"Outer with {threads} threads");
+        }
+    }
 }
