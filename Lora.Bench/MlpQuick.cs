@@ -25,6 +25,7 @@ internal static class MlpQuick
         }
         KernelThreads.Count = threads;
         if (args.Contains("--outer-max-r")) LoraGemmFused.OuterMaxR = QuickArgs.Int(args, "--outer-max-r", 8); // tuning
+        if (args.Contains("--no-thin-split")) LoraLowRank.Split = false; // A/B of the thin products' thread split
         string only = args.Contains("--only") ? args[Array.IndexOf(args, "--only") + 1] : "";
         var cases = new[] { ("lora", new MlpStepCase(true)), ("full", new MlpStepCase(false)) }
             .Where(c => only == "" || c.Item1 == only).ToArray();

@@ -32,6 +32,9 @@ internal static unsafe class LoraLowRank
         else WorkerPool.Run(&DotPart, &job, parts);
     }
 
+    /// <summary>Whether a thin product may use more than one thread (tuning and A/B measurements).</summary>
+    internal static bool Split = true;
+
     /// <summary>The arguments of one thin product, on the caller's stack while the parts run.</summary>
     struct Job
     {
@@ -43,6 +46,7 @@ internal static unsafe class LoraLowRank
     /// <summary>Parts for a thin product: a quarter of the GEMM's per-part work threshold, as these are memory-light.</summary>
     static int Parts(long flops, int units)
     {
+        if (!Split) return 1;
         long byWork = Math.Max(1, flops / Math.Max(1, GemmDriver.MinFlopsPerPart / 8));
         return (int)Math.Max(1, Math.Min(Math.Min(KernelThreads.Count, units), byWork));
     }
