@@ -23,10 +23,16 @@ internal static class MlpQuick
             Console.Error.WriteLine("quick mlp: --threads must be in [1, 256], --steps ≥ 1, and --clock cpu needs --threads 1.");
             return 2;
         }
+        int oi = Array.IndexOf(args, "--only");
+        string only = oi < 0 ? "" : oi + 1 < args.Length ? args[oi + 1] : "?";
+        if (only is not ("" or "lora" or "full"))
+        {
+            Console.Error.WriteLine("quick mlp: --only takes lora or full.");
+            return 2;
+        }
         KernelThreads.Count = threads;
         if (args.Contains("--outer-max-r")) LoraGemmFused.OuterMaxR = QuickArgs.Int(args, "--outer-max-r", 8); // tuning
         if (args.Contains("--no-thin-split")) LoraLowRank.Split = false; // A/B of the thin products' thread split
-        string only = args.Contains("--only") ? args[Array.IndexOf(args, "--only") + 1] : "";
         var cases = new[] { ("lora", new MlpStepCase(true)), ("full", new MlpStepCase(false)) }
             .Where(c => only == "" || c.Item1 == only).ToArray();
         // --baseline: also the LoRA step with the fused kernels' settings before the "step" work (KC-sized k-blocks,
