@@ -81,14 +81,8 @@ public static class LoraGemm
         ReadOnlySpan<float> x, ReadOnlySpan<float> xDrop, PackedWeight w, ReadOnlySpan<float> a, ReadOnlySpan<float> b,
         ReadOnlySpan<float> h, ReadOnlySpan<float> dy, Span<float> scratch,
         Span<float> dx, Span<float> dA, Span<float> dB, Span<float> dBias, Span<float> dW, bool accumulate, LoraDropout dropout)
-    {
-        ArgumentNullException.ThrowIfNull(w);
-        if (!dropout.IsActive) xDrop = default;
-        else if (!dA.IsEmpty) LoraArguments.Need("xDrop", xDrop.Length, n, k);
-        LoraArguments.CheckBackward(n, d, k, r, x, xDrop, w, a, b, h, dy, scratch, dx, dA, dB, dBias, dW);
-        LoraGemmFused.Backward(n, d, k, r, scale, x, xDrop.IsEmpty ? x : xDrop, w, a, b, h, dy, scratch,
-            dx, dA, dB, dBias, dW, accumulate, dropout, accumulate);
-    }
+        => Backward(n, d, k, r, scale, x, xDrop, w, a, b, h, dy, scratch, dx, dA, dB, dBias, dW, accumulate, dropout,
+            accumulateDx: accumulate);
 
     /// <summary>
     /// As the overload with <paramref name="dropout"/>, with dx's mode chosen apart from the other outputs':
