@@ -88,7 +88,7 @@ public sealed class Trainer
             long start = Stopwatch.GetTimestamp();
             while (batches.Next(_features, _labels, out int count))
             {
-                var (loss, right) = StepCore(count, train.FeatureCount);
+                var (loss, right) = StepCore(_features, _labels, count, train.FeatureCount);
                 long targets = (long)count * perSample;
                 lossSum += (double)loss * targets; correct += right; epochTargets += targets; epochSamples += count; seen += count; batch++;
                 history.Steps++;
@@ -128,17 +128,17 @@ public sealed class Trainer
             throw new ArgumentException($"Step: {count} samples of {featureCount} features need {(long)count * featureCount} values and {count} labels; got {features.Length} and {labels.Length}.");
         Objective.TargetsPerSample(featureCount);
         EnsureBuffers(Math.Max(count, _labels.Length), featureCount);
-        features[..(count * featureCount)].CopyTo(_features);
-        labels[..count].CopyTo(_labels);
-        return StepCore(count, featureCount);
+        return StepCore(features, labels, count, featureCount);
     }
 
-    (float Loss, int Correct) StepCore(int count, int featureCount)
+    // The objective reads the batch where it lies (the caller's spans, or the iterator's buffers in Fit) straight
+    // into the model's input, so a batch is copied once.
+    (float Loss, int Correct) StepCore(ReadOnlySpan<float> features, ReadOnlySpan<int> labels, int count, int featureCount)
     {
         var tape = Tape.Current;
         tape.Reset();
         int targets = count * Objective.TargetsPerSample(featureCount);
-        Objective.Fill(_features, _labels, count, featureCount, _input, _targets);
+        Objective.Fill(features, labels, count, featureCount, _input, _targets);
         var logits = Objective.Logits(_model.Forward(Input(count, featureCount)), targets);
         var loss = Ops.SoftmaxCrossEntropy(logits, _targets.AsMemory(0, targets));
         float value = loss.Item;
