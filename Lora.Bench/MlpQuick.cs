@@ -14,6 +14,7 @@ internal static class MlpQuick
 {
     public static int Run(string[] args)
     {
+        if (!QuickArgs.Known("mlp", args, "--json --baseline --no-thin-split", "--threads --steps --clock --only --outer-max-r")) return 2;
         bool json = args.Contains("--json");
         int threads = QuickArgs.Int(args, "--threads", KernelThreads.Default);
         int steps = QuickArgs.Int(args, "--steps", 20);
@@ -38,7 +39,7 @@ internal static class MlpQuick
         // --baseline: also the LoRA step with the fused kernels' settings before the "step" work (KC-sized k-blocks,
         // thin products on the GEMM), interleaved, so the gain is measured in the same run.
         if (args.Contains("--baseline")) cases = [.. cases, ("lora_base", new MlpStepCase(true))];
-        foreach (var (mode, c) in cases) for (int i = 0; i < 3; i++) Step(mode, c); // warm-up: JIT, pools, packing
+        foreach (var (mode, c) in cases) QuickArgs.WarmUp(() => Step(mode, c)); // JIT tiers, pools, packing
         // Interleave the two modes so a change in machine load affects both alike.
         var times = cases.ToDictionary(c => c.Item1, _ => new List<double>());
         for (int s = 0; s < steps; s++)

@@ -25,6 +25,7 @@ internal static class QuickConv
 
     public static int Run(string[] args)
     {
+        if (!QuickArgs.Known("conv", args, "--json --baseline", "--threads --rounds --shape --clock")) return 2;
         bool json = args.Contains("--json");
         int threads = QuickArgs.Int(args, "--threads", KernelThreads.Default), rounds = QuickArgs.Int(args, "--rounds", 9);
         if (threads < 1 || threads > KernelThreads.MaxCount || rounds < 1)
@@ -149,8 +150,7 @@ internal static class QuickConv
         var reps = new int[kernels.Length];
         for (int i = 0; i < kernels.Length; i++)
         {
-            kernels[i].Body(); // warm-up: buffers, JIT tiers
-            kernels[i].Body();
+            QuickArgs.WarmUp(kernels[i].Body); // JIT tiers, buffers
             long t0 = Stopwatch.GetTimestamp();
             kernels[i].Body();
             reps[i] = (int)Math.Clamp(0.1 / Math.Max(Stopwatch.GetElapsedTime(t0).TotalSeconds, 1e-7), 1, 1000); // ~100 ms per sample

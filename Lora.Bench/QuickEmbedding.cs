@@ -15,6 +15,7 @@ internal static class QuickEmbedding
 {
     public static int Run(string[] args)
     {
+        if (!QuickArgs.Known("embedding", args, "", "--num --dim --n --r --threads")) return 2;
         int num = Arg(args, "--num", 32000), dim = Arg(args, "--dim", 256), n = Arg(args, "--n", 2048), r = Arg(args, "--r", 8);
         KernelThreads.Count = Arg(args, "--threads", 1);
         var rng = new SeededRandom(1);
@@ -40,7 +41,7 @@ internal static class QuickEmbedding
         for (int c = 0; c < cases.Length; c++)
         {
             times[c] = new double[rounds];
-            for (int i = 0; i < 3; i++) cases[c].Body(); // warm-up: pools, JIT tiering, optimizer state
+            QuickArgs.WarmUp(cases[c].Body); // JIT tiers, pools, optimizer state
         }
         for (int round = 0; round < rounds; round++)
             for (int c = 0; c < cases.Length; c++)

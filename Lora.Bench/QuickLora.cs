@@ -22,6 +22,7 @@ internal static class QuickLora
 
     public static int Run(string[] args)
     {
+        if (!QuickArgs.Known("lora", args, "--json --profile", "--threads --rounds --shape --clock --blocking --kc --lowrank-max-r")) return 2;
         bool json = args.Contains("--json");
         int threads = QuickArgs.Int(args, "--threads", KernelThreads.Default), rounds = QuickArgs.Int(args, "--rounds", 7);
         if (threads < 1 || threads > KernelThreads.MaxCount || rounds < 1)
@@ -93,8 +94,7 @@ internal static class QuickLora
         var reps = new int[kernels.Length];
         for (int i = 0; i < kernels.Length; i++)
         {
-            kernels[i].Body(); // warm-up: buffers, JIT tiers
-            kernels[i].Body();
+            QuickArgs.WarmUp(kernels[i].Body); // JIT tiers, buffers
             long t0 = Stopwatch.GetTimestamp();
             kernels[i].Body();
             double once = Stopwatch.GetElapsedTime(t0).TotalSeconds;

@@ -15,6 +15,7 @@ internal static class QuickRnn
 {
     public static int Run(string[] args)
     {
+        if (!QuickArgs.Known("rnn", args, "--json --profile --no-small-n", "--threads --steps --cell --n --t --in --hidden --r --clock")) return 2;
         bool json = args.Contains("--json");
         int threads = QuickArgs.Int(args, "--threads", KernelThreads.Default);
         int steps = QuickArgs.Int(args, "--steps", 10);
@@ -37,9 +38,8 @@ internal static class QuickRnn
         {
             var cases = new[] { ("lora", new RnnStepCase(cell == "gru", true, n, t, inputSize, hidden, rank)),
                                 ("full", new RnnStepCase(cell == "gru", false, n, t, inputSize, hidden, rank)) };
-            // Warm-up: JIT (tiered compilation settles after ~30 calls of each method and runs on a background thread,
-            // which the process CPU clock would count), pools, packing.
-            foreach (var (_, c) in cases) for (int i = 0; i < 8; i++) c.Step();
+            // Warm-up: JIT tiers (their background compilation would count on the process CPU clock), pools, packing.
+            foreach (var (_, c) in cases) QuickArgs.WarmUp(() => c.Step());
             var times = cases.ToDictionary(c => c.Item1, _ => new List<double>());
             for (int s = 0; s < steps; s++)
                 foreach (var (mode, c) in cases)
