@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using static Lora.Kernels.GemmBlocking;
 
 namespace Lora.Kernels;
@@ -44,6 +45,8 @@ internal unsafe struct GemmPlan
     internal bool SplitN;
     internal float* SharedB;
     internal nint SharedBlock;
+    // Set by the driver: Segment1 moved here when it rides along Segment0's last k-block (see GemmDriver.Run).
+    internal GemmSegment Tail;
 }
 
 /// <summary>
@@ -69,10 +72,22 @@ internal static unsafe class GemmDriver
     /// over its own rows with its own packed A (BLIS's ic-loop split).
     /// Split along N, or with narrow strips (<see cref="GemmPlan.Nc"/>), each part packs only the B panels it uses,
     /// so nothing is shared and the parts never meet.
+    /// <para>A Segment1 given with both operands pre-packed (<see cref="GemmSegment.PackedA"/> for all M rows and
+    /// <see cref="GemmSegment.PackedB"/>) is not a k-block of its own: it rides along Segment0's last k-block, in
+    /// the same micro-kernel calls and accumulators (<see cref="MicroKernel.RunTail"/>), so it costs its FMAs and no
+    /// pass over C. The driver moves it to <see cref="GemmPlan.Tail"/> (Segment1.K becomes 0). Every element is
+    /// still one FMA chain in a fixed order (Segment0's k-blocks, the last one continued by Segment1).</para>
     /// </remarks>
     public static void Run(ref GemmPlan plan)
     {
         long k = (long)plan.Segment0.K + plan.Segment1.K;
+        plan.Tail = default;
+        if (FuseTail && plan.Nc == 0 && plan.Segment0.K > 0 && plan.Segment1.K > 0
+            && plan.Segment1.PackedA != null && plan.Segment1.PackedB != null)
+        {
+            plan.Tail = plan.Segment1;
+            plan.Segment1 = default;
+        }
         int unitsM = (plan.M + MR - 1) / MR, unitsN = (plan.N + NR - 1) / NR;
         plan.SplitN = unitsN > unitsM;
         int parts = Parts(2L * plan.M * plan.N * k, plan.SplitN ? unitsN : unitsM);
@@ -94,6 +109,10 @@ internal static unsafe class GemmDriver
 
     /// <summary>On by default; a field only so that the benchmark can compare with private B blocks in one run.</summary>
     internal static bool SharedPacking = true;
+
+    /// <summary>On by default: a pre-packed Segment1 rides along Segment0's last k-block (see <see cref="Run"/>);
+    /// off runs it as a k-block of its own (a second pass over C), for the benchmark's A/B in one run.</summary>
+    internal static bool FuseTail = true;
 
     /// <summary>How many parts to split a job of the given flops into, at most one per unit and per thread.</summary>
     internal static int Parts(long flops, int units)
@@ -194,6 +213,14 @@ internal static unsafe class GemmDriver
         if (m0 >= m1) return;
         GemmBuffers buffers = GemmBuffers.Current; // per thread: the same buffers the caller sized for this kc
         float* packA = seg.PackedA != null ? null : buffers.PackA(MC * kc + 16), tile = buffers.Tile(MR * NR + NR);
+        // The last k-block of Segment0 carries the tail (GemmPlan.Tail) in its micro-kernel calls.
+        GemmTail tail = default;
+        bool withTail = plan.Tail.K > 0 && pc + kc == seg.K && Unsafe.AreSame(ref seg, ref plan.Segment0);
+        if (withTail)
+        {
+            tail.K = plan.Tail.K;
+            tail.B = plan.Tail.PackedB + (jc / NR) * (nint)tail.K * NR;
+        }
         for (int ic = m0; ic < m1; ic += MC)
         {
             int mc = Math.Min(MC, m1 - ic);
@@ -210,7 +237,8 @@ internal static unsafe class GemmDriver
                 GemmPacking.PackA(seg.A, ic, mc, pc, kc, packA, aStride);
                 ap = packA;
             }
-            GemmMacroKernel.Run(mc, nc, kc, ap, aStride, bp, bStride, plan.C + ic * plan.Ldc + jc, plan.Ldc,
+            if (withTail) tail.A = plan.Tail.PackedA + (ic / MR) * (nint)tail.K * MR;
+            GemmMacroKernel.Run(mc, nc, kc, ap, aStride, bp, bStride, tail, plan.C + ic * plan.Ldc + jc, plan.Ldc,
                 plan.Alpha, beta, bias, tile);
         }
     }

@@ -2,6 +2,21 @@ using static Lora.Kernels.GemmBlocking;
 
 namespace Lora.Kernels;
 
+/// <summary>
+/// A short second stretch of the inner dimension run inside the same micro-kernel calls as a k-block (the fused
+/// LoRA layer's low-rank term): K steps of packed A panels (panel t at A + t·K·MR) and packed B panels (panel t at
+/// B + t·K·NR), A and B pointing at the block's first row panel and first column panel. K = 0: none.
+/// </summary>
+internal unsafe struct GemmTail
+{
+    /// <summary>Steps of the stretch (0 = no tail).</summary>
+    public int K;
+    /// <summary>Packed A panels of the stretch (K×MR each, consecutive), from the block's first row.</summary>
+    public float* A;
+    /// <summary>Packed B panels of the stretch (K×NR each, consecutive, 32-byte aligned), from the block's first column.</summary>
+    public float* B;
+}
+
 /// <summary>The macro-kernel: one packed mc×kc block of A times one packed kc×nc block of B into C.</summary>
 internal static unsafe class GemmMacroKernel
 {
@@ -21,31 +36,46 @@ internal static unsafe class GemmMacroKernel
     /// </remarks>
     public static void Run(int mc, int nc, int kc, float* ap, nint aPanelStride, float* bp, nint bPanelStride,
         float* c, nint ldc, float alpha, float beta, float* bias, float* tile)
+        => Run(mc, nc, kc, ap, aPanelStride, bp, bPanelStride, default, c, ldc, alpha, beta, bias, tile);
+
+    /// <summary>As above, with <paramref name="tail"/>'s stretch accumulated after the kc steps in every micro-kernel
+    /// call (<see cref="MicroKernel.RunTail"/>): C = alpha·(Ap·Bp + A2·B2) + beta·C (+ bias), one pass over C.</summary>
+    public static void Run(int mc, int nc, int kc, float* ap, nint aPanelStride, float* bp, nint bPanelStride, in GemmTail tail,
+        float* c, nint ldc, float alpha, float beta, float* bias, float* tile)
     {
-        for (int jr = 0; jr < nc; jr += NR, bp += bPanelStride)
+        int k2 = tail.K;
+        nint a2Stride = (nint)k2 * MR, b2Stride = (nint)k2 * NR;
+        float* b2 = tail.B;
+        for (int jr = 0; jr < nc; jr += NR, bp += bPanelStride, b2 += b2Stride)
         {
             int nr = Math.Min(NR, nc - jr);
             float* biasJ = bias == null ? null : bias + jr;
-            float* a = ap;
-            for (int ir = 0; ir < mc; ir += MR, a += aPanelStride)
+            float* a = ap, a2 = tail.A;
+            for (int ir = 0; ir < mc; ir += MR, a += aPanelStride, a2 += a2Stride)
             {
                 int mr = Math.Min(MR, mc - ir);
                 float* cij = c + ir * ldc + jr;
-                if (mr == MR && nr == NR) MicroKernel.Run(kc, a, bp, cij, ldc, alpha, beta, biasJ);
-                else if (nr == NR && MicroKernel.UseAvx2 && PartialRows) MicroKernelAvx2Rows.Run(mr, kc, a, bp, cij, ldc, alpha, beta, biasJ);
-                else Edge(mr, nr, kc, a, bp, cij, ldc, alpha, beta, biasJ, tile);
+                if (mr == MR && nr == NR)
+                {
+                    if (k2 == 0) MicroKernel.Run(kc, a, bp, cij, ldc, alpha, beta, biasJ);
+                    else MicroKernel.RunTail(kc, a, bp, k2, a2, b2, cij, ldc, alpha, beta, biasJ);
+                }
+                else if (nr == NR && MicroKernel.UseAvx2 && PartialRows)
+                    MicroKernelAvx2Rows.RunTail(mr, kc, a, bp, k2, a2, b2, cij, ldc, alpha, beta, biasJ);
+                else Edge(mr, nr, kc, a, bp, k2, a2, b2, cij, ldc, alpha, beta, biasJ, tile);
             }
         }
     }
 
-    static void Edge(int mr, int nr, int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta, float* bias, float* tile)
+    static void Edge(int mr, int nr, int kc, float* a, float* b, int k2, float* a2, float* b2, float* c, nint ldc,
+        float alpha, float beta, float* bias, float* tile)
     {
         float* tileBias = tile + MR * NR;
         new Span<float>(tile, MR * NR + NR).Clear();
         if (beta != 0f)
             for (int r = 0; r < mr; r++) new ReadOnlySpan<float>(c + r * ldc, nr).CopyTo(new Span<float>(tile + r * NR, nr));
         if (bias != null) new ReadOnlySpan<float>(bias, nr).CopyTo(new Span<float>(tileBias, nr));
-        MicroKernel.Run(kc, a, b, tile, NR, alpha, beta, bias == null ? null : tileBias);
+        MicroKernel.RunTail(kc, a, b, k2, a2, b2, tile, NR, alpha, beta, bias == null ? null : tileBias);
         for (int r = 0; r < mr; r++) new ReadOnlySpan<float>(tile + r * NR, nr).CopyTo(new Span<float>(c + r * ldc, nr));
     }
 }

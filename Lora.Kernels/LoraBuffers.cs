@@ -12,13 +12,19 @@ internal sealed unsafe class LoraBuffers
     /// <summary>The buffers of the calling thread (created on first use).</summary>
     public static LoraBuffers Current => t_current ??= new LoraBuffers();
 
-    AlignedScratch _scaled, _panels, _rows, _mask, _transposed;
+    AlignedScratch _scaled, _panels, _rows, _mask, _transposed, _tailA, _tailB;
 
     /// <summary>Room for s·h (n×r) or s·dy·B (n×r).</summary>
     public float* Scaled(long floats) => _scaled.Get(floats);
 
     /// <summary>Room for a low-rank operand packed into panels (small-batch path).</summary>
     public float* Panels(long floats) => _panels.Get(floats);
+
+    /// <summary>Room for the low-rank stretch's A operand (s·h or s·dy·B) packed into MR-row panels (GEMM path).</summary>
+    public float* TailA(long floats) => _tailA.Get(floats);
+
+    /// <summary>Room for the low-rank stretch's B operand (Bᵀ or A) packed into NR-column panels (GEMM path).</summary>
+    public float* TailB(long floats) => _tailB.Get(floats);
 
     /// <summary>Room for a block of rows of s·(dy·B)·A (dropout backward).</summary>
     public float* Rows(long floats) => _rows.Get(floats);

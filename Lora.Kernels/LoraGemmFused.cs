@@ -171,8 +171,22 @@ internal static unsafe class LoraGemmFused
             LoraSmallBatch.Run(m, nc, seg0, seg1, beta, bias, c);
             return;
         }
+        if (seg0.K > 0 && seg1.K > 0) PackTail(m, nc, ref seg1);
         var plan = new GemmPlan { M = m, N = nc, Alpha = 1f, Beta = beta, C = c, Ldc = nc, Bias = bias, Segment0 = seg0, Segment1 = seg1, Kc = BlockK(seg0.K) };
         GemmDriver.Run(ref plan);
+    }
+
+    /// <summary>Packs the low-rank stretch's A (m×K) and B (K×n) whole, once per call, so that the driver runs it
+    /// inside the frozen segment's last k-block (<see cref="GemmDriver.Run"/>): one pass over C.</summary>
+    static void PackTail(int m, int n, ref GemmSegment seg)
+    {
+        var buffers = LoraBuffers.Current;
+        int k = seg.K;
+        float* pa = buffers.TailA((long)(m + MR - 1) / MR * MR * k + 16), pb = buffers.TailB((long)(n + NR - 1) / NR * NR * k + 16);
+        GemmPacking.PackA(seg.A, 0, m, 0, k, pa, (nint)k * MR);
+        GemmPacking.PackB(seg.B, 0, k, 0, n, pb, (nint)k * NR);
+        seg.PackedA = pa;
+        seg.PackedB = pb;
     }
 
     /// <summary>dBias (=|+=) Σ_i dy[i, :], rows added in order (the same bits for any thread count).</summary>

@@ -19,14 +19,37 @@ internal static unsafe class MicroKernel
     public static void Run(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta, float* bias)
     {
         if (UseAvx2) MicroKernelAvx2.Kernel6x16(kc, a, b, c, ldc, alpha, beta, bias);
-        else Portable(kc, a, b, c, ldc, alpha, beta, bias);
+        else Portable(kc, a, b, 0, null, null, c, ldc, alpha, beta, bias);
+    }
+
+    /// <summary>As <see cref="Run"/> over two stretches, kc steps of (a, b) then k2 of (a2, b2), into one set of
+    /// accumulators and one epilogue. See <see cref="MicroKernelAvx2.Kernel6x16Tail"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void RunTail(int kc, float* a, float* b, int k2, float* a2, float* b2, float* c, nint ldc, float alpha, float beta, float* bias)
+    {
+        if (UseAvx2) MicroKernelAvx2.Kernel6x16Tail(kc, a, b, k2, a2, b2, c, ldc, alpha, beta, bias);
+        else Portable(kc, a, b, k2, a2, b2, c, ldc, alpha, beta, bias);
     }
 
     /// <summary>The fallback tile: Vector&lt;float&gt; rows when accelerated, plain scalar otherwise (no FMA).</summary>
-    static void Portable(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta, float* bias)
+    static void Portable(int kc, float* a, float* b, int k2, float* a2, float* b2, float* c, nint ldc, float alpha, float beta, float* bias)
     {
         float* acc = stackalloc float[MR * NR];
         new Span<float>(acc, MR * NR).Clear();
+        Accumulate(kc, a, b, acc);
+        if (k2 > 0) Accumulate(k2, a2, b2, acc);
+        for (int r = 0; r < MR; r++)
+            for (int j = 0; j < NR; j++)
+            {
+                float* cij = c + r * ldc + j;
+                float v = beta == 0f ? alpha * acc[r * NR + j] : alpha * acc[r * NR + j] + beta * *cij;
+                *cij = bias == null ? v : v + bias[j];
+            }
+    }
+
+    /// <summary>acc[MR×NR] += Ap·Bp over kc steps, p in order.</summary>
+    static void Accumulate(int kc, float* a, float* b, float* acc)
+    {
         int w = Vector<float>.Count;
         if (Vector.IsHardwareAccelerated && NR % w == 0)
         {
@@ -50,12 +73,5 @@ internal static unsafe class MicroKernel
                     for (int j = 0; j < NR; j++) acc[r * NR + j] += av * b[j];
                 }
         }
-        for (int r = 0; r < MR; r++)
-            for (int j = 0; j < NR; j++)
-            {
-                float* cij = c + r * ldc + j;
-                float v = beta == 0f ? alpha * acc[r * NR + j] : alpha * acc[r * NR + j] + beta * *cij;
-                *cij = bias == null ? v : v + bias[j];
-            }
     }
 }

@@ -18,29 +18,37 @@ internal static unsafe class MicroKernelAvx2Rows
 {
     /// <summary>C[mr×16] = alpha·Ap·Bp + beta·C (+ bias) for 1 ≤ mr &lt; MR; arguments as for Kernel6x16.</summary>
     public static void Run(int mr, int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta, float* bias)
+        => RunTail(mr, kc, a, b, 0, null, null, c, ldc, alpha, beta, bias);
+
+    /// <summary>As <see cref="Run"/> over two stretches, kc steps of (a, b) then k2 of (a2, b2), into the same
+    /// accumulators before the one epilogue (<see cref="MicroKernelAvx2.Kernel6x16Tail"/>'s partial-row twin).</summary>
+    public static void RunTail(int mr, int kc, float* a, float* b, int k2, float* a2, float* b2, float* c, nint ldc, float alpha, float beta, float* bias)
     {
         switch (mr)
         {
-            case 1: Kernel<R1>(kc, a, b, c, ldc, alpha, beta, bias); break;
-            case 2: Kernel<R2>(kc, a, b, c, ldc, alpha, beta, bias); break;
-            case 3: Kernel<R3>(kc, a, b, c, ldc, alpha, beta, bias); break;
-            case 4: Kernel<R4>(kc, a, b, c, ldc, alpha, beta, bias); break;
-            default: Kernel<R5>(kc, a, b, c, ldc, alpha, beta, bias); break;
+            case 1: Kernel<R1>(kc, a, b, k2, a2, b2, c, ldc, alpha, beta, bias); break;
+            case 2: Kernel<R2>(kc, a, b, k2, a2, b2, c, ldc, alpha, beta, bias); break;
+            case 3: Kernel<R3>(kc, a, b, k2, a2, b2, c, ldc, alpha, beta, bias); break;
+            case 4: Kernel<R4>(kc, a, b, k2, a2, b2, c, ldc, alpha, beta, bias); break;
+            default: Kernel<R5>(kc, a, b, k2, a2, b2, c, ldc, alpha, beta, bias); break;
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Kernel<TR>(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta, float* bias) where TR : struct, ICount
+    static void Kernel<TR>(int kc, float* a, float* b, int k2, float* a2, float* b2, float* c, nint ldc, float alpha, float beta, float* bias) where TR : struct, ICount
     {
         Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
             c30 = default, c31 = default, c40 = default, c41 = default;
-        int p = 0;
-        for (; p + 2 <= kc; p += 2, a += 2 * MR, b += 2 * NR)
+        for (int stretch = 0; stretch < 2; stretch++, kc = k2, a = a2, b = b2)
         {
-            Step<TR>(a, b, ref c00, ref c01, ref c10, ref c11, ref c20, ref c21, ref c30, ref c31, ref c40, ref c41);
-            Step<TR>(a + MR, b + NR, ref c00, ref c01, ref c10, ref c11, ref c20, ref c21, ref c30, ref c31, ref c40, ref c41);
+            int p = 0;
+            for (; p + 2 <= kc; p += 2, a += 2 * MR, b += 2 * NR)
+            {
+                Step<TR>(a, b, ref c00, ref c01, ref c10, ref c11, ref c20, ref c21, ref c30, ref c31, ref c40, ref c41);
+                Step<TR>(a + MR, b + NR, ref c00, ref c01, ref c10, ref c11, ref c20, ref c21, ref c30, ref c31, ref c40, ref c41);
+            }
+            if (p < kc) Step<TR>(a, b, ref c00, ref c01, ref c10, ref c11, ref c20, ref c21, ref c30, ref c31, ref c40, ref c41);
         }
-        if (p < kc) Step<TR>(a, b, ref c00, ref c01, ref c10, ref c11, ref c20, ref c21, ref c30, ref c31, ref c40, ref c41);
         var va = Vector256.Create(alpha);
         var vb = Vector256.Create(beta);
         Store(c, c00, c01, va, vb, beta, bias);

@@ -13,7 +13,8 @@ public class LoraThreadingTests
         { 1, 1000, 300, 8 },    // small-batch path, split over panels
         { 16, 517, 300, 64 },   // small-batch path, edge panel
         { 17, 300, 517, 4 },    // packed driver
-        { 129, 400, 300, 8 },   // packed driver, several k-blocks
+        { 129, 400, 300, 8 },   // packed driver
+        { 40, 70, 1100, 8 },    // packed driver, forward in k-blocks of 1024 and 76, the low-rank tail in the last
     };
 
     static float[][] Run(int n, int d, int k, int r, int threads, LoraDropout dropout, out int parts)
