@@ -51,7 +51,6 @@ internal static class QuickLora
             int li = Array.IndexOf(args, "--lowrank-max-r"); // tuning only
             if (li >= 0) LoraGemmFused.LowRankMaxR = int.Parse(args[li + 1]);
             if (bi >= 0) { var kmn = args[bi + 1].Split(',').Select(int.Parse).ToArray(); GemmBlocking.Set(kmn[0], kmn[1], kmn[2]); }
-            s_clock = QuickArgs.ProcessCpuMs;
             int ki = Array.IndexOf(args, "--kc");
             QuickLoraProfile.Run(shapes, rounds, threads, ki >= 0 ? args[ki + 1].Split(',').Select(int.Parse).ToArray() : []);
             KernelThreads.Reset();

@@ -7,7 +7,9 @@ namespace Lora.Bench;
 /// <c>quick lora --profile [--shape n,d,k,r] [--threads N] [--rounds R]</c>: where a fused LoRA step's time goes, one
 /// part at a time — h = x·Aᵀ, the fused forward (h included), g = dy·B, dx = [dy | s·g]·[W ; A] (g included),
 /// dA = s·gᵀ·x, dB = s·dyᵀ·h — each timed alone (wall clock, or the process CPU clock with <c>--clock cpu</c>) and
-/// also as GFLOP/s, next to the whole step, so the parts' sum can be checked against it.
+/// also as GFLOP/s, next to the whole step, so the parts' sum can be checked against it; "fwd s=0" is the forward
+/// without the low-rank term, "fwd/dx lr pass" the forward and dx with the low-rank stretch as a k-block of its own
+/// (a second pass over y or dx, <see cref="GemmDriver.FuseTail"/> off) instead of riding along the last k-block.
 /// </summary>
 internal static class QuickLoraProfile
 {
@@ -31,7 +33,9 @@ internal static class QuickLoraProfile
                 ("dB (Sgemm)", p.DBGemm, 2.0 * d * r * n),
                 ("lora step", p.Step, 2.0 * n * d * (k + r) + 4.0 * n * r * k + 4.0 * n * d * r + 2.0 * n * k * (d + r)),
             ];
-            parts = [.. parts, ("fwd s=0 (no lr)", p.ForwardBase, 2.0 * n * d * k + 2.0 * n * r * k)];
+            parts = [.. parts, ("fwd s=0 (no lr)", p.ForwardBase, 2.0 * n * d * k + 2.0 * n * r * k),
+                ("fwd lr pass", () => { GemmDriver.FuseTail = false; p.Forward(); GemmDriver.FuseTail = true; }, parts[2].Flops),
+                ("dx lr pass", () => { GemmDriver.FuseTail = false; p.Dx(); GemmDriver.FuseTail = true; }, parts[5].Flops)];
             foreach (int kc in kcs)
                 parts = [.. parts, ($"fwd kc={kc}", () => { LoraGemmFused.Kc = kc; p.Forward(); LoraGemmFused.Kc = 0; }, parts[2].Flops),
                     ($"dx kc={kc}", () => { LoraGemmFused.Kc = kc; p.Dx(); LoraGemmFused.Kc = 0; }, parts[5].Flops)];
