@@ -9,7 +9,8 @@ then writes into Lora.Tests/Fixtures/peft/:
     adapter/adapter_config.json                 PEFT's LoraConfig fields
     adapter/adapter_model.safetensors           base_model.model.layers.{i}.lora_A.weight (r, in), .lora_B.weight (out, r)
     adapter_bias/                               a second adapter: r=2, rsLoRA, regex target_modules, bias "all"
-    io.safetensors                              x (a fixed input batch); y_base, y_lora, y_lora_bias as PyTorch computes them
+    adapter_pattern/                            a third adapter: per-module r and lora_alpha (rank_pattern, alpha_pattern)
+    io.safetensors                              x (a fixed input batch); y_base, y_lora, y_lora_bias, y_lora_pattern as PyTorch computes them
     halfprec.safetensors                        F32, BF16 and F16 tensors (with edge values) to test those read paths
     expected.json                               every tensor above as float32 bit patterns, and y_base/y_lora in float64
 
@@ -30,6 +31,7 @@ import argparse
 import json
 import math
 import os
+import re
 import struct
 import sys
 
@@ -116,6 +118,15 @@ def read_safetensors(path):
 
 ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid,
                "gelu": lambda v: torch.nn.functional.gelu(v)}
+
+
+def pattern_key(pattern, path):
+    """PEFT's rule for rank_pattern / alpha_pattern: the first key (in order) such that (.*\\.)?(key)$ matches the
+    module path from its start; the path itself when none does (then .get falls back to the default)."""
+    for key in pattern:
+        if re.match(rf"(.*\.)?({key})$", path):
+            return key
+    return path
 
 
 def forward(x, weights, biases, act, lora=None):
@@ -220,7 +231,33 @@ def generate(out):
         y_bias64 = forward(d(x), [d(w) for w in ws], [d(b) for b in bs2], torch.relu,
                            [None if l is None else (d(l[0]), d(l[1]), s2) for l in lora2])
 
-    io = {"x": x, "y_base": y_base, "y_lora": y_lora, "y_lora_bias": y_bias}
+    # A third adapter for per-module ranks and alphas (PEFT's rank_pattern / alpha_pattern). The config is written
+    # with sort_keys as PEFT writes it and the ranks are chosen from the file's key order, as PEFT reads it:
+    # "layers.0" matches both rank keys, and the first in the file ("0") wins.
+    config3 = dict(config, rank_pattern={"layers\\.[01]": 2, "0": 3}, alpha_pattern={"layers.2": 16})
+    os.makedirs(os.path.join(out, "adapter_pattern"), exist_ok=True)
+    with open(os.path.join(out, "adapter_pattern", "adapter_config.json"), "w") as f:
+        json.dump(config3, f, indent=2, sort_keys=True)
+        f.write("\n")
+    with open(os.path.join(out, "adapter_pattern", "adapter_config.json")) as f:
+        read3 = json.load(f)
+    lora3, adapter3, scales3 = [], {}, []
+    for i, layer in enumerate(model.layers):
+        path = f"layers.{i}"
+        r3 = read3["rank_pattern"].get(pattern_key(read3["rank_pattern"], path), read3["r"])
+        alpha3 = read3["alpha_pattern"].get(pattern_key(read3["alpha_pattern"], path), read3["lora_alpha"])
+        a = torch.randn(r3, layer.in_features) * 0.3
+        b = torch.randn(layer.out_features, r3) * 0.3
+        lora3.append((a, b, alpha3 / r3))
+        scales3.append(alpha3 / r3)
+        adapter3[f"{PREFIX}{path}.lora_A.weight"] = (a, "F32")
+        adapter3[f"{PREFIX}{path}.lora_B.weight"] = (b, "F32")
+    write_safetensors(os.path.join(out, "adapter_pattern", "adapter_model.safetensors"), adapter3, {"format": "pt"})
+    with torch.no_grad():
+        y_pattern = forward(x, ws, bs, torch.relu, lora3)
+        y_pattern64 = forward(d(x), [d(w) for w in ws], [d(b) for b in bs], torch.relu, [(d(a), d(b), s) for a, b, s in lora3])
+
+    io = {"x": x, "y_base": y_base, "y_lora": y_lora, "y_lora_bias": y_bias, "y_lora_pattern": y_pattern}
     write_safetensors(os.path.join(out, "io.safetensors"), {k: (v, "F32") for k, v in io.items()})
 
     # Narrow types: weights plus edge values (signed zero, infinities, the smallest subnormals, rounding ties).
@@ -235,6 +272,7 @@ def generate(out):
         "model.safetensors": {k: expected_entry(v) for k, v in state.items()},
         "adapter/adapter_model.safetensors": {k: expected_entry(v) for k, (v, _) in adapter.items()},
         "adapter_bias/adapter_model.safetensors": {k: expected_entry(v) for k, (v, _) in adapter2.items()},
+        "adapter_pattern/adapter_model.safetensors": {k: expected_entry(v) for k, (v, _) in adapter3.items()},
         "io.safetensors": {k: expected_entry(v) for k, v in io.items()},
         "halfprec.safetensors": {k: expected_entry(as_read[dt](v)) for k, (v, dt) in half.items()},
         "scaling": s,
@@ -242,6 +280,8 @@ def generate(out):
         "y_lora_f64": y_lora64.tolist(),
         "y_lora_bias_f64": y_bias64.tolist(),
         "scaling_bias": s2,
+        "y_lora_pattern_f64": y_pattern64.tolist(),
+        "scalings_pattern": scales3,
         "torch_version": torch.__version__,
     }
     with open(os.path.join(out, "expected.json"), "w") as f:
@@ -260,12 +300,14 @@ def check(directory):
     bs = [base[f"layers.{i}.bias"].double() for i in range(n)]
     with open(os.path.join(directory, "adapter", "adapter_config.json")) as f:
         acfg = json.load(f)
-    r, alpha = acfg["r"], acfg["lora_alpha"]
-    s = alpha / math.sqrt(r) if acfg.get("use_rslora") else alpha / r
     tensors, _ = read_safetensors(os.path.join(directory, "adapter", "adapter_model.safetensors"))
     lora, adapted_bs = [None] * n, list(bs)
+    ranks, alphas = acfg.get("rank_pattern") or {}, acfg.get("alpha_pattern") or {}
     for i in range(n):
         key = f"{PREFIX}layers.{i}"
+        r = ranks.get(pattern_key(ranks, f"layers.{i}"), acfg["r"])
+        alpha = alphas.get(pattern_key(alphas, f"layers.{i}"), acfg["lora_alpha"])
+        s = alpha / math.sqrt(r) if acfg.get("use_rslora") else alpha / r
         if key + ".lora_A.weight" in tensors:
             a, b = tensors[key + ".lora_A.weight"].double(), tensors[key + ".lora_B.weight"].double()
             assert a.shape == (r, sizes[i]) and b.shape == (sizes[i + 1], r), f"layer {i}: A {a.shape}, B {b.shape}"

@@ -60,8 +60,13 @@ internal static class InspectVerb
         stdout.WriteLine(Invariant($"{dir}: LoRA adapter, r = {c.R}, alpha = {c.LoraAlpha}, scaling = {c.Scaling:0.####}{(c.UseRsLora ? " (rsLoRA)" : "")}, dropout = {c.LoraDropout}, bias = {PeftAdapterConfig.BiasName(c.Bias)}"));
         stdout.WriteLine($"  target_modules: {(c.TargetModulesRegex ?? string.Join(", ", c.TargetModules))}");
         stdout.WriteLine(Invariant($"  {adapter.Modules.Count} adapted modules, {parameters:N0} parameters"));
+        if (c.RankPattern.Count > 0) stdout.WriteLine($"  rank_pattern: {Show(c.RankPattern)}");
+        if (c.AlphaPattern.Count > 0) stdout.WriteLine($"  alpha_pattern: {Show(c.AlphaPattern)}");
+        bool perModule = c.RankPattern.Count > 0 || c.AlphaPattern.Count > 0;
         foreach (var m in adapter.Modules.OrderBy(m => m.ModulePath, StringComparer.Ordinal))
-            stdout.WriteLine($"  {m.ModulePath}: A {Shape(m.A.Shape)}, B {Shape(m.B.Shape)}");
+            stdout.WriteLine(perModule
+                ? Invariant($"  {m.ModulePath}: A {Shape(m.A.Shape)}, B {Shape(m.B.Shape)}, r = {m.Rank}, alpha = {c.AlphaFor(m.ModulePath)}")
+                : $"  {m.ModulePath}: A {Shape(m.A.Shape)}, B {Shape(m.B.Shape)}");
     }
 
     static void ModelSummary(string dir, TextWriter stdout)
@@ -79,6 +84,9 @@ internal static class InspectVerb
         foreach (var (name, shape) in model.Config.ExpectedTensors())
             stdout.WriteLine($"  {name}: {Shape(shape)}");
     }
+
+    static string Show<T>(IEnumerable<KeyValuePair<string, T>> pattern) where T : IFormattable =>
+        "{" + string.Join(", ", pattern.Select(p => $"\"{p.Key}\": {p.Value.ToString(null, CultureInfo.InvariantCulture)}")) + "}";
 
     static string Shape(int[] shape) => "(" + string.Join(", ", shape) + ")";
 

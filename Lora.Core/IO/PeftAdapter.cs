@@ -159,6 +159,16 @@ public sealed class PeftAdapter
         catch (RegexMatchTimeoutException e) { throw Corrupt(file, "target_modules", "the regular expression takes too long to match", e); }
     }
 
+    static int RankOf(PeftAdapterConfig config, string path, string file)
+    {
+        try
+        {
+            _ = config.AlphaFor(path); // fail here, while loading, rather than when the adapter is applied
+            return config.RankFor(path);
+        }
+        catch (RegexMatchTimeoutException e) { throw Corrupt(file, "rank_pattern", $"a key takes too long to match '{path}'", e); }
+    }
+
     internal static PeftAdapter FromTensors(PeftAdapterConfig config, IEnumerable<TensorData> tensors, string file)
     {
         var a = new SortedDictionary<string, (TensorData T, bool Embedding)>(StringComparer.Ordinal);
@@ -185,10 +195,12 @@ public sealed class PeftAdapter
             if (!b.TryGetValue(path, out var fb) || fb.Embedding != embedding)
                 throw Corrupt(file, qb, $"missing key: {(embedding ? "lora_embedding_A" : "lora_A")} has no matching {(embedding ? "lora_embedding_B" : "lora_B")}");
             var tb = fb.T;
-            if (ta.Shape.Length < 2 || ta.Shape[0] != config.R)
-                throw Corrupt(file, qa, $"has shape {TensorData.FormatShape(ta.Shape)}, expected rank {config.R} (the config's r) first");
-            if (tb.Shape.Length < 2 || tb.Shape[1] != config.R)
-                throw Corrupt(file, qb, $"has shape {TensorData.FormatShape(tb.Shape)}, expected (out, {config.R}{(tb.Shape.Length == 4 ? ", 1, 1" : "")}) with the config's r = {config.R}");
+            int r = RankOf(config, path, file);
+            string whose = r == config.R && !config.RankPattern.Any() ? "the config's r" : $"the config's r for '{path}' (r, rank_pattern)";
+            if (ta.Shape.Length < 2 || ta.Shape[0] != r)
+                throw Corrupt(file, qa, $"has shape {TensorData.FormatShape(ta.Shape)}, expected rank {r} ({whose}) first");
+            if (tb.Shape.Length < 2 || tb.Shape[1] != r)
+                throw Corrupt(file, qb, $"has shape {TensorData.FormatShape(tb.Shape)}, expected (out, {r}{(tb.Shape.Length == 4 ? ", 1, 1" : "")}) with {whose} = {r}");
             if (PeftFactorLayout.FromFactors(embedding, ta.Shape, tb.Shape) is null)
                 throw Corrupt(file, qa, $"and {qb} have shapes {TensorData.FormatShape(ta.Shape)} and {TensorData.FormatShape(tb.Shape)}, which fit no layer: expected (r, in) and (out, r)" +
                     (embedding ? " for an embedding" : ", or (r, in, kh, kw) and (out, r, 1, 1)") + ", no empty dimension");

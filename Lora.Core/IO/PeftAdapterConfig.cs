@@ -22,8 +22,11 @@ public enum PeftBias
 /// <para>Lora writes the fields PEFT writes (keys sorted, two-space indent, like PEFT's <c>json.dumps(indent=2,
 /// sort_keys=True)</c>) and reads any file PEFT writes for a plain LoRA adapter, ignoring fields it does not use.
 /// Features whose tensors Lora cannot apply are refused rather than silently dropped: <c>fan_in_fan_out</c>,
-/// <c>use_dora</c>, <c>lora_bias</c>, a non-empty <c>rank_pattern</c>, <c>alpha_pattern</c> or <c>modules_to_save</c>.</para>
-/// <para>The scale applied to B·A is s = alpha / r, or alpha / √r with <see cref="UseRsLora"/>.</para>
+/// <c>use_dora</c>, <c>lora_bias</c>, a non-empty <c>modules_to_save</c>.</para>
+/// <para>The scale applied to B·A of the module at <c>path</c> is s = alpha / r, or alpha / √r with
+/// <see cref="UseRsLora"/>, where r = <see cref="RankFor"/>(path) and alpha = <see cref="AlphaFor"/>(path): <see cref="R"/> and
+/// <see cref="LoraAlpha"/> unless <c>rank_pattern</c> / <c>alpha_pattern</c> select the module (PEFT's rule, see
+/// <see cref="RankPattern"/>).</para>
 /// </remarks>
 public sealed record PeftAdapterConfig
 {
@@ -61,7 +64,22 @@ public sealed record PeftAdapterConfig
     /// <summary>PEFT's <c>inference_mode</c>.</summary>
     public bool InferenceMode { get; init; } = true;
 
-    /// <summary>The factor on B·A: alpha / r, or alpha / √r for rsLoRA.</summary>
+    /// <summary>PEFT's <c>rank_pattern</c>: per-module ranks, keys tried in order (the file's order when read), the
+    /// first whose regular expression matches the module path whole or from a dot (<c>(.*\.)?(key)$</c>) wins.</summary>
+    public IReadOnlyList<KeyValuePair<string, int>> RankPattern { get; init; } = [];
+
+    /// <summary>PEFT's <c>alpha_pattern</c>: per-module alphas, matched like <see cref="RankPattern"/> but on their own.</summary>
+    public IReadOnlyList<KeyValuePair<string, double>> AlphaPattern { get; init; } = [];
+
+    /// <summary>The rank of the module at <paramref name="modulePath"/>.</summary>
+    /// <exception cref="System.Text.RegularExpressions.RegexMatchTimeoutException">A key takes over a second to match.</exception>
+    public int RankFor(string modulePath) => PeftPatterns.Lookup(RankPattern, modulePath, R);
+
+    /// <summary>The alpha of the module at <paramref name="modulePath"/>.</summary>
+    /// <exception cref="System.Text.RegularExpressions.RegexMatchTimeoutException">A key takes over a second to match.</exception>
+    public double AlphaFor(string modulePath) => PeftPatterns.Lookup(AlphaPattern, modulePath, LoraAlpha);
+
+    /// <summary>The factor on B·A of modules no pattern selects: alpha / r, or alpha / √r for rsLoRA.</summary>
     public double Scaling => UseRsLora ? LoraAlpha / Math.Sqrt(R) : LoraAlpha / R;
 
     /// <summary>True when PEFT would wrap the module at <paramref name="modulePath"/> (e.g. <c>layers.0</c>).</summary>
@@ -83,7 +101,8 @@ public sealed record PeftAdapterConfig
         other is not null && R == other.R && LoraAlpha.Equals(other.LoraAlpha) && LoraDropout.Equals(other.LoraDropout)
         && (TargetModules ?? []).SequenceEqual(other.TargetModules ?? []) && TargetModulesRegex == other.TargetModulesRegex
         && UseRsLora == other.UseRsLora && Bias == other.Bias && InitLoraWeights == other.InitLoraWeights
-        && TaskType == other.TaskType && BaseModelNameOrPath == other.BaseModelNameOrPath && InferenceMode == other.InferenceMode;
+        && TaskType == other.TaskType && BaseModelNameOrPath == other.BaseModelNameOrPath && InferenceMode == other.InferenceMode
+        && (RankPattern ?? []).SequenceEqual(other.RankPattern ?? []) && (AlphaPattern ?? []).SequenceEqual(other.AlphaPattern ?? []);
 
     /// <inheritdoc/>
     public override int GetHashCode() => HashCode.Combine(R, LoraAlpha, TargetModulesRegex, Bias, UseRsLora, (TargetModules ?? []).Count);
@@ -105,6 +124,20 @@ public sealed record PeftAdapterConfig
             catch (ArgumentException e) { throw Bad("target_modules", $"is not a valid regular expression: {e.Message}"); }
         }
         if (!IsKnownInit(InitLoraWeights)) throw Bad("init_lora_weights", $"{InitLoraWeights} is not supported");
+        if (RankPattern is null) throw Bad("rank_pattern", "is null");
+        if (AlphaPattern is null) throw Bad("alpha_pattern", "is null");
+        foreach (var (key, r) in RankPattern)
+        {
+            if (PeftPatterns.Problem(key) is { } why) throw Bad($"rank_pattern.{key}", why);
+            if (r < 1) throw Bad($"rank_pattern.{key}", $"{r} must be a positive integer");
+        }
+        foreach (var (key, a) in AlphaPattern)
+        {
+            if (PeftPatterns.Problem(key) is { } why) throw Bad($"alpha_pattern.{key}", why);
+            if (!double.IsFinite(a) || a <= 0) throw Bad($"alpha_pattern.{key}", $"{a} must be a positive number");
+        }
+        if (RankPattern.Select(p => p.Key).Distinct().Count() != RankPattern.Count) throw Bad("rank_pattern", "has a duplicate key");
+        if (AlphaPattern.Select(p => p.Key).Distinct().Count() != AlphaPattern.Count) throw Bad("alpha_pattern", "has a duplicate key");
         if (!Enum.IsDefined(Bias)) throw Bad("bias", $"{Bias} is not none, all or lora_only");
     }
 
@@ -121,7 +154,10 @@ public sealed record PeftAdapterConfig
         {
             w.WriteStartObject();
             // Keys in sorted order, as PEFT writes them.
-            w.WriteStartObject("alpha_pattern"); w.WriteEndObject();
+            w.WriteStartObject("alpha_pattern");
+            // Pattern keys keep their order, which decides between overlapping keys (PEFT's sort_keys would reorder them).
+            foreach (var (key, a) in AlphaPattern) WriteAlpha(w, key, a);
+            w.WriteEndObject();
             WriteStringOrNull(w, "base_model_name_or_path", BaseModelNameOrPath);
             w.WriteString("bias", BiasName(Bias));
             w.WriteBoolean("fan_in_fan_out", false);
@@ -130,13 +166,14 @@ public sealed record PeftAdapterConfig
             else w.WriteString("init_lora_weights", InitLoraWeights);
             w.WriteNull("layers_pattern");
             w.WriteNull("layers_to_transform");
-            if (LoraAlpha == Math.Floor(LoraAlpha) && Math.Abs(LoraAlpha) < 1e15) w.WriteNumber("lora_alpha", (long)LoraAlpha);
-            else w.WriteNumber("lora_alpha", LoraAlpha);
+            WriteAlpha(w, "lora_alpha", LoraAlpha);
             w.WriteNumber("lora_dropout", LoraDropout);
             w.WriteNull("modules_to_save");
             w.WriteString("peft_type", "LORA");
             w.WriteNumber("r", R);
-            w.WriteStartObject("rank_pattern"); w.WriteEndObject();
+            w.WriteStartObject("rank_pattern");
+            foreach (var (key, r) in RankPattern) w.WriteNumber(key, r);
+            w.WriteEndObject();
             w.WriteNull("revision");
             if (TargetModulesRegex is not null) w.WriteString("target_modules", TargetModulesRegex);
             else
@@ -151,6 +188,13 @@ public sealed record PeftAdapterConfig
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(ms.ToArray()).Replace("\r\n", "\n") + "\n";
+    }
+
+    // Whole alphas as integers, as PEFT's configs hold them (lora_alpha: 16, not 16.0).
+    static void WriteAlpha(Utf8JsonWriter w, string key, double alpha)
+    {
+        if (alpha == Math.Floor(alpha) && Math.Abs(alpha) < 1e15) w.WriteNumber(key, (long)alpha);
+        else w.WriteNumber(key, alpha);
     }
 
     static void WriteStringOrNull(Utf8JsonWriter w, string key, string? value)

@@ -55,9 +55,9 @@ internal static class PeftAdapterConfigReader
         RequireOff(root, file, "fan_in_fan_out", "Lora stores weights as (out, in)");
         RequireOff(root, file, "use_dora", "DoRA adapters are not supported");
         RequireOff(root, file, "lora_bias", "a bias on lora_B is not supported");
-        RequireEmpty(root, file, "rank_pattern");
-        RequireEmpty(root, file, "alpha_pattern");
         RequireEmpty(root, file, "modules_to_save");
+        var rankPattern = Pattern(root, file, "rank_pattern", (v, key) => StrictJson.Int(v, key, file, 1, int.MaxValue));
+        var alphaPattern = Pattern(root, file, "alpha_pattern", (v, key) => StrictJson.Number(v, key, file));
 
         var config = new PeftAdapterConfig
         {
@@ -72,9 +72,21 @@ internal static class PeftAdapterConfigReader
             TaskType = StrictJson.OptionalString(root, "task_type", file),
             BaseModelNameOrPath = StrictJson.OptionalString(root, "base_model_name_or_path", file),
             InferenceMode = StrictJson.Bool(root, "inference_mode", file, true),
+            RankPattern = rankPattern,
+            AlphaPattern = alphaPattern,
         };
         config.Validate(file);
         return config;
+    }
+
+    /// <summary>A pattern map (<c>rank_pattern</c>, <c>alpha_pattern</c>) in the file's order; absent or null = empty.</summary>
+    static List<KeyValuePair<string, T>> Pattern<T>(JsonElement root, string file, string key, Func<JsonElement, string, T> value)
+    {
+        var list = new List<KeyValuePair<string, T>>();
+        if (!StrictJson.TryGet(root, key, out var v)) return list;
+        if (v.ValueKind != JsonValueKind.Object) throw Corrupt(file, key, $"must be an object mapping module patterns to values, not {StrictJson.Show(v)}");
+        foreach (var p in v.EnumerateObject()) list.Add(new(p.Name, value(p.Value, $"{key}.{p.Name}")));
+        return list;
     }
 
     static void RequireOff(JsonElement root, string file, string key, string why)
@@ -91,6 +103,6 @@ internal static class PeftAdapterConfigReader
             JsonValueKind.Array => v.GetArrayLength() == 0,
             _ => throw Corrupt(file, key, $"must be an object, a list or null, not {StrictJson.Show(v)}"),
         };
-        if (!empty) throw Corrupt(file, key, "is not supported: Lora applies one rank and alpha to every targeted Linear layer and saves no other modules");
+        if (!empty) throw Corrupt(file, key, "is not supported: Lora saves and loads LoRA factors and biases, not whole modules");
     }
 }

@@ -16,8 +16,11 @@ namespace Lora.Core.Lora;
 public static class LoraAdapterFiles
 {
     /// <summary>Builds the PEFT form of adapter <paramref name="adapterName"/> (copies of its tensors).</summary>
-    /// <exception cref="ArgumentException">No layer has the adapter, or its layers disagree on r, alpha, dropout or
-    /// scaling (PEFT's file holds one r; per-layer ranks would need rank_pattern, which Lora does not write).</exception>
+    /// <remarks>Layers may differ in rank and alpha: the file's <c>r</c> and <c>lora_alpha</c> are the most common ones
+    /// (the first layer's on a tie) and every other layer gets an exact <c>rank_pattern</c> / <c>alpha_pattern</c> key
+    /// (<c>^layers\.1</c>: its path, dots escaped, anchored), as PEFT reads them.</remarks>
+    /// <exception cref="ArgumentException">No layer has the adapter, or its layers disagree on dropout, rsLoRA or the
+    /// bias setting (PEFT's file holds one of each).</exception>
     public static PeftAdapter ToPeft(Module model, string adapterName = "default", string? baseModelNameOrPath = null)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -26,12 +29,18 @@ public static class LoraAdapterFiles
         if (layers.Count == 0) throw new ArgumentException($"No LoRA layer has an adapter named '{adapterName}'.", nameof(adapterName));
         var first = layers[0].Adapter;
         foreach (var (path, _, a) in layers)
-            if (a.Rank != first.Rank || a.Alpha != first.Alpha || a.Dropout != first.Dropout || a.UseRsLora != first.UseRsLora || a.Bias != first.Bias)
-                throw new ArgumentException($"Adapter '{adapterName}' has r={a.Rank}, alpha={a.Alpha} on '{path}' but r={first.Rank}, alpha={first.Alpha} on '{layers[0].Path}'; a PEFT file holds one setting.", nameof(adapterName));
+            if (a.Dropout != first.Dropout || a.UseRsLora != first.UseRsLora || a.Bias != first.Bias)
+                throw new ArgumentException($"Adapter '{adapterName}' has dropout={a.Dropout}, use_rslora={a.UseRsLora}, bias={a.Bias} on '{path}' but dropout={first.Dropout}, use_rslora={first.UseRsLora}, bias={first.Bias} on '{layers[0].Path}'; a PEFT file holds one setting.", nameof(adapterName));
+        int r = MostCommon(layers.Select(l => l.Adapter.Rank));
+        double alpha = MostCommon(layers.Select(l => l.Adapter.Alpha));
         var config = new PeftAdapterConfig
         {
-            R = first.Rank,
-            LoraAlpha = first.Alpha,
+            R = r,
+            LoraAlpha = alpha,
+            RankPattern = layers.Where(l => l.Adapter.Rank != r).OrderBy(l => l.Path, StringComparer.Ordinal)
+                .Select(l => KeyValuePair.Create(PeftPatterns.Exact(l.Path), l.Adapter.Rank)).ToList(),
+            AlphaPattern = layers.Where(l => l.Adapter.Alpha != alpha).OrderBy(l => l.Path, StringComparer.Ordinal)
+                .Select(l => KeyValuePair.Create(PeftPatterns.Exact(l.Path), l.Adapter.Alpha)).ToList(),
             LoraDropout = first.Dropout,
             UseRsLora = first.UseRsLora,
             TargetModules = layers.Select(l => l.Path).ToArray(),
@@ -51,6 +60,9 @@ public static class LoraAdapterFiles
                 if (BiasOf(m) is { } b) biases[path] = new TensorData("bias", [b.Length], b.ToArray());
         return PeftAdapter.Create(config, modules, biases);
     }
+
+    static T MostCommon<T>(IEnumerable<T> values) where T : notnull =>
+        values.Select((v, i) => (v, i)).GroupBy(x => x.v).OrderByDescending(g => g.Count()).ThenBy(g => g.Min(x => x.i)).First().Key;
 
     /// <summary>Writes adapter <paramref name="adapterName"/> into <paramref name="directory"/> (each file atomically).</summary>
     public static void Save(Module model, string directory, string adapterName = "default", string? baseModelNameOrPath = null)
@@ -94,13 +106,14 @@ public static class LoraAdapterFiles
                 throw Corrupt(adapter.Source, Quote(PeftAdapter.KeyBias(path)), $"the model's layer '{path}' has no bias");
         var c = adapter.Config;
         var bias = c.Bias switch { PeftBias.All => LoraBias.All, PeftBias.LoraOnly => LoraBias.LoraOnly, _ => LoraBias.None };
+        var alphas = adapter.Modules.ToDictionary(m => m.ModulePath, m => c.AlphaFor(m.ModulePath), StringComparer.Ordinal);
         var init = c.InitLoraWeights switch { "gaussian" => LoraInit.Gaussian, var s when s.StartsWith("pissa", StringComparison.Ordinal) => LoraInit.Pissa, _ => LoraInit.KaimingUniform };
 
         // 2. Assign (nothing below can fail on valid input).
         foreach (var m in adapter.Modules)
         {
             var lora = layers[m.ModulePath] as LoraLayer ?? LoraModel.Wrap(model, m.ModulePath, layers[m.ModulePath]);
-            var added = lora.AddAdapter(adapterName, m.Rank, c.LoraAlpha, c.UseRsLora, c.LoraDropout, m.A.Data, m.B.Data);
+            var added = lora.AddAdapter(adapterName, m.Rank, alphas[m.ModulePath], c.UseRsLora, c.LoraDropout, m.A.Data, m.B.Data);
             added.Bias = bias;
             added.Init = init;
             lora.SetActiveAdapters(adapterName);

@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Text.RegularExpressions;
+using Lora.Core.IO;
 
 namespace Lora.Core.Lora;
 
@@ -34,6 +36,9 @@ public enum LoraBias
 /// <para><see cref="TargetModules"/> uses the syntax of <see cref="TargetModulePattern"/>: plain names match a module
 /// path exactly or as a dot-aligned suffix (PEFT's rule), globs with <c>*</c>, <c>**</c>, <c>?</c>, regular expressions
 /// with a <c>re:</c> prefix, and <c>all-linear</c>.</para>
+/// <para><see cref="RankPattern"/> and <see cref="AlphaPattern"/> give chosen layers another rank or alpha (PEFT's
+/// <c>rank_pattern</c> and <c>alpha_pattern</c>, same matching rule): layer <c>path</c> gets r = <see cref="RankFor"/>(path),
+/// alpha = <see cref="AlphaFor"/>(path) and its own scale.</para>
 /// Every setter validates its value and throws <see cref="ArgumentException"/> naming it.
 /// </remarks>
 public sealed record LoraConfig
@@ -43,6 +48,8 @@ public sealed record LoraConfig
     double _dropout;
     IReadOnlyList<string> _targets = ["all-linear"];
     int _pissaIterations = 16;
+    KeyValuePair<string, int>[] _rankPattern = [];
+    KeyValuePair<string, double>[] _alphaPattern = [];
 
     /// <summary>The rank r ≥ 1 (default 8).</summary>
     public int R
@@ -105,7 +112,68 @@ public sealed record LoraConfig
             : throw new ArgumentException($"LoraConfig.PissaIterations = {value}: must be at least 1.", nameof(PissaIterations));
     }
 
-    /// <summary>The LoRA scale s: alpha/r, or alpha/√r when <see cref="UseRsLora"/>.</summary>
+    /// <summary>Per-layer ranks overriding <see cref="R"/> (PEFT's <c>rank_pattern</c>; default empty).</summary>
+    /// <remarks>Keys are tried in the map's enumeration order (a <see cref="Dictionary{TKey, TValue}"/>'s insertion
+    /// order) and the first whose regular expression matches the layer path, whole or from a dot
+    /// (<c>(.*\.)?(key)$</c>), gives that layer's rank: <c>{"layers.0": 16}</c> or <c>{"0": 16}</c> select
+    /// <c>layers.0</c>; <c>{"layers\\.[12]": 4}</c> selects <c>layers.1</c> and <c>layers.2</c>.</remarks>
+    public IReadOnlyDictionary<string, int> RankPattern
+    {
+        get => _rankPattern.ToDictionary();
+        init
+        {
+            ArgumentNullException.ThrowIfNull(value, nameof(RankPattern));
+            foreach (var (key, r) in value)
+            {
+                if (PeftPatterns.Problem(key) is { } why) throw new ArgumentException($"LoraConfig.RankPattern key '{key}' {why}.", nameof(RankPattern));
+                if (r < 1) throw new ArgumentException($"LoraConfig.RankPattern['{key}'] = {r}: the rank must be at least 1.", nameof(RankPattern));
+            }
+            _rankPattern = PeftPatterns.Freeze(value);
+        }
+    }
+
+    /// <summary>Per-layer alphas overriding <see cref="Alpha"/> (PEFT's <c>alpha_pattern</c>; default empty), matched
+    /// like <see cref="RankPattern"/> but looked up on their own.</summary>
+    public IReadOnlyDictionary<string, double> AlphaPattern
+    {
+        get => _alphaPattern.ToDictionary();
+        init
+        {
+            ArgumentNullException.ThrowIfNull(value, nameof(AlphaPattern));
+            foreach (var (key, a) in value)
+            {
+                if (PeftPatterns.Problem(key) is { } why) throw new ArgumentException($"LoraConfig.AlphaPattern key '{key}' {why}.", nameof(AlphaPattern));
+                if (!(double.IsFinite(a) && a > 0)) throw new ArgumentException($"LoraConfig.AlphaPattern['{key}'] = {Fmt(a)}: alpha must be finite and positive.", nameof(AlphaPattern));
+            }
+            _alphaPattern = PeftPatterns.Freeze(value);
+        }
+    }
+
+    /// <summary>The rank of the layer at <paramref name="path"/>: the first matching <see cref="RankPattern"/> entry, else <see cref="R"/>.</summary>
+    /// <exception cref="ArgumentException">A pattern takes over a second to match (a pathological regular expression).</exception>
+    public int RankFor(string path) => Lookup(_rankPattern, path, R, nameof(RankPattern));
+
+    /// <summary>The alpha of the layer at <paramref name="path"/>: the first matching <see cref="AlphaPattern"/> entry, else <see cref="Alpha"/>.</summary>
+    /// <exception cref="ArgumentException">A pattern takes over a second to match.</exception>
+    public double AlphaFor(string path) => Lookup(_alphaPattern, path, Alpha, nameof(AlphaPattern));
+
+    /// <summary>The scale of the layer at <paramref name="path"/>: alpha/r, or alpha/√r with <see cref="UseRsLora"/>, from
+    /// <see cref="RankFor"/> and <see cref="AlphaFor"/>.</summary>
+    public float ScaleFor(string path)
+    {
+        int r = RankFor(path);
+        double alpha = AlphaFor(path);
+        return (float)(UseRsLora ? alpha / Math.Sqrt(r) : alpha / r);
+    }
+
+    static T Lookup<T>(KeyValuePair<string, T>[] pattern, string path, T fallback, string name)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        try { return PeftPatterns.Lookup(pattern, path, fallback); }
+        catch (RegexMatchTimeoutException e) { throw new ArgumentException($"LoraConfig.{name}: a key takes too long to match '{path}'.", name, e); }
+    }
+
+    /// <summary>The LoRA scale s of layers no pattern selects: alpha/r, or alpha/√r when <see cref="UseRsLora"/>.</summary>
     public float Scale => (float)(UseRsLora ? Alpha / Math.Sqrt(R) : Alpha / R);
 
     /// <summary>True when the module at <paramref name="path"/> is targeted by some entry of <see cref="TargetModules"/>.</summary>
@@ -122,7 +190,8 @@ public sealed record LoraConfig
     public bool Equals(LoraConfig? other) =>
         other is not null && R == other.R && Alpha.Equals(other.Alpha) && Dropout.Equals(other.Dropout) &&
         UseRsLora == other.UseRsLora && Init == other.Init && Bias == other.Bias &&
-        PissaIterations == other.PissaIterations && TargetModules.SequenceEqual(other.TargetModules);
+        PissaIterations == other.PissaIterations && TargetModules.SequenceEqual(other.TargetModules) &&
+        _rankPattern.SequenceEqual(other._rankPattern) && _alphaPattern.SequenceEqual(other._alphaPattern);
 
     /// <inheritdoc/>
     public override int GetHashCode() => HashCode.Combine(R, Alpha, Dropout, UseRsLora, Init, Bias, TargetModules.Count);

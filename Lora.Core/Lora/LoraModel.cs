@@ -14,7 +14,7 @@ public static class LoraModel
     /// <remarks>Everything is validated before the model is touched: on an exception the model is unchanged.
     /// Initialisation draws from <paramref name="seed"/> in layer order, so the same seed gives the same adapter.</remarks>
     /// <exception cref="ArgumentException">No layer matches, the adapter name exists already on a targeted layer, or
-    /// the rank exceeds min(in, out) of a targeted layer (a larger rank cannot add expressiveness).</exception>
+    /// a layer's rank (<see cref="LoraConfig.RankFor"/>) exceeds its min(in, out) (a larger rank cannot add expressiveness).</exception>
     public static LoraReport ApplyLora(this Module model, LoraConfig config, string adapterName = "default", ulong seed = 0)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -27,9 +27,10 @@ public static class LoraModel
         foreach (var (path, layer) in targets)
         {
             var layout = LayoutOf(layer);
-            int max = Math.Min(layout.FanIn, layout.Out);
-            if (config.R > max)
-                throw new ArgumentException($"LoRA rank {config.R} exceeds layer '{path}', a {layout}: the rank must be at most min(fan_in, out) = {max}.", nameof(config));
+            int max = Math.Min(layout.FanIn, layout.Out), r = config.RankFor(path);
+            if (r > max)
+                throw new ArgumentException($"LoRA rank {r}{(r == config.R ? "" : " (from rank_pattern)")} exceeds layer '{path}', a {layout}: the rank must be at most min(fan_in, out) = {max}.", nameof(config));
+            _ = config.AlphaFor(path); // a pattern that cannot be matched fails here, before anything changes
             if (layer is LoraLayer ll)
             {
                 if (ll.Adapters.Any(a => a.Name == adapterName))
@@ -45,11 +46,11 @@ public static class LoraModel
         {
             var lora = layer as LoraLayer ?? Wrap(model, path, layer);
             var layerRng = rng.Fork();
-            int r = config.R;
+            int r = config.RankFor(path);
             var a = new float[r * lora.FanIn];
             var b = new float[lora.FanOut * r];
-            lora.InitializeFactors(config.Init, layerRng, r, config.Scale, config.PissaIterations, a, b);
-            var added = lora.AddAdapter(adapterName, r, config.Alpha, config.UseRsLora, config.Dropout, a, b, layerRng.NextUInt64());
+            lora.InitializeFactors(config.Init, layerRng, r, config.ScaleFor(path), config.PissaIterations, a, b);
+            var added = lora.AddAdapter(adapterName, r, config.AlphaFor(path), config.UseRsLora, config.Dropout, a, b, layerRng.NextUInt64());
             added.Bias = config.Bias;
             added.Init = config.Init;
             lora.SetActiveAdapters(adapterName);

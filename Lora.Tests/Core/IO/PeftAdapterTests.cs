@@ -130,7 +130,6 @@ public class PeftAdapterTests
     [InlineData("\"peft_type\": \"LORA\"", "\"peft_type\": \"IA3\"", "adapter_config.json: peft_type:")]
     [InlineData("\"fan_in_fan_out\": false", "\"fan_in_fan_out\": true", "adapter_config.json: fan_in_fan_out:")]
     [InlineData("\"use_dora\": false", "\"use_dora\": true", "adapter_config.json: use_dora:")]
-    [InlineData("\"rank_pattern\": {}", "\"rank_pattern\": {\"layers.0\": 2}", "adapter_config.json: rank_pattern:")]
     [InlineData("\"modules_to_save\": null", "\"modules_to_save\": [\"head\"]", "adapter_config.json: modules_to_save:")]
     [InlineData("\"bias\": \"none\"", "\"bias\": \"some\"", "adapter_config.json: bias:")]
     [InlineData("\"lora_dropout\": 0.0", "\"lora_dropout\": 1.5", "adapter_config.json: lora_dropout:")]

@@ -9,7 +9,9 @@ namespace Lora.Tests.Core.IO;
 /// and nothing else. Against PyTorch's float64 outputs only summation order differs: 1e-12.</remarks>
 public class PeftForwardTests
 {
-    internal static double[] Forward(ModelCheckpoint model, PeftAdapter? adapter, float[] x, int n)
+    /// <param name="scales">Per-layer scales to use instead of the config's single one (the pattern fixture's,
+    /// computed by PyTorch's script), so this oracle does not depend on Lora's pattern matching.</param>
+    internal static double[] Forward(ModelCheckpoint model, PeftAdapter? adapter, float[] x, int n, double[]? scales = null)
     {
         var sizes = model.Config.Sizes;
         var h = x.Select(v => (double)v).ToArray();
@@ -21,7 +23,7 @@ public class PeftForwardTests
             var b = model.Tensors[path + ".bias"].Data;
             if (adapter is not null && adapter.Biases.TryGetValue(path, out var trainedBias)) b = trainedBias.Data;
             var lora = adapter?.Modules.FirstOrDefault(mw => mw.ModulePath == path);
-            double s = adapter?.Config.Scaling ?? 0;
+            double s = scales?[layer] ?? adapter?.Config.Scaling ?? 0;
             var y = new double[n * m];
             for (int i = 0; i < n; i++)
             {
@@ -90,6 +92,24 @@ public class PeftForwardTests
         var y = Forward(model, adapter, io.Require("x", 5, 8).Data, 5);
         AssertRowsClose(y, Rows(io.Require("y_lora_bias", 5, 4)), 1e-5);
         AssertRowsClose(y, PeftFixture.ExpectedRows("y_lora_bias_f64"), 1e-12);
+    }
+
+    [Fact]
+    public void RankAndAlphaPatternAdapterMatchesPyTorch()
+    {
+        // PyTorch's third adapter: r = 4, lora_alpha = 8, rank_pattern {"0": 3, "layers\\.[01]": 2} (in that order in
+        // the file: layers.0 matches both keys and takes the first), alpha_pattern {"layers.2": 16}.
+        var model = ModelCheckpoint.Load(PeftFixture.Dir);
+        var adapter = PeftAdapter.Load(PeftFixture.PathOf("adapter_pattern"));
+        Assert.Equal([3, 2, 4], adapter.Modules.Select(m => m.Rank));
+        Assert.Equal([3, 2, 4], adapter.Modules.Select(m => adapter.Config.RankFor(m.ModulePath)));
+        Assert.Equal([8.0, 8.0, 16.0], adapter.Modules.Select(m => adapter.Config.AlphaFor(m.ModulePath)));
+        Assert.Equal(["0", "layers\\.[01]"], adapter.Config.RankPattern.Select(p => p.Key));
+        var scales = PeftFixture.Expected.GetProperty("scalings_pattern").EnumerateArray().Select(e => e.GetDouble()).ToArray();
+        var io = SafeTensors.Read(PeftFixture.PathOf("io.safetensors"));
+        var y = Forward(model, adapter, io.Require("x", 5, 8).Data, 5, scales);
+        AssertRowsClose(y, Rows(io.Require("y_lora_pattern", 5, 4)), 1e-5);
+        AssertRowsClose(y, PeftFixture.ExpectedRows("y_lora_pattern_f64"), 1e-12);
     }
 
     /// <summary>Writes a directory for the reverse check: <c>/usr/bin/python3 tools/make_peft_fixture.py --check DIR</c>.</summary>

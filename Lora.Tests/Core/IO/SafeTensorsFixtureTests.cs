@@ -9,6 +9,7 @@ public class SafeTensorsFixtureTests
     [InlineData("model.safetensors")]
     [InlineData("adapter/adapter_model.safetensors")]
     [InlineData("adapter_bias/adapter_model.safetensors")]
+    [InlineData("adapter_pattern/adapter_model.safetensors")]
     [InlineData("io.safetensors")]
     [InlineData("halfprec.safetensors")]
     public void ReadingTheFixtureGivesTorchsTensorsBitForBit(string file)
@@ -47,6 +48,7 @@ public class SafeTensorsFixtureTests
     [InlineData("model.safetensors")]
     [InlineData("adapter/adapter_model.safetensors")]
     [InlineData("adapter_bias/adapter_model.safetensors")]
+    [InlineData("adapter_pattern/adapter_model.safetensors")]
     [InlineData("io.safetensors")]
     public void WritingTorchsF32TensorsReproducesTheFixtureFileByteForByte(string file)
     {

@@ -163,6 +163,44 @@ public class LoraFilesTests
         }
     }
 
+    [Fact]
+    public void LoadsThePeftPatternFixtureAndSavesItBackExactly()
+    {
+        // Per-module r and lora_alpha from rank_pattern / alpha_pattern (PyTorch wrote the file; see PeftForwardTests).
+        var model = ModelFiles.Load<Mlp>(PeftFixture.Dir);
+        LoraAdapterFiles.Load(model, PeftFixture.PathOf("adapter_pattern"));
+        var adapters = model.LoraLayers().Select(l => l.Layer.Adapters[0]).ToList();
+        Assert.Equal([3, 2, 4], adapters.Select(a => a.Rank));
+        var scales = PeftFixture.Expected.GetProperty("scalings_pattern").EnumerateArray().Select(e => (float)e.GetDouble());
+        Assert.Equal(scales, adapters.Select(a => a.Scale));
+        var x = SafeTensors.Read(PeftFixture.PathOf("io.safetensors")).Tensors.First(t => t.Name == "x");
+        var y = Run(model.Eval(), x.Data, x.Shape[0]);
+        AssertMatches(model, x.Data, x.Shape[0], y, PeftFixture.ExpectedRows("y_lora_pattern_f64"), withLora: true);
+
+        // Saved back: the most common r (none: the first layer's, 3) and alpha (8), exact keys for the other layers.
+        string dir = Path.Combine(Path.GetTempPath(), "lora-pattern-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            LoraAdapterFiles.Save(model, dir);
+            var saved = PeftAdapter.Load(dir);
+            Assert.Equal(3, saved.Config.R);
+            Assert.Equal(8, saved.Config.LoraAlpha);
+            Assert.Equal([KeyValuePair.Create("^layers\\.1", 2), KeyValuePair.Create("^layers\\.2", 4)], saved.Config.RankPattern);
+            Assert.Equal([KeyValuePair.Create("^layers\\.2", 16.0)], saved.Config.AlphaPattern);
+            var again = ModelFiles.Load<Mlp>(PeftFixture.Dir);
+            LoraAdapterFiles.Load(again, dir);
+            Assert.Equal(y.Bits(), Run(again.Eval(), x.Data, x.Shape[0]).Bits());
+            var original = PeftAdapter.Load(PeftFixture.PathOf("adapter_pattern"));
+            foreach (var m in original.Modules)
+            {
+                var s = saved.Modules.Single(t => t.ModulePath == m.ModulePath);
+                Assert.Equal(m.A.Data.Bits(), s.A.Data.Bits());
+                Assert.Equal(m.B.Data.Bits(), s.B.Data.Bits());
+            }
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
     /// <summary>
     /// Compares with PyTorch's float64 forward. Bound: each layer's float evaluation errs by at most
     /// (k + r + 4)·ε·M elementwise, M the same network evaluated on absolute values (|x|·|W|ᵀ + |b| + s·(|x|·|A|ᵀ)·|B|ᵀ,
