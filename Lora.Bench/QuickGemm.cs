@@ -5,7 +5,7 @@ using Lora.Kernels;
 namespace Lora.Bench;
 
 /// <summary>
-/// <c>quick gemm [--threads N] [--json] [--reps R] [--blocking KC,MC,NC] [--only square|small] [--shape OP,m,n,k[,threads]]... [--alt private-b|shared-b|edge-tiles|strips-16]</c>: our Sgemm against
+/// <c>quick gemm [--threads N] [--json] [--reps R] [--blocking KC,MC,NC] [--only square|small] [--shape OP,m,n,k[,threads]]... [--alt private-b|shared-b|edge-tiles|strips-16|strips]</c>: our Sgemm against
 /// OpenBLAS at the same thread count, on the shapes, in under a minute. Each repetition times ours and
 /// OpenBLAS's back to back, so machine load hits both alike; figures are medians.
 /// </summary>
@@ -47,17 +47,24 @@ internal static class QuickGemm
                     if (sm.Length > 5) GemmDriver.PrefetchStrips = sm[5];
                     if (sm.Length > 6) GemmBlocking.StripKc = sm[6];
                     break;
-                case "--alt" when i + 1 < args.Length && args[i + 1] is "private-b" or "shared-b" or "edge-tiles" or "strips-16": alt = args[++i]; break;
+                case "--alt" when i + 1 < args.Length && args[i + 1] is "private-b" or "shared-b" or "edge-tiles" or "strips-16" or "strips": alt = args[++i]; break;
                 case "--shape" when i + 1 < args.Length: // OP,m,n,k[,threads], e.g. NT,16,4096,4096 (repeatable; replaces the default shapes)
                     string[] f = args[++i].Split(',');
                     shapes.Add((f[0][0] == 'T', f[0][1] == 'T', int.Parse(f[1]), int.Parse(f[2]), int.Parse(f[3]), f.Length > 4 ? int.Parse(f[4]) : 0));
+                    break;
+                case "--rows" when i + 1 < args.Length: // RowKc,RowNc[,pad[,streams]] of GemmRowBlocks (tuning)
+                    int[] rw = args[++i].Split(',').Select(int.Parse).ToArray();
+                    GemmRowBlocks.RowKc = rw[0];
+                    GemmRowBlocks.RowNc = rw[1];
+                    if (rw.Length > 2) GemmRowBlocks.RowPad = rw[2];
+                    if (rw.Length > 3) GemmRowBlocks.Streams = rw[3];
                     break;
                 case "--blocking" when i + 1 < args.Length:
                     int[] kmn = args[++i].Split(',').Select(int.Parse).ToArray();
                     GemmBlocking.Set(kmn[0], kmn[1], kmn[2]);
                     break;
                 default:
-                    Console.Error.WriteLine($"quick gemm: unknown or incomplete option '{args[i]}'. usage: quick gemm [--threads N] [--json] [--reps R] [--blocking KC,MC,NC] [--only square|small] [--shape OP,m,n,k[,threads]] [--clock wall|cpu] [--alt private-b|shared-b|edge-tiles|strips-16] [--bandwidth] [--tiles] [--settle MS]");
+                    Console.Error.WriteLine($"quick gemm: unknown or incomplete option '{args[i]}'. usage: quick gemm [--threads N] [--json] [--reps R] [--blocking KC,MC,NC] [--only square|small] [--shape OP,m,n,k[,threads]] [--clock wall|cpu] [--alt private-b|shared-b|edge-tiles|strips-16|strips] [--rows KC,NC[,pad[,streams]]] [--bandwidth] [--tiles] [--settle MS]");
                     return 2;
             }
         }
@@ -117,7 +124,8 @@ internal static class QuickGemm
     // alt: a variant of ours timed in the same reps: "private-b" (each thread packs its own B block, the default),
     // "shared-b" (the parts share each packed B block, GemmSharedB), "edge-tiles"
     // (partial A panels on the zero-padded 6x16 edge path instead of MicroKernelAvx2Rows), "strips-16" (the small-m
-    // strip path only up to m = 16, the packed driver above, as before session 2).
+    // strip path only up to m = 16, the packed driver above, as before session 2), "strips" (B not transposed, small m:
+    // the 16-column strips instead of GemmRowBlocks, as before session 3).
     static (double ours, double? openblas, double? alt) Measure(bool ta, bool tb, int m, int n, int k, int threads, int reps, bool cpu, string? alt)
     {
         int lda = ta ? m : k, ldb = tb ? k : n;
@@ -176,6 +184,7 @@ internal static class QuickGemm
         if (alt == "shared-b") GemmDriver.SharedPacking = on;
         if (alt == "edge-tiles") GemmMacroKernel.PartialRows = !on;
         if (alt == "strips-16") GemmBlocking.StripMaxM = on ? 16 : 48;
+        if (alt == "strips") GemmRowBlocks.Enabled = !on;
     }
 
     static double Now(bool cpu) =>

@@ -1,0 +1,132 @@
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using static Lora.Kernels.GemmBlocking;
+
+namespace Lora.Kernels;
+
+/// <summary>
+/// The small-m path for B not transposed (AVX2/FMA only; 4 &lt; m ≤ <see cref="GemmBlocking.StripMaxM"/>): B is
+/// packed block by block, each block (RowKc rows × RowNc columns) read one whole row at a time, into NR-column
+/// panels whose stride is padded off the power of two, and consumed by the usual macro-kernel right away.
+/// </summary>
+/// <remarks>
+/// Why rows: the strip path read a 16-column strip of B down its rows; at a power-of-two row stride (n = 4096:
+/// 16 KB) those lines all fall into one L1 set and a handful of L2 sets, and fetched lines evicted each other. Here
+/// every row of a block is a sequential stream of RowNc·4 bytes (the hardware prefetcher's best case), four rows at a
+/// time so that four streams are in flight (<see cref="PackRows"/>); the packed
+/// panels are RowKc·NR + <see cref="RowPad"/> floats apart, so the NR-float stores that one B row scatters across the
+/// panels fall into different sets too. Column blocks are outside the k-blocks: C's m×RowNc block stays in L1/L2
+/// while every k-block adds into it.
+/// Bits: each element of C is the micro-kernel's FMA chain over the same k-blocks of RowKc in order, whatever its
+/// column block or thread (the split is along n, in whole NR units), so the result does not depend on the thread
+/// count; with RowKc = <see cref="GemmBlocking.StripKc"/> it is bitwise the strip path's (tested).
+/// </remarks>
+internal static unsafe class GemmRowBlocks
+{
+    /// <summary>On by default; a field only so that the benchmark and tests can compare with the strip path.</summary>
+    internal static bool Enabled = true;
+    /// <summary>Rows of B per block (the k-block).</summary>
+    internal static int RowKc = 128;
+    /// <summary>Columns of B per block (a multiple of NR): RowKc × RowNc floats, 512 KB.</summary>
+    internal static int RowNc = 1024;
+    /// <summary>Floats of padding after each packed panel (a multiple of 16, so panels stay 64-byte aligned).</summary>
+    internal static int RowPad = 16;
+    /// <summary>Row streams packed in lockstep: 4, or 1 (one row at a time).</summary>
+    internal static int Streams = 4;
+
+    struct Plan
+    {
+        public int M, N, K, Kc, Nc, Pad, Streams;
+        public float* PackedA, B, C, Bias;
+        public nint Ldb, Ldc;
+        public float Alpha, Beta;
+    }
+
+    /// <summary>C (m×n) = alpha·op(A)·B + beta·C (+ bias), B (k×n) not transposed, op(A) already packed into MR panels
+    /// of k×MR (<see cref="GemmPacking.PackA"/> with panel stride k·MR).</summary>
+    public static void Run(int m, int n, int k, float* packedA, float* b, nint ldb, float alpha, float beta, float* c, nint ldc, float* bias)
+    {
+        var plan = new Plan
+        {
+            M = m, N = n, K = k, Kc = Math.Max(1, RowKc), Nc = Math.Max(NR, RowNc / NR * NR), Pad = RowPad, Streams = Streams,
+            PackedA = packedA, B = b, Ldb = ldb, C = c, Ldc = ldc, Bias = bias, Alpha = alpha, Beta = beta,
+        };
+        int parts = GemmDriver.Parts(2L * m * n * k, (n + NR - 1) / NR);
+        WorkerPool.Run(&RunPart, &plan, parts);
+    }
+
+    static void RunPart(void* state, int part, int parts)
+    {
+        ref Plan plan = ref *(Plan*)state;
+        int units = (plan.N + NR - 1) / NR;
+        int n0 = (int)((long)units * part / parts) * NR, n1 = Math.Min(plan.N, (int)((long)units * (part + 1) / parts) * NR);
+        if (n0 >= n1) return;
+        int kc = plan.Kc, ncMax = plan.Nc;
+        nint panelStride = (nint)kc * NR + plan.Pad;
+        GemmBuffers buffers = GemmBuffers.Current;
+        float* bp = buffers.PackB((int)(panelStride * (ncMax / NR)) + 16), tile = buffers.Tile(MR * NR + NR);
+        nint aStride = (nint)plan.K * MR;
+        for (int jc = n0; jc < n1; jc += ncMax)
+        {
+            int nc = Math.Min(ncMax, n1 - jc);
+            for (int pc = 0; pc < plan.K; pc += kc)
+            {
+                int kb = Math.Min(kc, plan.K - pc);
+                bool first = pc == 0;
+                PackRows(plan.B + pc * plan.Ldb + jc, plan.Ldb, kb, nc, bp, panelStride, plan.Streams);
+                GemmMacroKernel.Run(plan.M, nc, kb, plan.PackedA + (nint)pc * MR, aStride, bp, panelStride, plan.C + jc, plan.Ldc,
+                    plan.Alpha, first ? plan.Beta : 1f, first && plan.Bias != null ? plan.Bias + jc : null, tile);
+            }
+        }
+    }
+
+    /// <summary>Packs B[0..kc, 0..nc] (row stride ldb) into NR-column panels every panelStride floats, element (p, j)
+    /// of panel t at p·NR + j, zero-padded past column nc. Reads each row once, left to right.</summary>
+    /// <param name="streams">4: rows p, p + q, p + 2q, p + 3q (q = kc/4) are copied in lockstep, four sequential DRAM
+    /// streams in flight instead of one (measured 15–25 % faster at m = 16); 1: one row after the other.</param>
+    internal static void PackRows(float* b, nint ldb, int kc, int nc, float* dst, nint panelStride, int streams)
+    {
+        int full = nc / NR, rest = nc - full * NR;
+        if (streams == 4 && kc >= 4)
+        {
+            int q = kc / 4;
+            nint q1 = q * ldb, q2 = 2 * q1, q3 = 3 * q1, d1 = q * NR, d2 = 2 * d1, d3 = 3 * d1;
+            for (int p = 0; p < q; p++, b += ldb, dst += NR)
+            {
+                float* s = b, d = dst;
+                for (int t = 0; t < full; t++, s += NR, d += panelStride)
+                {
+                    Vector256<float> x0 = Vector256.Load(s), x1 = Vector256.Load(s + 8), y0 = Vector256.Load(s + q1), y1 = Vector256.Load(s + q1 + 8);
+                    Vector256<float> z0 = Vector256.Load(s + q2), z1 = Vector256.Load(s + q2 + 8), w0 = Vector256.Load(s + q3), w1 = Vector256.Load(s + q3 + 8);
+                    Vector256.Store(x0, d); Vector256.Store(x1, d + 8); Vector256.Store(y0, d + d1); Vector256.Store(y1, d + d1 + 8);
+                    Vector256.Store(z0, d + d2); Vector256.Store(z1, d + d2 + 8); Vector256.Store(w0, d + d3); Vector256.Store(w1, d + d3 + 8);
+                }
+                if (rest > 0)
+                    for (int r = 0; r < 4; r++)
+                    {
+                        int j = 0;
+                        for (; j < rest; j++) d[r * d1 + j] = s[r * q1 + j];
+                        for (; j < NR; j++) d[r * d1 + j] = 0f;
+                    }
+            }
+            b += 3 * q1;
+            dst += 3 * d1;
+            kc -= 4 * q;
+        }
+        for (int p = 0; p < kc; p++, b += ldb, dst += NR)
+        {
+            float* s = b, d = dst;
+            for (int t = 0; t < full; t++, s += NR, d += panelStride)
+            {
+                Vector256.Store(Vector256.Load(s), d);
+                Vector256.Store(Vector256.Load(s + 8), d + 8);
+            }
+            if (rest > 0)
+            {
+                int j = 0;
+                for (; j < rest; j++) d[j] = s[j];
+                for (; j < NR; j++) d[j] = 0f;
+            }
+        }
+    }
+}
