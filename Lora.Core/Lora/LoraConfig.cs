@@ -120,16 +120,7 @@ public sealed record LoraConfig
     public IReadOnlyDictionary<string, int> RankPattern
     {
         get => _rankPattern.ToDictionary();
-        init
-        {
-            ArgumentNullException.ThrowIfNull(value, nameof(RankPattern));
-            foreach (var (key, r) in value)
-            {
-                if (PeftPatterns.Problem(key) is { } why) throw new ArgumentException($"LoraConfig.RankPattern key '{key}' {why}.", nameof(RankPattern));
-                if (r < 1) throw new ArgumentException($"LoraConfig.RankPattern['{key}'] = {r}: the rank must be at least 1.", nameof(RankPattern));
-            }
-            _rankPattern = PeftPatterns.Freeze(value);
-        }
+        init => _rankPattern = Validated(value, nameof(RankPattern), r => r >= 1, "the rank must be at least 1");
     }
 
     /// <summary>Per-layer alphas overriding <see cref="Alpha"/> (PEFT's <c>alpha_pattern</c>; default empty), matched
@@ -137,16 +128,19 @@ public sealed record LoraConfig
     public IReadOnlyDictionary<string, double> AlphaPattern
     {
         get => _alphaPattern.ToDictionary();
-        init
+        init => _alphaPattern = Validated(value, nameof(AlphaPattern), a => double.IsFinite(a) && a > 0, "alpha must be finite and positive");
+    }
+
+    static KeyValuePair<string, T>[] Validated<T>(IReadOnlyDictionary<string, T> pattern, string name, Func<T, bool> valid, string rule)
+        where T : IFormattable
+    {
+        ArgumentNullException.ThrowIfNull(pattern, name);
+        foreach (var (key, v) in pattern)
         {
-            ArgumentNullException.ThrowIfNull(value, nameof(AlphaPattern));
-            foreach (var (key, a) in value)
-            {
-                if (PeftPatterns.Problem(key) is { } why) throw new ArgumentException($"LoraConfig.AlphaPattern key '{key}' {why}.", nameof(AlphaPattern));
-                if (!(double.IsFinite(a) && a > 0)) throw new ArgumentException($"LoraConfig.AlphaPattern['{key}'] = {Fmt(a)}: alpha must be finite and positive.", nameof(AlphaPattern));
-            }
-            _alphaPattern = PeftPatterns.Freeze(value);
+            if (PeftPatterns.Problem(key) is { } why) throw new ArgumentException($"LoraConfig.{name} key '{key}' {why}.", name);
+            if (!valid(v)) throw new ArgumentException($"LoraConfig.{name}['{key}'] = {v.ToString(null, CultureInfo.InvariantCulture)}: {rule}.", name);
         }
+        return PeftPatterns.Freeze(pattern);
     }
 
     /// <summary>The rank of the layer at <paramref name="path"/>: the first matching <see cref="RankPattern"/> entry, else <see cref="R"/>.</summary>
