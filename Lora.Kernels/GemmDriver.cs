@@ -92,16 +92,28 @@ internal static unsafe class GemmDriver
         plan.SplitN = unitsN > unitsM;
         int parts = Parts(2L * plan.M * plan.N * k, plan.SplitN ? unitsN : unitsM);
         plan.SharedB = null;
-        if (parts > 1 && !plan.SplitN && plan.Nc == 0 && SharedPacking)
+        int packedK = PackedK(ref plan);
+        if (parts > 1 && !plan.SplitN && plan.Nc == 0 && SharedPacking && packedK > 0)
         {
-            int kcMax = plan.Kc > 0 ? plan.Kc : KC, ncMax = plan.Nc > 0 ? plan.Nc : NC;
+            int ncMax = plan.Nc > 0 ? plan.Nc : NC;
             // Whole cache lines per buffer, so the two never share one.
-            plan.SharedBlock = ((nint)kcMax * Math.Min(ncMax, unitsN * NR) + 15) & ~(nint)15;
+            plan.SharedBlock = ((nint)packedK * Math.Min(ncMax, unitsN * NR) + 15) & ~(nint)15;
             plan.SharedB = GemmBuffers.Current.SharedB(GemmSharedB.HeaderFloats(parts) + GemmSharedB.Slots * plan.SharedBlock + 16);
             GemmSharedB.Reset(plan.SharedB, parts);
         }
         LastShared = plan.SharedB != null;
         fixed (GemmPlan* p = &plan) WorkerPool.Run(&RunPart, p, parts);
+    }
+
+    /// <summary>The longest k-block of B the plan packs per call (0 when every segment's B is pre-packed), which
+    /// sizes the pack buffers: a fused plan over a pre-packed W with KC = 1024 would otherwise pin 16 MB per thread
+    /// (1024 × 4080 floats) that it never touches.</summary>
+    static int PackedK(ref GemmPlan plan)
+    {
+        int kcMax = plan.Kc > 0 ? plan.Kc : KC, k = 0;
+        if (plan.Segment0.PackedB == null) k = Math.Max(k, Math.Min(kcMax, plan.Segment0.K));
+        if (plan.Segment1.PackedB == null) k = Math.Max(k, Math.Min(kcMax, plan.Segment1.K));
+        return k;
     }
 
     /// <summary>Whether the last <see cref="Run"/> on this thread shared its B blocks between parts (for tests).</summary>
@@ -153,7 +165,7 @@ internal static unsafe class GemmDriver
         GemmBuffers buffers = GemmBuffers.Current;
         var scratch = new Scratch
         {
-            B = buffers.PackB(kcMax * ncMax + 16),
+            B = PackedK(ref plan) is int packedK and > 0 ? buffers.PackB(packedK * Math.Min(ncMax, (n1 - n0 + NR - 1) / NR * NR) + 16) : null,
             Prefetch = plan.Nc > 0 ? PrefetchStrips * ncMax : 0,
         };
         int firstSegment = plan.Segment0.K > 0 ? 0 : 1;
