@@ -52,19 +52,20 @@ internal static class QuickGemm
                     string[] f = args[++i].Split(',');
                     shapes.Add((f[0][0] == 'T', f[0][1] == 'T', int.Parse(f[1]), int.Parse(f[2]), int.Parse(f[3]), f.Length > 4 ? int.Parse(f[4]) : 0));
                     break;
-                case "--rows" when i + 1 < args.Length: // RowKc,RowNc[,pad[,streams]] of GemmRowBlocks (tuning)
+                case "--rows" when i + 1 < args.Length: // RowKc,RowNc[,pad[,streams[,balanced 0|1]]] of GemmRowBlocks (tuning)
                     int[] rw = args[++i].Split(',').Select(int.Parse).ToArray();
                     GemmRowBlocks.RowKc = rw[0];
                     GemmRowBlocks.RowNc = rw[1];
                     if (rw.Length > 2) GemmRowBlocks.RowPad = rw[2];
                     if (rw.Length > 3) GemmRowBlocks.Streams = rw[3];
+                    if (rw.Length > 4) GemmRowBlocks.Balanced = rw[4] != 0;
                     break;
                 case "--blocking" when i + 1 < args.Length:
                     int[] kmn = args[++i].Split(',').Select(int.Parse).ToArray();
                     GemmBlocking.Set(kmn[0], kmn[1], kmn[2]);
                     break;
                 default:
-                    Console.Error.WriteLine($"quick gemm: unknown or incomplete option '{args[i]}'. usage: quick gemm [--threads N] [--json] [--reps R] [--blocking KC,MC,NC] [--only square|small] [--shape OP,m,n,k[,threads]] [--clock wall|cpu] [--alt private-b|shared-b|edge-tiles|strips-16|strips] [--rows KC,NC[,pad[,streams]]] [--bandwidth] [--tiles] [--settle MS]");
+                    Console.Error.WriteLine($"quick gemm: unknown or incomplete option '{args[i]}'. usage: quick gemm [--threads N] [--json] [--reps R] [--blocking KC,MC,NC] [--only square|small] [--shape OP,m,n,k[,threads]] [--clock wall|cpu] [--alt private-b|shared-b|edge-tiles|strips-16|strips] [--rows KC,NC[,pad[,streams[,balanced]]]] [--bandwidth] [--tiles] [--settle MS]");
                     return 2;
             }
         }

@@ -33,26 +33,49 @@ internal static unsafe class GemmRowBlocks
     internal static int RowPad = 16;
     /// <summary>Row streams packed in lockstep: 4, or 1 (one row at a time).</summary>
     internal static int Streams = 4;
+    /// <summary>Row tiles of nearly equal height (else MR rows and the rest); see <see cref="TileRow"/>.</summary>
+    internal static bool Balanced = true;
 
     struct Plan
     {
-        public int M, N, K, Kc, Nc, Pad, Streams;
+        public int M, N, K, Kc, Nc, Pad, Streams, Tiles;
+        public bool Balanced;
         public float* PackedA, B, C, Bias;
         public nint Ldb, Ldc;
         public float Alpha, Beta;
     }
 
-    /// <summary>C (m×n) = alpha·op(A)·B + beta·C (+ bias), B (k×n) not transposed, op(A) already packed into MR panels
-    /// of k×MR (<see cref="GemmPacking.PackA"/> with panel stride k·MR).</summary>
-    public static void Run(int m, int n, int k, float* packedA, float* b, nint ldb, float alpha, float beta, float* c, nint ldc, float* bias)
+    /// <summary>C (m×n) = alpha·op(A)·B + beta·C (+ bias), B (k×n) not transposed; requires AVX2/FMA.</summary>
+    public static void Run(int m, int n, int k, in GemmOperand a, float* b, nint ldb, float alpha, float beta, float* c, nint ldc, float* bias)
     {
+        int tiles = (m + MR - 1) / MR;
+        bool balanced = Balanced;
+        // op(A) is packed once, one MR panel (k×MR, zero-padded) per row tile.
+        float* packedA = GemmBuffers.Current.Scratch(tiles * MR * k + 16);
+        for (int g = 0; g < tiles; g++)
+        {
+            int r0 = TileRow(g, m, tiles, balanced), r1 = TileRow(g + 1, m, tiles, balanced);
+            GemmPacking.PackA(a, r0, r1 - r0, 0, k, packedA + (nint)g * k * MR, (nint)k * MR);
+        }
         var plan = new Plan
         {
             M = m, N = n, K = k, Kc = Math.Max(1, RowKc), Nc = Math.Max(NR, RowNc / NR * NR), Pad = RowPad, Streams = Streams,
+            Tiles = tiles, Balanced = balanced,
             PackedA = packedA, B = b, Ldb = ldb, C = c, Ldc = ldc, Bias = bias, Alpha = alpha, Beta = beta,
         };
         int parts = GemmDriver.Parts(2L * m * n * k, (n + NR - 1) / NR);
         WorkerPool.Run(&RunPart, &plan, parts);
+    }
+
+    /// <summary>First row of tile g: MR-row tiles, except that a last tile of fewer than 4 rows shares rows with the one
+    /// before it (6 + 2 → 4 + 4, 6 + 1 → 4 + 3): a tile of h rows has 2h accumulator chains, and fewer than 8 leave
+    /// the FMA units waiting on latency, so 6 + 2 costs about as much as 6 + 4.</summary>
+    static int TileRow(int g, int m, int tiles, bool balanced)
+    {
+        if (g >= tiles) return m;
+        int last = m - (tiles - 1) * MR;
+        if (!balanced || tiles == 1 || last >= 4 || g < tiles - 1) return g * MR;
+        return (tiles - 2) * MR + (MR + last + 1) / 2;
     }
 
     static void RunPart(void* state, int part, int parts)
@@ -74,8 +97,21 @@ internal static unsafe class GemmRowBlocks
                 int kb = Math.Min(kc, plan.K - pc);
                 bool first = pc == 0;
                 PackRows(plan.B + pc * plan.Ldb + jc, plan.Ldb, kb, nc, bp, panelStride, plan.Streams);
-                GemmMacroKernel.Run(plan.M, nc, kb, plan.PackedA + (nint)pc * MR, aStride, bp, panelStride, plan.C + jc, plan.Ldc,
-                    plan.Alpha, first ? plan.Beta : 1f, first && plan.Bias != null ? plan.Bias + jc : null, tile);
+                float beta = first ? plan.Beta : 1f;
+                // As the macro-kernel: B panel outside (kept in L1), row tiles inside.
+                for (int jr = 0; jr < nc; jr += NR)
+                {
+                    int nr = Math.Min(NR, nc - jr);
+                    float* b = bp + (jr / NR) * panelStride, bias = first && plan.Bias != null ? plan.Bias + jc + jr : null;
+                    for (int g = 0; g < plan.Tiles; g++)
+                    {
+                        int r0 = TileRow(g, plan.M, plan.Tiles, plan.Balanced), h = TileRow(g + 1, plan.M, plan.Tiles, plan.Balanced) - r0;
+                        float* a = plan.PackedA + g * aStride + (nint)pc * MR, c = plan.C + r0 * plan.Ldc + jc + jr;
+                        if (nr < NR) GemmMacroKernel.Run(h, nr, kb, a, aStride, b, panelStride, c, plan.Ldc, plan.Alpha, beta, bias, tile);
+                        else if (h == MR) MicroKernel.Run(kb, a, b, c, plan.Ldc, plan.Alpha, beta, bias);
+                        else MicroKernelAvx2Rows.Run(h, kb, a, b, c, plan.Ldc, plan.Alpha, beta, bias);
+                    }
+                }
             }
         }
     }

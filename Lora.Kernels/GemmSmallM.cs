@@ -59,14 +59,14 @@ internal static unsafe partial class GemmSmallM
     /// </summary>
     public static void RunStrips(int m, int n, int k, GemmOperand a, GemmOperand b, float alpha, float beta, float* c, nint ldc, float* bias)
     {
+        if (!b.Trans && GemmRowBlocks.Enabled)
+        {
+            GemmRowBlocks.Run(m, n, k, a, b.Ptr, b.Ld, alpha, beta, c, ldc, bias);
+            return;
+        }
         int panels = (m + GemmBlocking.MR - 1) / GemmBlocking.MR;
         float* packedA = GemmBuffers.Current.Scratch(panels * GemmBlocking.MR * k + 16);
         GemmPacking.PackA(a, 0, m, 0, k, packedA, (nint)k * GemmBlocking.MR);
-        if (!b.Trans && GemmRowBlocks.Enabled)
-        {
-            GemmRowBlocks.Run(m, n, k, packedA, b.Ptr, b.Ld, alpha, beta, c, ldc, bias);
-            return;
-        }
         var plan = new GemmPlan
         {
             M = m, N = n, Alpha = alpha, Beta = beta, C = c, Ldc = ldc, Bias = bias, Nc = GemmBlocking.StripNc, Kc = b.Trans ? 0 : GemmBlocking.StripKc,

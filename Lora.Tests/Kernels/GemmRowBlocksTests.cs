@@ -19,7 +19,8 @@ public class GemmRowBlocksTests
         { 5, 333, 257, 128, 1024, 3 },  // the defaults: one partial column block, three k-blocks; ld > n
         { 17, 250, 130, 33, 64, 5 },    // kc 33 = 4·8 + 1, two k-blocks; last panel 10 wide
         { 48, 200, 61, 7, 48, 0 },      // kc 7 (one four-stream row each), partial row panels of A: 48 = 8·6
-        { 29, 48, 19, 4, 16, 1 },       // one-panel blocks, 29 rows = 4·6 + 5
+        { 29, 48, 19, 4, 16, 1 },       // one-panel blocks, 29 rows: row tiles of 5 and 6
+        { 7, 100, 50, 16, 32, 0 },      // row tiles of 3 and 4
     };
 
     static float[] Run(int m, int n, int k, int padB, int threads, bool rowBlocks, int kc, int nc, float beta, out float[] a, out float[] b, out float[] c0)
