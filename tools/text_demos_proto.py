@@ -28,7 +28,8 @@ VOCAB = "\u0000 !\"'(),-.:;?abcdefghijklmnopqrstuvwxyz"
 
 
 def load(name):
-    with gzip.open(os.path.join(RES, name), "rt", encoding="utf-8") as f:
+    path = name if os.path.isabs(name) else os.path.join(RES, name)
+    with (gzip.open(path, "rt", encoding="utf-8") if path.endswith(".gz") else open(path, encoding="utf-8")) as f:
         text = f.read()
     text = " ".join(text.lower().split())  # lowercase, whitespace runs -> one space, trimmed
     index = {c: i for i, c in enumerate(VOCAB)}
@@ -113,7 +114,7 @@ def rate(lr, step, total, sched, warm):
     return lr * 0.5 * (1 + math.cos(math.pi * min(step - w, total - w) / (total - w)))
 
 
-def fit(model, x, y, epochs, lr, bs, seed, wd=0.0, max_steps=None, sched=None, warm=0.0):
+def fit(model, x, y, epochs, lr, bs, seed, wd=0.0, max_steps=None, sched=None, warm=0.0, each=None):
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=wd)
     g = torch.Generator().manual_seed(seed)
@@ -131,6 +132,7 @@ def fit(model, x, y, epochs, lr, bs, seed, wd=0.0, max_steps=None, sched=None, w
             opt.zero_grad(); loss.backward(); opt.step()
             steps += 1; tokens += y[idx].numel()
             if max_steps and steps >= max_steps: break
+        if each: each(ep)
     return tokens / (time.time() - t0)
 
 
@@ -221,10 +223,14 @@ def rnn_runs(cfg, g, a_train, a_test, b_train, b_test):
     e.g. head), diag=1 (full: SVD of the updates and rank-k truncations)."""
     T, E, H, BS = g("t", 64), g("e", 32), g("h", 192), g("bs", 32)
     make = lambda: CharGru(len(VOCAB), E, H)
+    if "bsub" in cfg:  # adapt on every k-th training block of B only (offset o): the small-data regime
+        k, o = (int(v) for v in (cfg["bsub"] + ":0").split(":")[:2])
+        b_train = b_train[o::k]
     xa, ya = windows(a_train, T); xb, yb = windows(b_train, T); xbt, ybt = windows(b_test, T)
+    print(f"A train windows {len(xa)}, B train windows {len(xb)}, B test windows {len(xbt)}")
     pe, plr = g("pe", 3), g("plr", 3e-3)
     psched = cfg.get("psched", "const")  # the pretraining's schedule (wcos: warm-up over 5% of the steps + cosine)
-    cache = f"/tmp/text_demos_proto_base_{E}_{H}_{pe}_{plr}_{BS}" + ("" if psched == "const" else "_" + psched) + ".pt"
+    cache = f"/tmp/text_demos_proto_base_{E}_{H}_{pe}_{plr}_{BS}" + ("" if psched == "const" else "_" + psched) + cfg.get("atag", "") + ".pt"
     base = make()
     if os.path.exists(cache):
         base.load_state_dict(torch.load(cache))
@@ -258,7 +264,10 @@ def rnn_runs(cfg, g, a_train, a_test, b_train, b_test):
                     for p in getattr(m, n).parameters(): p.requires_grad = True
             lr, ep = float(o.get("lr", 1e-2)), int(o.get("ep", 3))
         t1 = time.time()
-        fit(m, xb, yb, ep, lr, BS, 2, sched=o.get("sched", "const"), warm=float(o.get("warm", 0.0)))
+        curve = []
+        each = (lambda e: curve.append("%.3f/%.4f" % evaluate(m, xbt, ybt))) if o.get("curve") else None
+        fit(m, xb, yb, ep, lr, BS, 2, sched=o.get("sched", "const"), warm=float(o.get("warm", 0.0)), each=each)
+        if curve: print("  per epoch: " + " ".join(curve))
         ppl, acc = evaluate(m, xbt, ybt)
         print(f"{run}: ppl {ppl:.3f} acc {acc:.4f} params {count(m)} ({count(m) / total:.3f})  {time.time() - t1:.1f}s", flush=True)
         if kind == "full" and o.get("diag"):
@@ -278,7 +287,7 @@ def main():
     COSINE = g("cosine", 0)
     torch.set_num_threads(g("threads", 1))
     torch.manual_seed(g("seed", 1))
-    a, b = load("kjv-genesis-exodus.txt.gz"), load("devils-dictionary.txt.gz")
+    a, b = load(cfg.get("atext", "kjv-genesis-exodus.txt.gz")), load("devils-dictionary.txt.gz")
     a_train, a_test = split(a); b_train, b_test = split(b)
     print(f"A {len(a)} chars, B {len(b)} chars; unknown in B {(b == 0).float().mean():.4f}")
     t0 = time.time()

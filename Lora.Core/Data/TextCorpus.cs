@@ -4,7 +4,7 @@ using System.Text;
 namespace Lora.Core.Data;
 
 /// <summary>A text as character ids over a fixed <see cref="CharVocabulary"/>: the input of the character-level
-/// demos. Two public-domain texts are embedded in the library (see Data/Resources/ATTRIBUTION.md).</summary>
+/// demos. Three public-domain texts are embedded in the library (see Data/Resources/ATTRIBUTION.md).</summary>
 /// <remarks>
 /// The text is normalised as <see cref="CharVocabulary"/> describes (lower case, whitespace runs → one space, other
 /// characters outside the vocabulary → the unknown id). <see cref="Split"/> cuts it into contiguous train and test
@@ -14,6 +14,10 @@ public sealed class TextCorpus
 {
     /// <summary>The manifest name of the King James excerpt (Genesis and Exodus, one verse per line).</summary>
     public const string KingJamesResource = "Lora.Core.Data.kjv-genesis-exodus.txt.gz";
+
+    /// <summary>The manifest name of the King James Bible's alternate chapters (chapters 1, 3, 5, … of all 1,189, one
+    /// verse per line).</summary>
+    public const string KingJamesAlternateChaptersResource = "Lora.Core.Data.kjv-alternate-chapters.txt.gz";
 
     /// <summary>The manifest name of The Devil's Dictionary (every entry, ABASEMENT to ZOOLOGY).</summary>
     public const string DevilsDictionaryResource = "Lora.Core.Data.devils-dictionary.txt.gz";
@@ -51,9 +55,14 @@ public sealed class TextCorpus
     /// <summary>The fraction of characters outside the vocabulary.</summary>
     public double UnknownFraction => (double)Ids.Count(id => id == CharVocabulary.UnknownId) / Ids.Length;
 
-    /// <summary>Text A of the demos: the King James Bible's Genesis and Exodus (1611; 2,746 verses).</summary>
+    /// <summary>Text A of the embedding demo: the King James Bible's Genesis and Exodus (1611; 2,746 verses).</summary>
     public static TextCorpus KingJamesGenesisExodus(CharVocabulary? vocabulary = null) =>
         LoadEmbedded(KingJamesResource, "kjv-genesis-exodus", vocabulary);
+
+    /// <summary>Text A of the rnn demo: every other chapter of the whole King James Bible (1611; chapters 1, 3, 5, …,
+    /// 1,189 in canonical order, Genesis 1 to Revelation 22: 595 chapters, 15,616 verses, from 65 of its 66 books).</summary>
+    public static TextCorpus KingJamesAlternateChapters(CharVocabulary? vocabulary = null) =>
+        LoadEmbedded(KingJamesAlternateChaptersResource, "kjv-alternate-chapters", vocabulary);
 
     /// <summary>Text B of the demos: Ambrose Bierce's The Devil's Dictionary (1911).</summary>
     public static TextCorpus DevilsDictionary(CharVocabulary? vocabulary = null) =>
