@@ -53,6 +53,17 @@ public class TextCorpusTests
         Assert.EndsWith("the domestic cow sheds its horn every two years.", V.Decode(b.Ids.AsSpan(b.Length - 60)));
         Assert.Equal(0, a.UnknownFraction);
         Assert.InRange(b.UnknownFraction, 0.0005, 0.003); // digits, _italics_ markers, brackets
+
+        // The rnn demo's text A: chapters 1, 3, …, 1189 of the whole Bible (Genesis 1 first, Revelation 22 last).
+        var bible = TextCorpus.KingJamesAlternateChapters();
+        Assert.Equal(2080913, bible.Length);
+        Assert.StartsWith("in the beginning god created the heaven and the earth. and the earth was", V.Decode(bible.Ids.AsSpan(0, 80)));
+        Assert.EndsWith("come, lord jesus. the grace of our lord jesus christ be with you all. amen.", V.Decode(bible.Ids.AsSpan(bible.Length - 80)));
+        Assert.Equal(0, bible.UnknownFraction);
+        // Genesis 2 is left out: its first verse ("thus the heavens and the earth were finished") is not in the text.
+        string decoded = V.Decode(bible.Ids);
+        Assert.DoesNotContain("thus the heavens and the earth were finished", decoded);
+        Assert.Contains("now the serpent was more subtil than any beast of the field", decoded); // Genesis 3:1
     }
 
     [Fact]

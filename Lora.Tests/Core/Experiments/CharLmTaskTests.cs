@@ -111,12 +111,41 @@ public class CharLmTaskTests
     }
 
     [Fact]
+    public void TaskAIsTheBiblesAlternateChaptersAndTaskBAdaptsOnEveryEighthDictionaryBlockAndTestsOnAllHeldOutBlocks()
+    {
+        var data = Task.LoadData(Task.Defaults, null);
+        var a = TextCorpus.KingJamesAlternateChapters().Split(CharRnnTask.BlockLength, CharRnnTask.TestEvery);
+        var b = TextCorpus.DevilsDictionary().Split(CharRnnTask.BlockLength, CharRnnTask.TestEvery);
+        int T = CharRnnTask.WindowLength, perBlock = (CharRnnTask.BlockLength - 1) / T; // 31 windows in a full block
+        int Windows(IEnumerable<ReadOnlyMemory<int>> blocks) => blocks.Sum(x => (x.Length - 1) / T);
+        Assert.Equal((Windows(a.Train), Windows(a.Test)), (data.TrainA.Count, data.TestA.Count));
+        Assert.Equal(Windows(b.Test), data.TestB.Count); // the held-out blocks are all tested, as before the sample
+
+        // Training blocks 0, 8, 16, … of the dictionary (155 training blocks → 20), and nothing else.
+        Assert.Equal(155, b.Train.Count);
+        var sample = CharRnnTask.AdaptationSample(b.Train);
+        Assert.Equal(20, sample.Count);
+        Assert.Equal(20 * perBlock, data.TrainB.Count);
+        for (int i = 0; i < sample.Count; i++)
+        {
+            Assert.True(sample[i].Span.SequenceEqual(b.Train[CharRnnTask.AdaptationSampleEvery * i].Span));
+            // The block's first window is the next training sample in order: its T inputs and last target.
+            var window = data.TrainB.Sample(i * perBlock);
+            var ids = sample[i].Span[..(T + 1)].ToArray().Select(id => (float)id).ToArray();
+            Assert.Equal(ids, window.ToArray());
+        }
+        // The sample spreads over the alphabetical dictionary: its last block lies in the last eighth of the text.
+        Assert.StartsWith("abasement, n.", CharVocabulary.Default.Decode(sample[0].Span[..13]));
+        Assert.True(b.Train.Count - 8 <= CharRnnTask.AdaptationSampleEvery * (sample.Count - 1));
+    }
+
+    [Fact]
     public void TinyRunAdaptsToTheDictionaryAndLoraTrainsFarFewerParameters()
     {
         // The real texts, split and windowed as the job does, but 16-character windows and a slice of each set keep
         // the run short.
         var v = CharVocabulary.Default;
-        var a = TextCorpus.KingJamesGenesisExodus().Split(CharRnnTask.BlockLength, CharRnnTask.TestEvery);
+        var a = TextCorpus.KingJamesAlternateChapters().Split(CharRnnTask.BlockLength, CharRnnTask.TestEvery);
         var b = TextCorpus.DevilsDictionary().Split(CharRnnTask.BlockLength, CharRnnTask.TestEvery);
         Dataset Windows(IReadOnlyList<ReadOnlyMemory<int>> blocks, int n) => TextWindows.Cut(blocks.Take(n).ToArray(), 16, v.Size, "w").AsDataset();
         var data = new DemoData(Windows(a.Train, 2), Windows(a.Test, 1), Windows(b.Train, 2), Windows(b.Test, 1), "tiny", "b");
