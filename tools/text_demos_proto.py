@@ -220,7 +220,10 @@ def rnn_runs(cfg, g, a_train, a_test, b_train, b_test):
     'full|lora' followed by ':key=value' settings: lr, ep, sched (const|wcos), warm (fraction of the steps),
     only (full: comma-separated trainable modules among emb, ih, hh, head), r (lora: e.g. ih=8,hh=8,head=8),
     alpha, rs=1 (lora: rank-stabilised scale alpha/sqrt(r)), train (lora: modules trained in full besides the adapters,
-    e.g. head), diag=1 (full: SVD of the updates and rank-k truncations)."""
+    e.g. head), diag=1 (full: SVD of the updates and rank-k truncations), curve=1 (test perplexity after every epoch).
+    Top-level keys besides the sizes: atext=PATH (pretraining text instead of Genesis-Exodus, plain or .gz; give the
+    base cache a name with atag=...), pe/plr/psched (pretraining epochs, rate, schedule), bsub=K[:O] (adapt on every
+    K-th training block of B from block O; the test blocks stay all of B's)."""
     T, E, H, BS = g("t", 64), g("e", 32), g("h", 192), g("bs", 32)
     make = lambda: CharGru(len(VOCAB), E, H)
     if "bsub" in cfg:  # adapt on every k-th training block of B only (offset o): the small-data regime
