@@ -44,6 +44,7 @@ internal static class GemmBlocking
     public static int StripNc = 16;
 
     /// <summary>Inner-dimension block of the small-m strip path when B is not transposed (its rows are read
-    /// 64 bytes at a time, so fewer rows in flight prefetch better); with B transposed the strip path uses KC.</summary>
+    /// 64 bytes at a time, so fewer rows in flight prefetch better); with B transposed the strip path uses KC. B not
+    /// transposed now takes <see cref="GemmRowBlocks"/> (same k-blocks of 128, same bits) unless it is switched off.</summary>
     public static int StripKc = 128;
 }

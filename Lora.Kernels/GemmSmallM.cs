@@ -56,6 +56,7 @@ internal static unsafe partial class GemmSmallM
     /// The strip path for small m where compute matters: op(A) is packed once into MR panels, then the driver runs
     /// with B blocks only <see cref="GemmBlocking.StripNc"/> columns wide, so each packed B strip (KC×16, 16 KB) is
     /// consumed from L1 right after it is packed: B is read from memory once and never round-trips through L3.
+    /// B not transposed goes to <see cref="GemmRowBlocks"/> instead (row-streamed blocks; its strips were set-aliased).
     /// </summary>
     public static void RunStrips(int m, int n, int k, GemmOperand a, GemmOperand b, float alpha, float beta, float* c, nint ldc, float* bias)
     {
