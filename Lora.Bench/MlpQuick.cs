@@ -7,14 +7,15 @@ namespace Lora.Bench;
 /// <summary><c>quick mlp [--threads N] [--json] [--steps S]</c>: the median wall time of the MLP training step
 /// (<see cref="MlpStepCase"/>) for LoRA and full fine-tuning, measured in the same run, plus the trainable-state
 /// figures the LoRA report prints. <c>--only lora|full</c> runs one mode; <c>--baseline</c> adds the LoRA step with
-/// the fused kernels' earlier settings (<c>lora_base</c>). <c>--clock cpu</c> (only with one thread) times with this thread's CPU clock,
+/// the fused kernels' earlier settings (<c>lora_base</c>), <c>--lr-pass</c> the LoRA step with the low-rank stretch as a
+/// k-block of its own (<c>lora_lrpass</c>, a second pass over y and dx). <c>--clock cpu</c> (only with one thread) times with this thread's CPU clock,
 /// which other processes on a busy machine disturb less. BenchmarkDotNet's <see cref="MlpStepBench"/> remains the
 /// reference.</summary>
 internal static class MlpQuick
 {
     public static int Run(string[] args)
     {
-        if (!QuickArgs.Known("mlp", args, "--json --baseline --no-thin-split", "--threads --steps --clock --only --outer-max-r")) return 2;
+        if (!QuickArgs.Known("mlp", args, "--json --baseline --no-thin-split --lr-pass", "--threads --steps --clock --only --outer-max-r")) return 2;
         bool json = args.Contains("--json");
         int threads = QuickArgs.Int(args, "--threads", KernelThreads.Default);
         int steps = QuickArgs.Int(args, "--steps", 20);
@@ -39,6 +40,8 @@ internal static class MlpQuick
         // --baseline: also the LoRA step with the fused kernels' settings before the "step" work (KC-sized k-blocks,
         // thin products on the GEMM), interleaved, so the gain is measured in the same run.
         if (args.Contains("--baseline")) cases = [.. cases, ("lora_base", new MlpStepCase(true))];
+        // --lr-pass: also the LoRA step with the low-rank stretch as a k-block of its own (GemmDriver.FuseTail off).
+        if (args.Contains("--lr-pass")) cases = [.. cases, ("lora_lrpass", new MlpStepCase(true))];
         foreach (var (mode, c) in cases) QuickArgs.WarmUp(() => Step(mode, c)); // JIT tiers, pools, packing
         // Interleave the two modes so a change in machine load affects both alike.
         var times = cases.ToDictionary(c => c.Item1, _ => new List<double>());
@@ -52,6 +55,7 @@ internal static class MlpQuick
             }
         static void Step(string mode, MlpStepCase c)
         {
+            if (mode == "lora_lrpass") { GemmDriver.FuseTail = false; c.Step(); GemmDriver.FuseTail = true; return; }
             if (mode != "lora_base") { c.Step(); return; }
             (LoraGemmFused.Kc, LoraGemmFused.LowRankMaxR) = (GemmBlocking.KC, 0);
             c.Step();
