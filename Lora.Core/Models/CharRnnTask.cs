@@ -21,9 +21,10 @@ namespace Lora.Core.Models;
 /// cross-entropy; reports add perplexity and tokens per second.</para>
 /// <para>Why it is a fair test of low-rank adaptation: both texts are English, so the spelling and the short-range
 /// statistics the GRU learned from the Bible still hold, but the dictionary's vocabulary (modern, satirical, Latinate),
-/// punctuation and rhythm differ. A broad base adapted from a sample small against what it was pretrained on is the
-/// regime low-rank adaptation is built for; adapting on the whole dictionary (as long as the base's pretraining text
-/// used to be) is closer to retraining, and there full fine-tuning's update is high-rank (docs/demos.md, "rnn").
+/// punctuation and rhythm differ. A broad base adapted from a sample small against what it was pretrained on is how
+/// low-rank adaptation is meant to be used; adapting on the whole dictionary (as long as the base's pretraining text
+/// used to be) came close to retraining the model, and full fine-tuning then moved its weights twice as far
+/// (docs/demos.md, "rnn").
 /// Full fine-tuning of the same base on the same sample, with its own tuned rate and epochs, is the reference.</para>
 /// <para>Every phase runs <see cref="PhaseSchedule.WarmupCosine"/> (linear warm-up, cosine decay to zero) at its own
 /// peak rate; rates and epochs are the best of a sweep for each method.</para>
