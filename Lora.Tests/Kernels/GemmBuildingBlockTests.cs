@@ -58,19 +58,7 @@ public unsafe class GemmBuildingBlockTests
         int k = k0 + k1 + 1;
         float[] a0 = GemmOracle.Random(m * k0, 1), a1 = GemmOracle.Random(m * k1, 2);
         float[] w = GemmOracle.Random(n * k0, 3), bl = GemmOracle.Random(n * k1, 4), bias = GemmOracle.Random(n, 5);
-        float[] aCat = new float[m * k], bCat = new float[k * n]; // op(B) stored k×n
-        for (int i = 0; i < m; i++)
-        {
-            a0.AsSpan(i * k0, k0).CopyTo(aCat.AsSpan(i * k));
-            a1.AsSpan(i * k1, k1).CopyTo(aCat.AsSpan(i * k + k0));
-            aCat[i * k + k - 1] = 1f;
-        }
-        for (int j = 0; j < n; j++)
-        {
-            for (int p = 0; p < k0; p++) bCat[p * n + j] = w[j * k0 + p];
-            for (int p = 0; p < k1; p++) bCat[(k0 + p) * n + j] = bl[j * k1 + p];
-            bCat[(k - 1) * n + j] = bias[j];
-        }
+        var (aCat, bCat) = GemmOracle.Concatenated(m, n, k0, k1, a0, a1, w, bl, bias);
         float[] c0 = GemmOracle.Random(m * n, 6), c = (float[])c0.Clone();
         var packed = new GemmPackedB();
         packed.Pack(Transpose.Yes, k0, n, w, k0);

@@ -87,6 +87,28 @@ internal static class GemmOracle
         AssertSgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c0, c, ldc);
     }
 
+    /// <summary>The one product the oracle checks a two-segment plan with bias against: [A0 | A1 | 1] (m×(k0+k1+1))
+    /// times [W ; L ; bias] stored k×n, from A0 (m×k0), A1 (m×k1), W (n×k0) and L (n×k1) both used transposed. The
+    /// bias as a last inner column (ones times the bias row) bounds its one extra rounding.</summary>
+    public static (float[] A, float[] B) Concatenated(int m, int n, int k0, int k1, float[] a0, float[] a1, float[] w, float[] l, float[] bias)
+    {
+        int k = k0 + k1 + 1;
+        float[] aCat = new float[m * k], bCat = new float[k * n];
+        for (int i = 0; i < m; i++)
+        {
+            a0.AsSpan(i * k0, k0).CopyTo(aCat.AsSpan(i * k));
+            a1.AsSpan(i * k1, k1).CopyTo(aCat.AsSpan(i * k + k0));
+            aCat[i * k + k - 1] = 1f;
+        }
+        for (int j = 0; j < n; j++)
+        {
+            for (int p = 0; p < k0; p++) bCat[p * n + j] = w[j * k0 + p];
+            for (int p = 0; p < k1; p++) bCat[(k0 + p) * n + j] = l[j * k1 + p];
+            bCat[(k - 1) * n + j] = bias[j];
+        }
+        return (aCat, bCat);
+    }
+
     public static readonly Transpose[][] Combos =
         [[Transpose.No, Transpose.No], [Transpose.No, Transpose.Yes], [Transpose.Yes, Transpose.No], [Transpose.Yes, Transpose.Yes]];
 }
