@@ -139,14 +139,12 @@ internal static unsafe class GemmDriver
         if (plan.SharedB != null) GemmSharedB.RunPart(ref plan, part, parts);
         else if (plan.SplitN)
         {
-            int units = (plan.N + NR - 1) / NR;
-            int n0 = (int)((long)units * part / parts) * NR, n1 = Math.Min(plan.N, (int)((long)units * (part + 1) / parts) * NR);
+            var (n0, n1) = WorkerPool.Share(plan.N, NR, part, parts);
             RunRectangle(ref plan, 0, plan.M, n0, n1);
         }
         else
         {
-            int units = (plan.M + MR - 1) / MR;
-            int m0 = (int)((long)units * part / parts) * MR, m1 = Math.Min(plan.M, (int)((long)units * (part + 1) / parts) * MR);
+            var (m0, m1) = WorkerPool.Share(plan.M, MR, part, parts);
             RunRectangle(ref plan, m0, m1, 0, plan.N);
         }
     }

@@ -81,8 +81,7 @@ internal static unsafe class GemmRowBlocks
     static void RunPart(void* state, int part, int parts)
     {
         ref Plan plan = ref *(Plan*)state;
-        int units = (plan.N + NR - 1) / NR;
-        int n0 = (int)((long)units * part / parts) * NR, n1 = Math.Min(plan.N, (int)((long)units * (part + 1) / parts) * NR);
+        var (n0, n1) = WorkerPool.Share(plan.N, NR, part, parts);
         if (n0 >= n1) return;
         int kc = plan.Kc, ncMax = plan.Nc;
         nint panelStride = (nint)kc * NR + plan.Pad;

@@ -33,8 +33,7 @@ internal static unsafe class GemmSharedB
     /// <remarks>Every part walks every block, even when its own rows are empty, so the counters add up.</remarks>
     public static void RunPart(ref GemmPlan plan, int part, int parts)
     {
-        int units = (plan.M + MR - 1) / MR;
-        int m0 = (int)((long)units * part / parts) * MR, m1 = Math.Min(plan.M, (int)((long)units * (part + 1) / parts) * MR);
+        var (m0, m1) = WorkerPool.Share(plan.M, MR, part, parts);
         int kcMax = plan.Kc > 0 ? plan.Kc : KC, ncMax = NC;
         int* sync = (int*)plan.SharedB;
         float* buffers = plan.SharedB + HeaderFloats(parts);

@@ -81,8 +81,7 @@ internal static unsafe partial class GemmSmallM
         ref SmallMPlan plan = ref *(SmallMPlan*)state;
         bool axpy = !plan.B.Trans;
         int unit = axpy ? AxpyUnit : DotUnit;
-        int units = (plan.N + unit - 1) / unit;
-        int j0 = (int)((long)units * part / parts) * unit, j1 = Math.Min(plan.N, (int)((long)units * (part + 1) / parts) * unit);
+        var (j0, j1) = WorkerPool.Share(plan.N, unit, part, parts);
         if (j0 >= j1) return;
         if (axpy) Axpy(ref plan, j0, j1);
         else Dot(ref plan, j0, j1);

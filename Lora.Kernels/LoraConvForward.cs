@@ -74,7 +74,7 @@ internal static unsafe class LoraConvForward
     {
         ref Job job = ref *(Job*)state;
         int units = (job.Plane + NR - 1) / NR;
-        int first = (int)((long)job.Items * part / parts), last = (int)((long)job.Items * (part + 1) / parts);
+        var (first, last) = WorkerPool.Share(job.Items, 1, part, parts);
         for (int item = first; item < last; item++)
         {
             int i = item / job.Slices, s = item % job.Slices;

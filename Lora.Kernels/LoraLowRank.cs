@@ -54,8 +54,7 @@ internal static unsafe class LoraLowRank
     static void DotPart(void* state, int part, int parts)
     {
         ref Job j = ref *(Job*)state;
-        int pairs = (j.N + 1) / 2;
-        int i0 = (int)((long)pairs * part / parts) * 2, i1 = Math.Min(j.N, (int)((long)pairs * (part + 1) / parts) * 2);
+        var (i0, i1) = WorkerPool.Share(j.N, 2, part, parts);
         DotRows(ref j, i0, i1);
     }
 
@@ -96,8 +95,7 @@ internal static unsafe class LoraLowRank
     static void OuterPart(void* state, int part, int parts)
     {
         ref Job j = ref *(Job*)state;
-        int groups = (j.C + 7) / 8;
-        int p0 = (int)((long)groups * part / parts) * 8, p1 = Math.Min(j.C, (int)((long)groups * (part + 1) / parts) * 8);
+        var (p0, p1) = WorkerPool.Share(j.C, 8, part, parts);
         OuterColumns(ref j, p0, p1);
     }
 

@@ -70,7 +70,7 @@ internal static unsafe class LoraSmallBatch
     {
         ref Plan plan = ref *(Plan*)state;
         int units = (plan.N + NR - 1) / NR;
-        int t0 = (int)((long)units * part / parts), t1 = (int)((long)units * (part + 1) / parts);
+        var (t0, t1) = WorkerPool.Share(units, 1, part, parts);
         float* tile = stackalloc float[SmallM * NR];
         int t = t0;
         if (plan.M == 1)

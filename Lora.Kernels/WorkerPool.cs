@@ -43,6 +43,15 @@ internal static unsafe class WorkerPool
     /// <summary>The number of parts the last <see cref="Run"/> on this thread used (for tests and benchmarks).</summary>
     [ThreadStatic] internal static int LastParts;
 
+    /// <summary>Part <paramref name="part"/>'s share of [0, length) in whole units of <paramref name="unit"/> elements
+    /// (the last unit may be short): units ⌈length/unit⌉ are dealt as evenly as integer division allows, in order.
+    /// The split depends only on its arguments, so every part derives the same boundaries.</summary>
+    public static (int Start, int End) Share(int length, int unit, int part, int parts)
+    {
+        long units = (length + (long)unit - 1) / unit;
+        return ((int)(units * part / parts * unit), (int)Math.Min(length, units * (part + 1) / parts * unit));
+    }
+
     /// <summary>Runs <c>body(state, part, parts)</c> for part = 0..parts-1 and returns when all have finished.</summary>
     public static void Run(delegate*<void*, int, int, void> body, void* state, int parts)
     {
