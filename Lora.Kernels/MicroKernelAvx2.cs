@@ -19,8 +19,7 @@ internal static unsafe class MicroKernelAvx2
     {
         Vector256<float> c00 = Vector256<float>.Zero, c01 = Vector256<float>.Zero, c10 = Vector256<float>.Zero, c11 = Vector256<float>.Zero, c20 = Vector256<float>.Zero, c21 = Vector256<float>.Zero, c30 = Vector256<float>.Zero, c31 = Vector256<float>.Zero, c40 = Vector256<float>.Zero, c41 = Vector256<float>.Zero, c50 = Vector256<float>.Zero, c51 = Vector256<float>.Zero;
         Vector256<float> b0, b1, av;
-        int p = 0;
-        for (; p + 4 <= kc; p += 4)
+        for (int q = kc / 4; q > 0; q--)
         {
             b0 = Avx.LoadAlignedVector256(b + 0); b1 = Avx.LoadAlignedVector256(b + 8);
             av = Vector256.Create(a[0]); c00 = Fma.MultiplyAdd(av, b0, c00); c01 = Fma.MultiplyAdd(av, b1, c01);
@@ -52,7 +51,7 @@ internal static unsafe class MicroKernelAvx2
             av = Vector256.Create(a[23]); c50 = Fma.MultiplyAdd(av, b0, c50); c51 = Fma.MultiplyAdd(av, b1, c51);
             a += 24; b += 64;
         }
-        for (; p < kc; p++)
+        for (int q = kc % 4; q > 0; q--)
         {
             b0 = Avx.LoadAlignedVector256(b + 0); b1 = Avx.LoadAlignedVector256(b + 8);
             av = Vector256.Create(a[0]); c00 = Fma.MultiplyAdd(av, b0, c00); c01 = Fma.MultiplyAdd(av, b1, c01);
@@ -111,8 +110,7 @@ internal static unsafe class MicroKernelAvx2
     {
         Vector256<float> c00 = Vector256<float>.Zero, c01 = Vector256<float>.Zero, c10 = Vector256<float>.Zero, c11 = Vector256<float>.Zero, c20 = Vector256<float>.Zero, c21 = Vector256<float>.Zero, c30 = Vector256<float>.Zero, c31 = Vector256<float>.Zero, c40 = Vector256<float>.Zero, c41 = Vector256<float>.Zero, c50 = Vector256<float>.Zero, c51 = Vector256<float>.Zero;
         Vector256<float> b0, b1, av;
-        int p = 0;
-        for (; p + 4 <= kc; p += 4)
+        for (int q = kc / 4; q > 0; q--)
         {
             b0 = Avx.LoadAlignedVector256(b + 0); b1 = Avx.LoadAlignedVector256(b + 8);
             av = Vector256.Create(a[0]); c00 = Fma.MultiplyAdd(av, b0, c00); c01 = Fma.MultiplyAdd(av, b1, c01);
@@ -144,7 +142,7 @@ internal static unsafe class MicroKernelAvx2
             av = Vector256.Create(a[23]); c50 = Fma.MultiplyAdd(av, b0, c50); c51 = Fma.MultiplyAdd(av, b1, c51);
             a += 24; b += 64;
         }
-        for (; p < kc; p++)
+        for (int q = kc % 4; q > 0; q--)
         {
             b0 = Avx.LoadAlignedVector256(b + 0); b1 = Avx.LoadAlignedVector256(b + 8);
             av = Vector256.Create(a[0]); c00 = Fma.MultiplyAdd(av, b0, c00); c01 = Fma.MultiplyAdd(av, b1, c01);
@@ -155,8 +153,8 @@ internal static unsafe class MicroKernelAvx2
             av = Vector256.Create(a[5]); c50 = Fma.MultiplyAdd(av, b0, c50); c51 = Fma.MultiplyAdd(av, b1, c51);
             a += 6; b += 16;
         }
-        a = a2; b = b2; p = 0;
-        for (; p + 4 <= k2; p += 4)
+        a = a2; b = b2;
+        for (int q = k2 / 4; q > 0; q--)
         {
             b0 = Avx.LoadAlignedVector256(b + 0); b1 = Avx.LoadAlignedVector256(b + 8);
             av = Vector256.Create(a[0]); c00 = Fma.MultiplyAdd(av, b0, c00); c01 = Fma.MultiplyAdd(av, b1, c01);
@@ -188,7 +186,7 @@ internal static unsafe class MicroKernelAvx2
             av = Vector256.Create(a[23]); c50 = Fma.MultiplyAdd(av, b0, c50); c51 = Fma.MultiplyAdd(av, b1, c51);
             a += 24; b += 64;
         }
-        for (; p < k2; p++)
+        for (int q = k2 % 4; q > 0; q--)
         {
             b0 = Avx.LoadAlignedVector256(b + 0); b1 = Avx.LoadAlignedVector256(b + 8);
             av = Vector256.Create(a[0]); c00 = Fma.MultiplyAdd(av, b0, c00); c01 = Fma.MultiplyAdd(av, b1, c01);

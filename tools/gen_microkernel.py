@@ -22,13 +22,15 @@ for r in range(MR):
 stores = "\n".join(stores)
 
 def loops(kc):
-    """The k loop over one stretch: p counts up to kc while a and b advance."""
-    return f'''        for (; p + {UNROLL} <= {kc}; p += {UNROLL})
+    """The k loop over one stretch while a and b advance. Counting down to zero (a counter not used after the loop)
+    lets the JIT rotate the loop to one compare-and-branch at the bottom; counting p up and reusing it for the
+    remainder left a jump back plus a test at the top of every iteration (3–9 % slower, `quick gemm --tiles`)."""
+    return f'''        for (int q = {kc} / {UNROLL}; q > 0; q--)
         {{
 {body}
             a += {MR * UNROLL}; b += {16 * UNROLL};
         }}
-        for (; p < {kc}; p++)
+        for (int q = {kc} % {UNROLL}; q > 0; q--)
         {{
 {tail}
             a += {MR}; b += 16;
@@ -69,7 +71,6 @@ internal static unsafe class MicroKernelAvx2
     {{
         Vector256<float> {decl};
         Vector256<float> b0, b1, av;
-        int p = 0;
 {loops("kc")}
 {epilogue}
     }}
@@ -85,9 +86,8 @@ internal static unsafe class MicroKernelAvx2
     {{
         Vector256<float> {decl};
         Vector256<float> b0, b1, av;
-        int p = 0;
 {loops("kc")}
-        a = a2; b = b2; p = 0;
+        a = a2; b = b2;
 {loops("k2")}
 {epilogue}
     }}
