@@ -27,6 +27,9 @@ public static class LoraAdapterFiles
         var layers = model.LoraLayers().Where(l => l.Layer.Adapters.Any(a => a.Name == adapterName))
             .Select(l => (l.Path, l.Layer, Adapter: l.Layer.GetAdapter(adapterName))).ToList();
         if (layers.Count == 0) throw new ArgumentException($"No LoRA layer has an adapter named '{adapterName}'.", nameof(adapterName));
+        foreach (var (path, w) in model.ModulesToSaveLayers())
+            if (w.HasCopy(adapterName))
+                throw new ArgumentException($"Adapter '{adapterName}' trains '{path}' in full (modules_to_save); saving those copies in PEFT's layout is not supported yet.", nameof(adapterName));
         var first = layers[0].Adapter;
         foreach (var (path, _, a) in layers)
             if (a.Dropout != first.Dropout || a.UseRsLora != first.UseRsLora || a.Bias != first.Bias)

@@ -50,6 +50,7 @@ public sealed record LoraConfig
     int _pissaIterations = 16;
     KeyValuePair<string, int>[] _rankPattern = [];
     KeyValuePair<string, double>[] _alphaPattern = [];
+    string[] _modulesToSave = [];
 
     /// <summary>The rank r ≥ 1 (default 8).</summary>
     public int R
@@ -131,6 +132,45 @@ public sealed record LoraConfig
         init => _alphaPattern = Validated(value, nameof(AlphaPattern), a => double.IsFinite(a) && a > 0, "alpha must be finite and positive");
     }
 
+    /// <summary>Names of modules trained in full next to the adapters (PEFT's <c>modules_to_save</c>, e.g. a classifier
+    /// head; default empty): each selected module keeps its frozen original and gets a trainable copy for this adapter
+    /// (<see cref="ModulesToSaveLayer"/>).</summary>
+    /// <remarks>PEFT's rule: an entry selects every module whose path <em>ends with</em> it as a plain string, with no
+    /// dot boundary (<c>"head"</c> selects <c>head</c> and <c>classifier_head</c>; <c>"layers.2"</c> selects
+    /// <c>layers.2</c>, not <c>layers.12</c>). Each entry must select some module when applied. A module cannot be both
+    /// here and in <see cref="TargetModules"/>; the <c>all-linear</c> target leaves these modules out.</remarks>
+    public IReadOnlyList<string> ModulesToSave
+    {
+        get => _modulesToSave;
+        init
+        {
+            ArgumentNullException.ThrowIfNull(value, nameof(ModulesToSave));
+            foreach (var n in value)
+                if (string.IsNullOrEmpty(n)) throw new ArgumentException("LoraConfig.ModulesToSave has an empty name, which would select every module.", nameof(ModulesToSave));
+            _modulesToSave = value.ToArray();
+        }
+    }
+
+    /// <summary>True when an entry of <see cref="ModulesToSave"/> selects the module at <paramref name="path"/> (its path ends with the entry).</summary>
+    public bool SavesModule(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        foreach (var n in _modulesToSave)
+            if (path.EndsWith(n, StringComparison.Ordinal)) return true;
+        return false;
+    }
+
+    /// <summary>True when an entry of <see cref="TargetModules"/> other than <c>all-linear</c> selects <paramref name="path"/>.</summary>
+    public bool TargetsExplicitly(string path)
+    {
+        foreach (var p in _targets)
+        {
+            var pattern = TargetModulePattern.Parse(p);
+            if (!pattern.IsAllLinear && pattern.Matches(path)) return true;
+        }
+        return false;
+    }
+
     static KeyValuePair<string, T>[] Validated<T>(IReadOnlyDictionary<string, T> pattern, string name, Func<T, bool> valid, string rule)
         where T : IFormattable
     {
@@ -170,11 +210,15 @@ public sealed record LoraConfig
     /// <summary>The LoRA scale s of layers no pattern selects: alpha/r, or alpha/√r when <see cref="UseRsLora"/>.</summary>
     public float Scale => (float)(UseRsLora ? Alpha / Math.Sqrt(R) : Alpha / R);
 
-    /// <summary>True when the module at <paramref name="path"/> is targeted by some entry of <see cref="TargetModules"/>.</summary>
+    /// <summary>True when the module at <paramref name="path"/> is targeted by some entry of <see cref="TargetModules"/>
+    /// (<c>all-linear</c> leaves out the modules <see cref="ModulesToSave"/> selects).</summary>
     public bool Targets(string path)
     {
         foreach (var p in _targets)
-            if (TargetModulePattern.Parse(p).Matches(path)) return true;
+        {
+            var pattern = TargetModulePattern.Parse(p);
+            if (pattern.Matches(path) && !(pattern.IsAllLinear && SavesModule(path))) return true;
+        }
         return false;
     }
 
@@ -185,7 +229,8 @@ public sealed record LoraConfig
         other is not null && R == other.R && Alpha.Equals(other.Alpha) && Dropout.Equals(other.Dropout) &&
         UseRsLora == other.UseRsLora && Init == other.Init && Bias == other.Bias &&
         PissaIterations == other.PissaIterations && TargetModules.SequenceEqual(other.TargetModules) &&
-        _rankPattern.SequenceEqual(other._rankPattern) && _alphaPattern.SequenceEqual(other._alphaPattern);
+        _rankPattern.SequenceEqual(other._rankPattern) && _alphaPattern.SequenceEqual(other._alphaPattern) &&
+        _modulesToSave.SequenceEqual(other._modulesToSave);
 
     /// <inheritdoc/>
     public override int GetHashCode() => HashCode.Combine(R, Alpha, Dropout, UseRsLora, Init, Bias, TargetModules.Count);

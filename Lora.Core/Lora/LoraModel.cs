@@ -9,18 +9,23 @@ namespace Lora.Core.Lora;
 public static class LoraModel
 {
     /// <summary>Wraps every adaptable layer (Linear, convolution, embedding: <see cref="LoraLayerTypes"/>) that
-    /// <paramref name="config"/> targets in its <see cref="LoraLayer"/> (or adds an adapter to an already wrapped one), initialises the new adapter, freezes everything except its factors and
-    /// the biases <see cref="LoraConfig.Bias"/> selects, and reports the cost.</summary>
+    /// <paramref name="config"/> targets in its <see cref="LoraLayer"/> (or adds an adapter to an already wrapped one), initialises the new adapter,
+    /// gives every module <see cref="LoraConfig.ModulesToSave"/> selects a trainable full copy (<see cref="ModulesToSaveLayer"/>),
+    /// freezes everything except the new factors, those copies and the biases <see cref="LoraConfig.Bias"/> selects, and reports the cost.</summary>
     /// <remarks>Everything is validated before the model is touched: on an exception the model is unchanged.
     /// Initialisation draws from <paramref name="seed"/> in layer order, so the same seed gives the same adapter.</remarks>
-    /// <exception cref="ArgumentException">No layer matches, the adapter name exists already on a targeted layer, or
-    /// a layer's rank (<see cref="LoraConfig.RankFor"/>) exceeds its min(in, out) (a larger rank cannot add expressiveness).</exception>
+    /// <exception cref="ArgumentException">No layer matches, the adapter name exists already on a targeted layer, a
+    /// layer's rank (<see cref="LoraConfig.RankFor"/>) exceeds its min(in, out) (a larger rank cannot add expressiveness),
+    /// or a <see cref="LoraConfig.ModulesToSave"/> entry selects nothing, a LoRA target, or a module Lora cannot copy.</exception>
     public static LoraReport ApplyLora(this Module model, LoraConfig config, string adapterName = "default", ulong seed = 0)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(config);
         ArgumentException.ThrowIfNullOrEmpty(adapterName);
         var candidates = AdaptableLayers(model).ToList();
+        foreach (var (path, _) in ModulesToSaveSelection.Wrappers(model))
+            if (config.TargetsExplicitly(path))
+                throw new ArgumentException($"target_modules selects '{path}', a modules_to_save module trained in full; LoRA cannot wrap it.", nameof(config));
         var targets = candidates.Where(c => config.Targets(c.Path)).ToList();
         if (targets.Count == 0)
             throw new ArgumentException($"LoRA target_modules [{string.Join(", ", config.TargetModules)}] match no adaptable layer; the model's adaptable layers are [{string.Join(", ", candidates.Select(c => c.Path))}].", nameof(config));
@@ -39,7 +44,14 @@ public static class LoraModel
             }
         }
 
-        long baseParams = model.NamedParameters().Where(p => !IsLoraParameter(p.Name)).Sum(p => (long)p.Parameter.Length);
+        var targetPaths = targets.Select(t => t.Path).ToHashSet(StringComparer.Ordinal);
+        var saved = ModulesToSaveSelection.Select(model, config.SavesModule, targetPaths.Contains, adapterName, out string? problem);
+        if (problem is not null) throw new ArgumentException(problem + ".", nameof(config));
+        foreach (var name in config.ModulesToSave)
+            if (!saved.Any(s => s.Path.EndsWith(name, StringComparison.Ordinal)))
+                throw new ArgumentException($"LoraConfig.ModulesToSave entry '{name}' selects no module (a module is selected when its path ends with the entry).", nameof(config));
+
+        long baseParams = BaseParameterCount(model);
         var rng = new SeededRandom(seed);
         var wrapped = new List<(string Path, LoraLayer Layer)>();
         foreach (var (path, layer) in targets)
@@ -57,12 +69,18 @@ public static class LoraModel
             wrapped.Add((path, lora));
         }
 
+        foreach (var (path, m) in saved) ModulesToSaveSelection.AddCopy(model, path, m, adapterName);
+
         MarkTrainable(model, adapterName, config.Bias);
-        return Report(model, wrapped.Select(w => w.Path).ToList(), baseParams);
+        return Report(model, wrapped.Select(w => w.Path).ToList(), baseParams) with { ModulesToSave = saved.Select(s => s.Path).ToList() };
     }
 
-    /// <summary>Freezes everything except adapter <paramref name="adapterName"/>'s factors and the biases
-    /// <paramref name="bias"/> selects (PEFT's <c>mark_only_lora_as_trainable</c>).</summary>
+    static long BaseParameterCount(Module model) =>
+        model.NamedParameters().Where(p => !IsLoraParameter(p.Name) && !ModulesToSaveLayer.IsCopyParameter(p.Name)).Sum(p => (long)p.Parameter.Length);
+
+    /// <summary>Freezes everything except adapter <paramref name="adapterName"/>'s factors, its modules_to_save copies
+    /// and the biases <paramref name="bias"/> selects (PEFT's <c>mark_only_lora_as_trainable</c>); the originals of
+    /// modules_to_save modules and other adapters' copies stay frozen.</summary>
     public static void MarkTrainable(this Module model, string adapterName, LoraBias bias)
     {
         model.Freeze();
@@ -77,13 +95,21 @@ public static class LoraModel
         if (bias == LoraBias.All)
             foreach (var (name, p) in model.NamedParameters())
                 if (name == "bias" || name.EndsWith(".bias", StringComparison.Ordinal)) p.Frozen = false;
+        foreach (var (_, w) in ModulesToSaveSelection.Wrappers(model))
+        {
+            w.Freeze();
+            if (w.HasCopy(adapterName)) w.GetCopy(adapterName).Unfreeze();
+        }
     }
 
     /// <summary>The cost report for the model as it is now (trainable = not frozen).</summary>
     public static LoraReport Report(this Module model, int optimizerFloatsPerParameter = 2)
     {
-        long baseParams = model.NamedParameters().Where(p => !IsLoraParameter(p.Name)).Sum(p => (long)p.Parameter.Length);
-        return Report(model, model.LoraLayers().Select(l => l.Path).ToList(), baseParams) with { OptimizerFloatsPerParameter = optimizerFloatsPerParameter };
+        return Report(model, model.LoraLayers().Select(l => l.Path).ToList(), BaseParameterCount(model)) with
+        {
+            OptimizerFloatsPerParameter = optimizerFloatsPerParameter,
+            ModulesToSave = ModulesToSaveSelection.Wrappers(model).Select(w => w.Path).ToList(),
+        };
     }
 
     static LoraReport Report(Module model, IReadOnlyList<string> wrapped, long baseParams) => new()
@@ -107,11 +133,13 @@ public static class LoraModel
     static readonly string[] FactorNames = ["lora_A.", "lora_B.", "lora_embedding_A.", "lora_embedding_B."];
 
     /// <summary>Layers LoRA can adapt (<see cref="LoraLayerTypes.CanWrap"/>) not inside a LoRA wrapper, and LoRA
-    /// wrappers, with their paths.</summary>
+    /// wrappers, with their paths; modules_to_save modules (<see cref="ModulesToSaveLayer"/>) and their insides are not adaptable.</summary>
     public static IEnumerable<(string Path, Module Layer)> AdaptableLayers(this Module model)
     {
+        var saved = ModulesToSaveSelection.Wrappers(model).Select(w => w.Path + ".").ToList();
         foreach (var (path, m) in model.NamedModules())
         {
+            if (saved.Exists(p => path.StartsWith(p, StringComparison.Ordinal))) continue;
             if (m is LoraLayer) yield return (path, m);
             else if (LoraLayerTypes.CanWrap(m) && !IsInsideWrapper(model, path)) yield return (path, m);
         }
@@ -144,7 +172,14 @@ public static class LoraModel
         return lora;
     }
 
-    static void ReplaceAt(Module model, string path, Module replacement)
+    /// <summary>Every modules_to_save module (<see cref="ModulesToSaveLayer"/>) with its path.</summary>
+    public static IEnumerable<(string Path, ModulesToSaveLayer Layer)> ModulesToSaveLayers(this Module model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        return ModulesToSaveSelection.Wrappers(model);
+    }
+
+    internal static void ReplaceAt(Module model, string path, Module replacement)
     {
         if (path.Length == 0) throw new ArgumentException("The root module itself cannot be replaced; wrap it in a container.");
         int dot = path.LastIndexOf('.');
@@ -152,43 +187,77 @@ public static class LoraModel
         parent.ReplaceChild(path[(dot + 1)..], replacement);
     }
 
-    /// <summary>Merges the active adapters of every LoRA layer into its W.</summary>
+    /// <summary>Merges the active adapters of every LoRA layer into its W (modules_to_save copies need no merging:
+    /// the active one already runs).</summary>
     public static void MergeAdapters(this Module model) { foreach (var (_, l) in model.LoraLayers().ToList()) l.Merge(); }
 
     /// <summary>Unmerges every LoRA layer.</summary>
     public static void UnmergeAdapters(this Module model) { foreach (var (_, l) in model.LoraLayers().ToList()) l.Unmerge(); }
 
-    /// <summary>Disables every LoRA layer's adapters (forward = base model).</summary>
-    public static void DisableAdapters(this Module model) { foreach (var (_, l) in model.LoraLayers().ToList()) l.DisableAdapters(); }
-
-    /// <summary>Enables every LoRA layer's adapters again.</summary>
-    public static void EnableAdapters(this Module model) { foreach (var (_, l) in model.LoraLayers().ToList()) l.EnableAdapters(); }
-
-    /// <summary>Sets the active adapters on every LoRA layer that has all of them.</summary>
-    public static void SetActiveAdapters(this Module model, params string[] names)
+    /// <summary>Disables every LoRA layer's adapters and every modules_to_save copy (forward = base model).</summary>
+    public static void DisableAdapters(this Module model)
     {
-        foreach (var (_, l) in model.LoraLayers().ToList())
-            if (names.All(n => l.Adapters.Any(a => a.Name == n))) l.SetActiveAdapters(names);
+        foreach (var (_, l) in model.LoraLayers().ToList()) l.DisableAdapters();
+        foreach (var (_, w) in model.ModulesToSaveLayers()) w.Disable();
     }
 
-    /// <summary>Deletes adapter <paramref name="name"/> from every layer that has it.</summary>
+    /// <summary>Enables every LoRA layer's adapters and modules_to_save copies again.</summary>
+    public static void EnableAdapters(this Module model)
+    {
+        foreach (var (_, l) in model.LoraLayers().ToList()) l.EnableAdapters();
+        foreach (var (_, w) in model.ModulesToSaveLayers()) w.Enable();
+    }
+
+    /// <summary>Sets the active adapters on every LoRA layer that has all of them; every modules_to_save module runs
+    /// the copy of the one named adapter it holds, or its original when it holds none of them.</summary>
+    /// <exception cref="ArgumentException">A modules_to_save module holds copies for two of the names (one copy
+    /// runs at a time, as in PEFT); nothing is changed.</exception>
+    /// <exception cref="InvalidOperationException">A LoRA layer is merged (unmerge first).</exception>
+    public static void SetActiveAdapters(this Module model, params string[] names)
+    {
+        ArgumentNullException.ThrowIfNull(names);
+        var wrappers = model.ModulesToSaveLayers().ToList();
+        foreach (var (path, w) in wrappers)
+            if (names.Count(w.HasCopy) > 1)
+                throw new ArgumentException($"modules_to_save module '{path}' holds copies for {string.Join(" and ", names.Where(w.HasCopy))}; only one copy can run at a time.", nameof(names));
+        foreach (var (path, l) in model.LoraLayers().ToList())
+            if (l.IsMerged && names.All(n => l.Adapters.Any(a => a.Name == n)))
+                throw new InvalidOperationException($"Cannot change the active adapters of merged layer '{path}'; call UnmergeAdapters() first.");
+        foreach (var (_, l) in model.LoraLayers().ToList())
+            if (names.All(n => l.Adapters.Any(a => a.Name == n))) l.SetActiveAdapters(names);
+        foreach (var (_, w) in wrappers) w.SetActive(names.FirstOrDefault(w.HasCopy));
+    }
+
+    /// <summary>Deletes adapter <paramref name="name"/> from every layer that has it, its modules_to_save copies included
+    /// (a module whose active copy is deleted runs its original).</summary>
     public static void DeleteAdapter(this Module model, string name)
     {
         var layers = model.LoraLayers().Where(l => l.Layer.Adapters.Any(a => a.Name == name)).ToList();
-        if (layers.Count == 0) throw new ArgumentException($"No LoRA layer has an adapter '{name}'.", nameof(name));
+        var wrappers = model.ModulesToSaveLayers().Where(w => w.Layer.HasCopy(name)).ToList();
+        if (layers.Count == 0 && wrappers.Count == 0) throw new ArgumentException($"No LoRA layer has an adapter '{name}'.", nameof(name));
         foreach (var (_, l) in layers) l.DeleteAdapter(name);
+        foreach (var (_, w) in wrappers) w.DeleteCopy(name);
     }
 
     /// <summary>On every layer holding all the sources, adds <paramref name="newName"/> = Σ weight·(source delta), exactly.</summary>
+    /// <exception cref="ArgumentException">No layer holds all the sources, or a source has modules_to_save copies: a
+    /// weighted sum of fully trained modules is not a LoRA delta, and dropping them would change the model (PEFT also
+    /// refuses to combine modules_to_save adapters).</exception>
     public static void AddWeightedAdapter(this Module model, string newName, IReadOnlyList<(string Adapter, float Weight)> sources)
     {
+        ArgumentNullException.ThrowIfNull(sources);
+        foreach (var (path, w) in model.ModulesToSaveLayers())
+            foreach (var (adapter, _) in sources)
+                if (w.HasCopy(adapter))
+                    throw new ArgumentException($"Adapter '{adapter}' trains '{path}' in full (modules_to_save); AddWeightedAdapter combines LoRA deltas only.", nameof(sources));
         var layers = model.LoraLayers().Where(l => sources.All(s => l.Layer.Adapters.Any(a => a.Name == s.Adapter))).ToList();
         if (layers.Count == 0) throw new ArgumentException($"No LoRA layer holds all of [{string.Join(", ", sources.Select(s => s.Adapter))}].", nameof(sources));
         foreach (var (_, l) in layers) l.AddWeightedAdapter(newName, sources);
     }
 
-    /// <summary>Merges the active adapters and replaces every LoRA layer by its base layer: the model becomes a
-    /// plain model computing base + adapters. Returns <paramref name="model"/>.</summary>
+    /// <summary>Merges the active adapters and replaces every LoRA layer by its base layer, and every modules_to_save
+    /// module by the module it runs (the active copy, or the original when adapters are disabled or no copy is
+    /// active): the model becomes a plain model computing base + adapters. Returns <paramref name="model"/>.</summary>
     public static T MergeAndUnload<T>(this T model) where T : Module
     {
         foreach (var (path, l) in model.LoraLayers().ToList())
@@ -196,6 +265,7 @@ public static class LoraModel
             var plain = l.MergeAndUnload();
             ReplaceAt(model, path, plain);
         }
+        foreach (var (path, w) in model.ModulesToSaveLayers().ToList()) ReplaceAt(model, path, w.Running);
         return model;
     }
 }

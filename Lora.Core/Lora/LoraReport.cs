@@ -14,13 +14,16 @@ public sealed record LoraReport
     /// <summary>The module paths that were wrapped, in model order.</summary>
     public required IReadOnlyList<string> WrappedModules { get; init; }
 
-    /// <summary>Parameters that will train (LoRA factors plus any trainable biases).</summary>
+    /// <summary>The paths of the modules trained in full (modules_to_save), in model order; empty when none.</summary>
+    public IReadOnlyList<string> ModulesToSave { get; init; } = [];
+
+    /// <summary>Parameters that will train (LoRA factors, modules_to_save copies and any trainable biases).</summary>
     public required long TrainableParameters { get; init; }
 
-    /// <summary>All parameters of the wrapped model (frozen base plus LoRA).</summary>
+    /// <summary>All parameters of the wrapped model (frozen base plus LoRA plus modules_to_save copies).</summary>
     public required long TotalParameters { get; init; }
 
-    /// <summary>Parameters of the model before LoRA: what full fine-tuning trains.</summary>
+    /// <summary>Parameters of the model before LoRA (modules_to_save originals, not their copies): what full fine-tuning trains.</summary>
     public required long BaseParameters { get; init; }
 
     /// <summary>Optimizer floats per trainable element assumed for the byte figures (AdamW: 2).</summary>
@@ -46,6 +49,7 @@ public sealed record LoraReport
         var c = CultureInfo.InvariantCulture;
         var sb = new StringBuilder();
         sb.Append(c, $"LoRA on {WrappedModules.Count} module(s): {string.Join(", ", WrappedModules)}\n");
+        if (ModulesToSave.Count > 0) sb.Append(c, $"trained in full (modules_to_save): {string.Join(", ", ModulesToSave)}\n");
         sb.Append(c, $"trainable params: {TrainableParameters:N0} of {TotalParameters:N0} ({TrainablePercent:F3}%)\n");
         sb.Append(c, $"trainable state (weights + grads + {OptimizerFloatsPerParameter} optimizer floats per param): ");
         sb.Append(c, $"LoRA {TrainableStateBytes:N0} B vs full fine-tuning {FullFineTuningStateBytes:N0} B ({100 * StateRatio:F2}%)");

@@ -108,22 +108,25 @@ public static class ModelFiles
     }
 
     /// <summary>(checkpoint name, parameter) of every base weight, looking through LoRA wrappers: a wrapper's
-    /// <c>base_layer.</c> parameters under the wrapper's own path, its adapter factors skipped.</summary>
+    /// <c>base_layer.</c> parameters (a modules_to_save module's <c>original_module.</c> ones) under the wrapper's own
+    /// path, its adapter factors (copies) skipped.</summary>
     static IEnumerable<(string Name, Autograd.Parameter Parameter)> BaseParameters(Module model)
     {
-        var wrappers = new List<string>();
+        var wrappers = new List<(string Prefix, string Inner)>();
         foreach (var (path, layer) in model.LoraLayers())
         {
             if (layer.IsMerged)
                 throw new InvalidOperationException($"Layer '{path}' is merged, so its weight is not the base weight; Unmerge() first, or MergeAndUnload() to save base + adapter as a plain model.");
-            wrappers.Add(path + ".");
+            wrappers.Add((path + ".", "base_layer."));
         }
+        // A modules_to_save module's base weights are its frozen original's; its copies belong to adapters.
+        foreach (var (path, _) in model.ModulesToSaveLayers()) wrappers.Add((path + ".", ModulesToSaveLayer.OriginalName + "."));
         foreach (var (name, p) in model.NamedParameters())
         {
-            string? wrapper = wrappers.Find(w => name.StartsWith(w, StringComparison.Ordinal));
+            var (wrapper, inner) = wrappers.Find(w => name.StartsWith(w.Prefix, StringComparison.Ordinal));
             if (wrapper is null) yield return (name, p);
-            else if (name.AsSpan(wrapper.Length).StartsWith("base_layer.", StringComparison.Ordinal))
-                yield return (wrapper + name[(wrapper.Length + "base_layer.".Length)..], p);
+            else if (name.AsSpan(wrapper.Length).StartsWith(inner, StringComparison.Ordinal))
+                yield return (wrapper + name[(wrapper.Length + inner.Length)..], p);
         }
     }
 
