@@ -10,15 +10,20 @@ then writes into Lora.Tests/Fixtures/peft/:
     adapter/adapter_model.safetensors           base_model.model.layers.{i}.lora_A.weight (r, in), .lora_B.weight (out, r)
     adapter_bias/                               a second adapter: r=2, rsLoRA, regex target_modules, bias "all"
     adapter_pattern/                            a third adapter: per-module r and lora_alpha (rank_pattern, alpha_pattern)
-    io.safetensors                              x (a fixed input batch); y_base, y_lora, y_lora_bias, y_lora_pattern as PyTorch computes them
+    adapter_save/                               a fourth adapter: LoRA on layers.0/1 and modules_to_save ["layers.2"], the
+                                                head trained in full: base_model.model.layers.2.weight (out, in), .bias
+    io.safetensors                              x (a fixed input batch); y_base, y_lora, y_lora_bias, y_lora_pattern,
+                                                y_lora_save as PyTorch computes them
     halfprec.safetensors                        F32, BF16 and F16 tensors (with edge values) to test those read paths
     expected.json                               every tensor above as float32 bit patterns, and y_base/y_lora in float64
 
-The adapted forward is PEFT's: per layer y = x W^T + b + (alpha/r) (x A^T) B^T, ReLU between layers.
+The adapted forward is PEFT's: per layer y = x W^T + b + (alpha/r) (x A^T) B^T, ReLU between layers; a layer in
+modules_to_save runs its trained copy (PEFT's ModulesToSaveWrapper) with the weight and bias the adapter file holds.
 
 Check (--check DIR): reads a directory in the same layout written by Lora (model.safetensors + config.json,
 adapter/, io.safetensors with x, y_base, y_lora) and recomputes y_base and y_lora with torch, so the reverse
-direction (Lora writes, PyTorch reads) is verified. Exit code 0 when both agree within 1e-5 (relative to each
+direction (Lora writes, PyTorch reads) is verified; every key of the adapter file must be used (LoRA factors,
+trained biases, modules_to_save copies), else it fails. Exit code 0 when both agree within 1e-5 (relative to each
 row's largest output), 1 otherwise.
 
 Safetensors is written and read here from the specification (no safetensors package): an 8-byte little-endian
@@ -127,6 +132,11 @@ def pattern_key(pattern, path):
         if re.match(rf"(.*\.)?({key})$", path):
             return key
     return path
+
+
+def saves_module(names, path):
+    """PEFT's modules_to_save rule: a module is wrapped when its path ends with a name (plain string suffix)."""
+    return any(path.endswith(name) for name in names or [])
 
 
 def forward(x, weights, biases, act, lora=None):
@@ -257,7 +267,39 @@ def generate(out):
         y_pattern = forward(x, ws, bs, torch.relu, lora3)
         y_pattern64 = forward(d(x), [d(w) for w in ws], [d(b) for b in bs], torch.relu, [(d(a), d(b), s) for a, b, s in lora3])
 
-    io = {"x": x, "y_base": y_base, "y_lora": y_lora, "y_lora_bias": y_bias, "y_lora_pattern": y_pattern}
+    # A fourth adapter with modules_to_save (PEFT's SEQ_CLS setup: LoRA on the hidden layers, the head trained in
+    # full). PEFT saves the copy of layers.2 under the head's own path, with ".modules_to_save.<adapter>" removed.
+    # Drawn after everything above, so the earlier files keep their bytes.
+    r4, alpha4 = 2, 4
+    config4 = dict(config, r=r4, lora_alpha=alpha4, target_modules=["layers.0", "layers.1"], modules_to_save=["layers.2"],
+                   task_type="SEQ_CLS")
+    lora4, adapter4 = [None] * len(ws), {}
+    for i in (0, 1):
+        layer = model.layers[i]
+        a = torch.randn(r4, layer.in_features) * 0.3
+        b = torch.randn(layer.out_features, r4) * 0.3
+        lora4[i] = (a, b, alpha4 / r4)
+        adapter4[f"{PREFIX}layers.{i}.lora_A.weight"] = (a, "F32")
+        adapter4[f"{PREFIX}layers.{i}.lora_B.weight"] = (b, "F32")
+    ws4, bs4 = list(ws), list(bs)
+    for i, layer in enumerate(model.layers):
+        if saves_module(config4["modules_to_save"], f"layers.{i}"):  # the trained copy differs from the base head
+            ws4[i] = ws[i] + 0.2 * torch.randn(ws[i].shape)
+            bs4[i] = bs[i] + 0.2 * torch.randn(bs[i].shape)
+            adapter4[f"{PREFIX}layers.{i}.weight"] = (ws4[i], "F32")
+            adapter4[f"{PREFIX}layers.{i}.bias"] = (bs4[i], "F32")
+    os.makedirs(os.path.join(out, "adapter_save"), exist_ok=True)
+    write_safetensors(os.path.join(out, "adapter_save", "adapter_model.safetensors"), adapter4, {"format": "pt"})
+    with open(os.path.join(out, "adapter_save", "adapter_config.json"), "w") as f:
+        json.dump(config4, f, indent=2, sort_keys=True)
+        f.write("\n")
+    with torch.no_grad():
+        y_save = forward(x, ws4, bs4, torch.relu, lora4)
+        y_save64 = forward(d(x), [d(w) for w in ws4], [d(b) for b in bs4], torch.relu,
+                           [None if l is None else (d(l[0]), d(l[1]), l[2]) for l in lora4])
+
+    io = {"x": x, "y_base": y_base, "y_lora": y_lora, "y_lora_bias": y_bias, "y_lora_pattern": y_pattern,
+          "y_lora_save": y_save}
     write_safetensors(os.path.join(out, "io.safetensors"), {k: (v, "F32") for k, v in io.items()})
 
     # Narrow types: weights plus edge values (signed zero, infinities, the smallest subnormals, rounding ties).
@@ -273,6 +315,7 @@ def generate(out):
         "adapter/adapter_model.safetensors": {k: expected_entry(v) for k, (v, _) in adapter.items()},
         "adapter_bias/adapter_model.safetensors": {k: expected_entry(v) for k, (v, _) in adapter2.items()},
         "adapter_pattern/adapter_model.safetensors": {k: expected_entry(v) for k, (v, _) in adapter3.items()},
+        "adapter_save/adapter_model.safetensors": {k: expected_entry(v) for k, (v, _) in adapter4.items()},
         "io.safetensors": {k: expected_entry(v) for k, v in io.items()},
         "halfprec.safetensors": {k: expected_entry(as_read[dt](v)) for k, (v, dt) in half.items()},
         "scaling": s,
@@ -282,6 +325,8 @@ def generate(out):
         "scaling_bias": s2,
         "y_lora_pattern_f64": y_pattern64.tolist(),
         "scalings_pattern": scales3,
+        "y_lora_save_f64": y_save64.tolist(),
+        "scaling_save": alpha4 / r4,
         "torch_version": torch.__version__,
     }
     with open(os.path.join(out, "expected.json"), "w") as f:
@@ -301,23 +346,37 @@ def check(directory):
     with open(os.path.join(directory, "adapter", "adapter_config.json")) as f:
         acfg = json.load(f)
     tensors, _ = read_safetensors(os.path.join(directory, "adapter", "adapter_model.safetensors"))
-    lora, adapted_bs = [None] * n, list(bs)
+    lora, adapted_ws, adapted_bs = [None] * n, list(ws), list(bs)
     ranks, alphas = acfg.get("rank_pattern") or {}, acfg.get("alpha_pattern") or {}
+    used = set()
     for i in range(n):
         key = f"{PREFIX}layers.{i}"
         r = ranks.get(pattern_key(ranks, f"layers.{i}"), acfg["r"])
         alpha = alphas.get(pattern_key(alphas, f"layers.{i}"), acfg["lora_alpha"])
         s = alpha / math.sqrt(r) if acfg.get("use_rslora") else alpha / r
+        if saves_module(acfg.get("modules_to_save"), f"layers.{i}"):  # the trained copy replaces the whole layer
+            assert key + ".lora_A.weight" not in tensors, f"layer {i}: LoRA factors on a modules_to_save layer"
+            adapted_ws[i], adapted_bs[i] = tensors[key + ".weight"].double(), tensors[key + ".bias"].double()
+            assert adapted_ws[i].shape == ws[i].shape and adapted_bs[i].shape == bs[i].shape, f"layer {i}: copy shapes"
+            used |= {key + ".weight", key + ".bias"}
+            continue
         if key + ".lora_A.weight" in tensors:
             a, b = tensors[key + ".lora_A.weight"].double(), tensors[key + ".lora_B.weight"].double()
             assert a.shape == (r, sizes[i]) and b.shape == (sizes[i + 1], r), f"layer {i}: A {a.shape}, B {b.shape}"
             lora[i] = (a, b, s)
+            used |= {key + ".lora_A.weight", key + ".lora_B.weight"}
         if key + ".bias" in tensors:  # bias "all"/"lora_only": the adapter carries the trained bias
             adapted_bs[i] = tensors[key + ".bias"].double()
+            used.add(key + ".bias")
+    unused = sorted(set(tensors) - used)
+    if unused:
+        print(f"adapter keys not used: {unused}  MISMATCH")
+        print("check FAILED")
+        return 1
     io, _ = read_safetensors(os.path.join(directory, "io.safetensors"))
     x = io["x"].double()
     ok = True
-    for name, y in (("y_base", forward(x, ws, bs, act)), ("y_lora", forward(x, ws, adapted_bs, act, lora))):
+    for name, y in (("y_base", forward(x, ws, bs, act)), ("y_lora", forward(x, adapted_ws, adapted_bs, act, lora))):
         theirs = io[name].double()
         scale = y.abs().amax(dim=1, keepdim=True).clamp_min(1e-30)
         rel = ((theirs - y).abs() / scale).max().item()

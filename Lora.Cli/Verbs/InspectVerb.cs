@@ -56,17 +56,21 @@ internal static class InspectVerb
     {
         var adapter = PeftAdapter.Load(dir);
         var c = adapter.Config;
-        long parameters = adapter.Modules.Sum(m => (long)m.A.Count + m.B.Count) + adapter.Biases.Values.Sum(b => (long)b.Count);
+        long parameters = adapter.Modules.Sum(m => (long)m.A.Count + m.B.Count) + adapter.Biases.Values.Sum(b => (long)b.Count)
+            + adapter.SavedModules.Sum(m => m.Parameters.Values.Sum(t => (long)t.Count));
         stdout.WriteLine(Invariant($"{dir}: LoRA adapter, r = {c.R}, alpha = {c.LoraAlpha}, scaling = {c.Scaling:0.####}{(c.UseRsLora ? " (rsLoRA)" : "")}, dropout = {c.LoraDropout}, bias = {PeftAdapterConfig.BiasName(c.Bias)}"));
         stdout.WriteLine($"  target_modules: {(c.TargetModulesRegex ?? string.Join(", ", c.TargetModules))}");
         stdout.WriteLine(Invariant($"  {adapter.Modules.Count} adapted modules, {parameters:N0} parameters"));
         if (c.RankPattern.Count > 0) stdout.WriteLine($"  rank_pattern: {Show(c.RankPattern)}");
         if (c.AlphaPattern.Count > 0) stdout.WriteLine($"  alpha_pattern: {Show(c.AlphaPattern)}");
+        if (c.ModulesToSave.Count > 0) stdout.WriteLine($"  modules_to_save: {string.Join(", ", c.ModulesToSave)}");
         bool perModule = c.RankPattern.Count > 0 || c.AlphaPattern.Count > 0;
         foreach (var m in adapter.Modules.OrderBy(m => m.ModulePath, StringComparer.Ordinal))
             stdout.WriteLine(perModule
                 ? Invariant($"  {m.ModulePath}: A {Shape(m.A.Shape)}, B {Shape(m.B.Shape)}, r = {m.Rank}, alpha = {c.AlphaFor(m.ModulePath)}")
                 : $"  {m.ModulePath}: A {Shape(m.A.Shape)}, B {Shape(m.B.Shape)}");
+        foreach (var m in adapter.SavedModules)
+            stdout.WriteLine($"  {m.ModulePath}: trained in full, {string.Join(", ", m.Parameters.Select(p => $"{p.Key} {Shape(p.Value.Shape)}"))}");
     }
 
     static void ModelSummary(string dir, TextWriter stdout)

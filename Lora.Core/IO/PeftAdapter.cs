@@ -8,7 +8,10 @@ namespace Lora.Core.IO;
 /// <para>Tensor keys: <c>base_model.model.{path}.lora_A.weight</c> (r, in) and <c>base_model.model.{path}.lora_B.weight</c>
 /// (out, r) for a Linear layer; (r, in, kh, kw) and (out, r, 1, 1) under the same keys for a convolution;
 /// <c>base_model.model.{path}.lora_embedding_A</c> (r, num) and <c>.lora_embedding_B</c> (dim, r) for an embedding
-/// (see <see cref="PeftFactorLayout"/>); and with bias <c>all</c> or <c>lora_only</c>, <c>base_model.model.{path}.bias</c> (out).</para>
+/// (see <see cref="PeftFactorLayout"/>); with bias <c>all</c> or <c>lora_only</c>, <c>base_model.model.{path}.bias</c> (out);
+/// and for each module <c>modules_to_save</c> selects, its whole trained copy: <c>base_model.model.{path}.{parameter}</c>
+/// (<see cref="PeftSavedModule"/>). A key whose module path (or a dot-separated prefix of it) <c>modules_to_save</c>
+/// selects belongs to that module; a module cannot have both LoRA factors and a saved copy.</para>
 /// <para>An instance is only ever complete and consistent: <see cref="Load"/> parses both files and checks every key,
 /// shape and the config's <c>r</c> before returning, and <see cref="CheckCompatible(IReadOnlyDictionary{string, PeftFactorLayout})"/> checks it against a model's
 /// Linear layers without touching them, so a caller can validate fully before changing anything.</para>
@@ -26,11 +29,13 @@ public sealed class PeftAdapter
 
     const string SuffixBias = ".bias";
 
-    PeftAdapter(PeftAdapterConfig config, IReadOnlyList<PeftLoraWeights> modules, IReadOnlyDictionary<string, TensorData> biases, string source)
+    PeftAdapter(PeftAdapterConfig config, IReadOnlyList<PeftLoraWeights> modules, IReadOnlyDictionary<string, TensorData> biases,
+        IReadOnlyList<PeftSavedModule> savedModules, string source)
     {
         Config = config;
         Modules = modules;
         Biases = biases;
+        SavedModules = savedModules;
         Source = source;
     }
 
@@ -42,6 +47,9 @@ public sealed class PeftAdapter
 
     /// <summary>Trained biases by module path (empty for bias <c>none</c>).</summary>
     public IReadOnlyDictionary<string, TensorData> Biases { get; }
+
+    /// <summary>The modules trained in full (<c>modules_to_save</c>), ordered by module path; empty when none.</summary>
+    public IReadOnlyList<PeftSavedModule> SavedModules { get; }
 
     /// <summary>The weights file this adapter was read from (or "adapter" when built in memory), for messages.</summary>
     public string Source { get; }
@@ -57,8 +65,9 @@ public sealed class PeftAdapter
 
     /// <summary>Builds an adapter in memory with the same checks as <see cref="Load"/>.</summary>
     /// <exception cref="ArgumentException">The tensors disagree with the config or each other.</exception>
+    /// <param name="savedModules">The copies of the modules <c>modules_to_save</c> selects, or null for none.</param>
     public static PeftAdapter Create(PeftAdapterConfig config, IEnumerable<PeftLoraWeights> modules,
-        IReadOnlyDictionary<string, TensorData>? biases = null)
+        IReadOnlyDictionary<string, TensorData>? biases = null, IEnumerable<PeftSavedModule>? savedModules = null)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(modules);
@@ -72,6 +81,8 @@ public sealed class PeftAdapter
         }
         foreach (var (path, bias) in biases ?? new Dictionary<string, TensorData>())
             tensors.Add(bias.Clone(KeyBias(path)));
+        foreach (var m in savedModules ?? [])
+            foreach (var (name, t) in m.Parameters) tensors.Add(t.Clone(m.KeyOf(name)));
         try
         {
             return FromTensors(config, tensors, "adapter");
@@ -104,6 +115,8 @@ public sealed class PeftAdapter
             tensors.Add(new TensorData(m.KeyB, m.B.Shape, m.B.Data));
         }
         foreach (var (path, bias) in Biases) tensors.Add(new TensorData(KeyBias(path), bias.Shape, bias.Data));
+        foreach (var m in SavedModules)
+            foreach (var (name, t) in m.Parameters) tensors.Add(new TensorData(m.KeyOf(name), t.Shape, t.Data));
         // PEFT saves adapters with this metadata; keep the files interchangeable.
         SafeTensors.Write(Path.Combine(directory, WeightsFileName), tensors, new Dictionary<string, string> { ["format"] = "pt" });
         Config.Write(Path.Combine(directory, ConfigFileName));
@@ -115,6 +128,16 @@ public sealed class PeftAdapter
     {
         ArgumentNullException.ThrowIfNull(linears);
         CheckCompatible(linears.ToDictionary(l => l.Key, l => PeftFactorLayout.Linear(l.Value.In, l.Value.Out), StringComparer.Ordinal));
+    }
+
+    /// <summary>Checks <see cref="SavedModules"/> against the model's modules that <c>modules_to_save</c> selects
+    /// (module path → parameter local name → shape) without changing anything.</summary>
+    /// <exception cref="InvalidDataException">A selected module without a saved copy (missing key), a saved module or
+    /// parameter the model lacks (unexpected key), or another shape, naming the weights file and the key.</exception>
+    public void CheckSavedModules(IReadOnlyDictionary<string, Dictionary<string, int[]>> selected)
+    {
+        ArgumentNullException.ThrowIfNull(selected);
+        PeftSavedModule.CheckAgainst(SavedModules, selected, Source);
     }
 
     /// <summary>Checks this adapter against a model's adaptable layers (module path → the factor layout the layer
@@ -146,6 +169,8 @@ public sealed class PeftAdapter
         }
         foreach (var (path, layout) in layers.OrderBy(l => l.Key, StringComparer.Ordinal))
         {
+            if (Targets(path, Source) && Config.SavesModule(path))
+                throw Corrupt(Source, "target_modules", $"selects the model's layer '{path}', which modules_to_save also selects; PEFT trains such a module in full and puts no LoRA on it");
             if (Targets(path, Source) && !byPath.ContainsKey(path))
                 throw Corrupt(Source, Quote(layout.KeyA(path)), $"missing key: target_modules selects the model's layer '{path}'");
         }
@@ -174,6 +199,7 @@ public sealed class PeftAdapter
         var a = new SortedDictionary<string, (TensorData T, bool Embedding)>(StringComparer.Ordinal);
         var b = new SortedDictionary<string, (TensorData T, bool Embedding)>(StringComparer.Ordinal);
         var biases = new SortedDictionary<string, TensorData>(StringComparer.Ordinal);
+        var saved = new SortedDictionary<string, Dictionary<string, TensorData>>(StringComparer.Ordinal);
         foreach (var t in tensors)
         {
             string key = t.Name, q = Quote(key);
@@ -181,6 +207,15 @@ public sealed class PeftAdapter
                 throw Corrupt(file, q, $"unexpected key: adapter keys start with '{KeyPrefix}'");
             string rest = key[KeyPrefix.Length..];
             bool isBias = !PeftFactorLayout.TryParseKey(rest, out string path, out bool isA, out bool embedding);
+            if (isBias && PeftSavedModule.SavedPathOf(config, rest) is { } savedPath)
+            {
+                string parameter = rest[(savedPath.Length + 1)..];
+                if (PeftSavedModule.Malformed(savedPath) || PeftSavedModule.Malformed(parameter))
+                    throw Corrupt(file, q, "unexpected key: the module path or parameter name is empty or malformed");
+                if (!saved.TryGetValue(savedPath, out var parameters)) saved.Add(savedPath, parameters = new(StringComparer.Ordinal));
+                if (!parameters.TryAdd(parameter, t)) throw Corrupt(file, q, "duplicate key");
+                continue;
+            }
             if (isBias && rest.EndsWith(SuffixBias, StringComparison.Ordinal)) path = rest[..^SuffixBias.Length];
             else if (isBias) throw Corrupt(file, q, "unexpected key: expected .lora_A.weight, .lora_B.weight, .lora_embedding_A, .lora_embedding_B or .bias");
             if (path.Length == 0 || path.StartsWith('.') || path.EndsWith('.') || path.Contains(".."))
@@ -206,6 +241,8 @@ public sealed class PeftAdapter
                     (embedding ? " for an embedding" : ", or (r, in, kh, kw) and (out, r, 1, 1)") + ", no empty dimension");
             if (!Targets(config, path, file))
                 throw Corrupt(file, qa, $"unexpected key: '{path}' is not selected by target_modules");
+            if (PeftSavedModule.SavedPathOf(config, path + ".") is { } inSaved)
+                throw Corrupt(file, qa, $"'{inSaved}' is selected by modules_to_save, which trains it in full, so it cannot have LoRA factors (a module cannot be in both target_modules and modules_to_save)");
             modules.Add(new PeftLoraWeights(path, ta, tb, embedding));
         }
         foreach (var (path, (_, embedding)) in b)
@@ -232,6 +269,7 @@ public sealed class PeftAdapter
             if (lora && bias.Shape[0] != m!.Out)
                 throw Corrupt(file, q, $"has shape {TensorData.FormatShape(bias.Shape)} but lora_B has {m.Out} outputs");
         }
-        return new PeftAdapter(config, modules, biases, file);
+        var savedModules = saved.Select(s => new PeftSavedModule(s.Key, s.Value)).ToList();
+        return new PeftAdapter(config, modules, biases, savedModules, file);
     }
 }

@@ -22,7 +22,7 @@ public enum PeftBias
 /// <para>Lora writes the fields PEFT writes (keys sorted, two-space indent, like PEFT's <c>json.dumps(indent=2,
 /// sort_keys=True)</c>) and reads any file PEFT writes for a plain LoRA adapter, ignoring fields it does not use.
 /// Features whose tensors Lora cannot apply are refused rather than silently dropped: <c>fan_in_fan_out</c>,
-/// <c>use_dora</c>, <c>lora_bias</c>, a non-empty <c>modules_to_save</c>.</para>
+/// <c>use_dora</c>, <c>lora_bias</c>. <c>modules_to_save</c> names modules trained in full (see <see cref="ModulesToSave"/>).</para>
 /// <para>The scale applied to B·A of the module at <c>path</c> is s = alpha / r, or alpha / √r with
 /// <see cref="UseRsLora"/>, where r = <see cref="RankFor"/>(path) and alpha = <see cref="AlphaFor"/>(path): <see cref="R"/> and
 /// <see cref="LoraAlpha"/> unless <c>rank_pattern</c> / <c>alpha_pattern</c> select the module (PEFT's rule, see
@@ -71,6 +71,21 @@ public sealed record PeftAdapterConfig
     /// <summary>PEFT's <c>alpha_pattern</c>: per-module alphas, matched like <see cref="RankPattern"/> but on their own.</summary>
     public IReadOnlyList<KeyValuePair<string, double>> AlphaPattern { get; init; } = [];
 
+    /// <summary>PEFT's <c>modules_to_save</c> (empty = <c>null</c>): modules trained in full, saved whole under
+    /// <c>base_model.model.{path}.{parameter}</c>. A module is selected when its path ends with a name (a plain string
+    /// suffix, no dot boundary: PEFT's <c>key.endswith(name)</c>); names that select nothing are allowed, as in PEFT
+    /// (its SEQ_CLS default lists both <c>classifier</c> and <c>score</c>).</summary>
+    public IReadOnlyList<string> ModulesToSave { get; init; } = [];
+
+    /// <summary>True when <see cref="ModulesToSave"/> selects the module at <paramref name="modulePath"/>.</summary>
+    public bool SavesModule(string modulePath)
+    {
+        ArgumentNullException.ThrowIfNull(modulePath);
+        foreach (var name in ModulesToSave ?? [])
+            if (modulePath.EndsWith(name, StringComparison.Ordinal)) return true;
+        return false;
+    }
+
     /// <summary>The rank of the module at <paramref name="modulePath"/>.</summary>
     /// <exception cref="System.Text.RegularExpressions.RegexMatchTimeoutException">A key takes over a second to match.</exception>
     public int RankFor(string modulePath) => PeftPatterns.Lookup(RankPattern, modulePath, R);
@@ -102,7 +117,8 @@ public sealed record PeftAdapterConfig
         && (TargetModules ?? []).SequenceEqual(other.TargetModules ?? []) && TargetModulesRegex == other.TargetModulesRegex
         && UseRsLora == other.UseRsLora && Bias == other.Bias && InitLoraWeights == other.InitLoraWeights
         && TaskType == other.TaskType && BaseModelNameOrPath == other.BaseModelNameOrPath && InferenceMode == other.InferenceMode
-        && (RankPattern ?? []).SequenceEqual(other.RankPattern ?? []) && (AlphaPattern ?? []).SequenceEqual(other.AlphaPattern ?? []);
+        && (RankPattern ?? []).SequenceEqual(other.RankPattern ?? []) && (AlphaPattern ?? []).SequenceEqual(other.AlphaPattern ?? [])
+        && (ModulesToSave ?? []).SequenceEqual(other.ModulesToSave ?? []);
 
     /// <inheritdoc/>
     public override int GetHashCode() => HashCode.Combine(R, LoraAlpha, TargetModulesRegex, Bias, UseRsLora, (TargetModules ?? []).Count);
@@ -139,6 +155,9 @@ public sealed record PeftAdapterConfig
         if (RankPattern.Select(p => p.Key).Distinct().Count() != RankPattern.Count) throw Bad("rank_pattern", "has a duplicate key");
         if (AlphaPattern.Select(p => p.Key).Distinct().Count() != AlphaPattern.Count) throw Bad("alpha_pattern", "has a duplicate key");
         if (!Enum.IsDefined(Bias)) throw Bad("bias", $"{Bias} is not none, all or lora_only");
+        if (ModulesToSave is null) throw Bad("modules_to_save", "is null (use an empty list)");
+        for (int i = 0; i < ModulesToSave.Count; i++)
+            if (string.IsNullOrEmpty(ModulesToSave[i])) throw Bad($"modules_to_save[{i}]", "is empty, which would select every module");
     }
 
     static bool IsKnownInit(string v) =>
@@ -168,7 +187,14 @@ public sealed record PeftAdapterConfig
             w.WriteNull("layers_to_transform");
             WriteAlpha(w, "lora_alpha", LoraAlpha);
             w.WriteNumber("lora_dropout", LoraDropout);
-            w.WriteNull("modules_to_save");
+            if (ModulesToSave.Count == 0) w.WriteNull("modules_to_save");
+            else
+            {
+                // PEFT keeps the list as given (sort_keys orders only object keys).
+                w.WriteStartArray("modules_to_save");
+                foreach (var m in ModulesToSave) w.WriteStringValue(m);
+                w.WriteEndArray();
+            }
             w.WriteString("peft_type", "LORA");
             w.WriteNumber("r", R);
             w.WriteStartObject("rank_pattern");

@@ -55,7 +55,7 @@ internal static class PeftAdapterConfigReader
         RequireOff(root, file, "fan_in_fan_out", "Lora stores weights as (out, in)");
         RequireOff(root, file, "use_dora", "DoRA adapters are not supported");
         RequireOff(root, file, "lora_bias", "a bias on lora_B is not supported");
-        RequireEmpty(root, file, "modules_to_save");
+        var modulesToSave = Names(root, file, "modules_to_save");
         var rankPattern = Pattern(root, file, "rank_pattern", (v, key) => StrictJson.Int(v, key, file, 1, int.MaxValue));
         var alphaPattern = Pattern(root, file, "alpha_pattern", (v, key) => StrictJson.Number(v, key, file));
 
@@ -74,6 +74,7 @@ internal static class PeftAdapterConfigReader
             InferenceMode = StrictJson.Bool(root, "inference_mode", file, true),
             RankPattern = rankPattern,
             AlphaPattern = alphaPattern,
+            ModulesToSave = modulesToSave,
         };
         config.Validate(file);
         return config;
@@ -94,15 +95,20 @@ internal static class PeftAdapterConfigReader
         if (StrictJson.Bool(root, key, file, false)) throw Corrupt(file, key, $"true is not supported: {why}");
     }
 
-    static void RequireEmpty(JsonElement root, string file, string key)
+    /// <summary>A list of module names (<c>modules_to_save</c>); absent or null = empty.</summary>
+    static List<string> Names(JsonElement root, string file, string key)
     {
-        if (!StrictJson.TryGet(root, key, out var v)) return;
-        bool empty = v.ValueKind switch
+        var names = new List<string>();
+        if (!StrictJson.TryGet(root, key, out var v)) return names;
+        if (v.ValueKind != JsonValueKind.Array) throw Corrupt(file, key, $"must be a list of module names or null, not {StrictJson.Show(v)}");
+        int i = 0;
+        foreach (var e in v.EnumerateArray())
         {
-            JsonValueKind.Object => !v.EnumerateObject().Any(),
-            JsonValueKind.Array => v.GetArrayLength() == 0,
-            _ => throw Corrupt(file, key, $"must be an object, a list or null, not {StrictJson.Show(v)}"),
-        };
-        if (!empty) throw Corrupt(file, key, "is not supported: Lora saves and loads LoRA factors and biases, not whole modules");
+            string name = StrictJson.String(e, $"{key}[{i}]", file);
+            if (name.Length == 0) throw Corrupt(file, $"{key}[{i}]", "is empty, which would select every module");
+            names.Add(name);
+            i++;
+        }
+        return names;
     }
 }

@@ -8,7 +8,9 @@ namespace Lora.Core.Lora;
 /// <remarks>
 /// <para>Saved: <c>target_modules</c> = the exact paths of the wrapped layers (always valid for PEFT, whatever patterns
 /// the <see cref="LoraConfig"/> used), r, lora_alpha, lora_dropout, use_rslora, bias and init_lora_weights; the
-/// factors under <c>base_model.model.{path}.lora_A.weight</c> / <c>.lora_B.weight</c>, and the chosen biases.</para>
+/// factors under <c>base_model.model.{path}.lora_A.weight</c> / <c>.lora_B.weight</c>, and the chosen biases;
+/// <c>modules_to_save</c> = the paths of the modules holding a copy for the adapter (<see cref="ModulesToSaveLayer"/>),
+/// each copy's parameters under <c>base_model.model.{path}.{parameter}</c>.</para>
 /// <para>Loading checks the whole adapter against the model (keys, shapes, r, targets) before changing anything: a
 /// failed load leaves the model as it was. A PiSSA adapter only makes sense with the residual base model it was
 /// trained against (as in PEFT): save that base with <see cref="ModelFiles.Save"/> too.</para>
@@ -27,9 +29,6 @@ public static class LoraAdapterFiles
         var layers = model.LoraLayers().Where(l => l.Layer.Adapters.Any(a => a.Name == adapterName))
             .Select(l => (l.Path, l.Layer, Adapter: l.Layer.GetAdapter(adapterName))).ToList();
         if (layers.Count == 0) throw new ArgumentException($"No LoRA layer has an adapter named '{adapterName}'.", nameof(adapterName));
-        foreach (var (path, w) in model.ModulesToSaveLayers())
-            if (w.HasCopy(adapterName))
-                throw new ArgumentException($"Adapter '{adapterName}' trains '{path}' in full (modules_to_save); saving those copies in PEFT's layout is not supported yet.", nameof(adapterName));
         var first = layers[0].Adapter;
         foreach (var (path, _, a) in layers)
             if (a.Dropout != first.Dropout || a.UseRsLora != first.UseRsLora || a.Bias != first.Bias)
@@ -50,6 +49,7 @@ public static class LoraAdapterFiles
             Bias = first.Bias switch { LoraBias.All => PeftBias.All, LoraBias.LoraOnly => PeftBias.LoraOnly, _ => PeftBias.None },
             InitLoraWeights = first.Init switch { LoraInit.Gaussian => "gaussian", LoraInit.Pissa => "pissa", _ => "true" },
             BaseModelNameOrPath = baseModelNameOrPath,
+            ModulesToSave = SavedPaths(model, adapterName),
         };
         var modules = layers.Select(l => new PeftLoraWeights(l.Path,
             new TensorData("lora_A", l.Layer.Layout.ShapeOfA(l.Adapter.Rank), l.Adapter.A.ToArray()),
@@ -61,7 +61,27 @@ public static class LoraAdapterFiles
         if (first.Bias == LoraBias.All)
             foreach (var (path, m) in model.AdaptableLayers())
                 if (BiasOf(m) is { } b) biases[path] = new TensorData("bias", [b.Length], b.ToArray());
-        return PeftAdapter.Create(config, modules, biases);
+        var saved = model.ModulesToSaveLayers().Where(w => w.Layer.HasCopy(adapterName)).Select(w => new PeftSavedModule(w.Path,
+            w.Layer.GetCopy(adapterName).NamedParameters().ToDictionary(p => p.Name, p => new TensorData(p.Name, Dims(p.Parameter.Shape), p.Parameter.ToArray()))));
+        return PeftAdapter.Create(config, modules, biases, saved);
+    }
+
+    /// <summary>The paths of the modules holding a copy for the adapter, written as <c>modules_to_save</c> names; they
+    /// must select exactly those modules again when loaded into this model (PEFT's suffix rule has no dot boundary).</summary>
+    static string[] SavedPaths(Module model, string adapterName)
+    {
+        var paths = model.ModulesToSaveLayers().Where(w => w.Layer.HasCopy(adapterName)).Select(w => w.Path).Order(StringComparer.Ordinal).ToArray();
+        foreach (var (path, m) in ModulesToSaveSelection.Candidates(model))
+            if (paths.Any(p => path.EndsWith(p, StringComparison.Ordinal)) && !(m is ModulesToSaveLayer w && w.HasCopy(adapterName)))
+                throw new ArgumentException($"Adapter '{adapterName}': modules_to_save {string.Join(", ", paths)} would also select '{path}', which has no copy; the file could not be loaded back.", nameof(adapterName));
+        return paths;
+    }
+
+    static int[] Dims(Autograd.Shape s)
+    {
+        var d = new int[s.Rank];
+        for (int i = 0; i < d.Length; i++) d[i] = s[i];
+        return d;
     }
 
     static T MostCommon<T>(IEnumerable<T> values) where T : notnull =>
@@ -74,7 +94,9 @@ public static class LoraAdapterFiles
         ToPeft(model, adapterName, baseModelNameOrPath).Save(directory);
     }
 
-    /// <summary>Reads a PEFT adapter directory and applies it to <paramref name="model"/> as <paramref name="adapterName"/>.</summary>
+    /// <summary>Reads a PEFT adapter directory and applies it to <paramref name="model"/> as <paramref name="adapterName"/>:
+    /// its LoRA factors, its trained biases, and a copy of each module its <c>modules_to_save</c> selects
+    /// (<see cref="ModulesToSaveLayer"/>, made active).</summary>
     /// <param name="trainable">True: only this adapter (and its saved biases' layers per <c>bias</c>) train afterwards, as
     /// after <see cref="LoraModel.ApplyLora"/>; false: every parameter is frozen (inference).</param>
     /// <exception cref="InvalidDataException">A corrupt file or an adapter that does not fit the model, naming the file
@@ -108,6 +130,11 @@ public static class LoraAdapterFiles
             if (BiasOf(layers[path]) is null)
                 throw Corrupt(adapter.Source, Quote(PeftAdapter.KeyBias(path)), $"the model's layer '{path}' has no bias");
         var c = adapter.Config;
+        var loraPaths = adapter.Modules.Select(m => m.ModulePath).ToHashSet(StringComparer.Ordinal);
+        var selected = ModulesToSaveSelection.Select(model, c.SavesModule, loraPaths.Contains, adapterName, out string? problem);
+        if (problem is not null) throw Corrupt(adapter.Source, "modules_to_save", problem);
+        adapter.CheckSavedModules(selected.ToDictionary(s => s.Path, s => ModulesToSaveSelection.ParameterShapes(s.Module), StringComparer.Ordinal));
+        var copies = adapter.SavedModules.ToDictionary(m => m.ModulePath, m => m.Parameters.ToDictionary(p => p.Key, p => p.Value.Data, StringComparer.Ordinal), StringComparer.Ordinal);
         var bias = c.Bias switch { PeftBias.All => LoraBias.All, PeftBias.LoraOnly => LoraBias.LoraOnly, _ => LoraBias.None };
         var alphas = adapter.Modules.ToDictionary(m => m.ModulePath, m => c.AlphaFor(m.ModulePath), StringComparer.Ordinal);
         var init = c.InitLoraWeights switch { "gaussian" => LoraInit.Gaussian, var s when s.StartsWith("pissa", StringComparison.Ordinal) => LoraInit.Pissa, _ => LoraInit.KaimingUniform };
@@ -126,6 +153,7 @@ public static class LoraAdapterFiles
             var target = model.GetSubmodule(path);
             t.Data.CopyTo(BiasOf(target)!.Data);
         }
+        foreach (var (path, m) in selected) ModulesToSaveSelection.AddCopy(model, path, m, adapterName, copies[path]);
         if (trainable) model.MarkTrainable(adapterName, bias);
         else model.Freeze();
     }

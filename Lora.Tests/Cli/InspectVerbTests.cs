@@ -32,6 +32,16 @@ public class InspectVerbTests
     }
 
     [Fact]
+    public void SummarisesAnAdapterWithModulesToSave()
+    {
+        var (code, output, _) = CliHarness.Run("inspect", Fixture("adapter_save"));
+        Assert.Equal(0, code);
+        Assert.Contains("modules_to_save: layers.2", output);
+        Assert.Contains("layers.2: trained in full, bias (4), weight (4, 12)", output);
+        Assert.Contains($"{(2 * 8 + 16 * 2) + (2 * 16 + 12 * 2) + 4 * 12 + 4} parameters", output);  // A, B of layers.0 and .1, the head
+    }
+
+    [Fact]
     public void SummarisesAModelDirectory()
     {
         var (code, output, _) = CliHarness.Run("inspect", Fixture());

@@ -130,7 +130,10 @@ public class PeftAdapterTests
     [InlineData("\"peft_type\": \"LORA\"", "\"peft_type\": \"IA3\"", "adapter_config.json: peft_type:")]
     [InlineData("\"fan_in_fan_out\": false", "\"fan_in_fan_out\": true", "adapter_config.json: fan_in_fan_out:")]
     [InlineData("\"use_dora\": false", "\"use_dora\": true", "adapter_config.json: use_dora:")]
-    [InlineData("\"modules_to_save\": null", "\"modules_to_save\": [\"head\"]", "adapter_config.json: modules_to_save:")]
+    [InlineData("\"modules_to_save\": null", "\"modules_to_save\": [\"head\", \"\"]", "adapter_config.json: modules_to_save[1]:")]
+    [InlineData("\"modules_to_save\": null", "\"modules_to_save\": \"head\"", "adapter_config.json: modules_to_save:")]
+    [InlineData("\"modules_to_save\": null", "\"modules_to_save\": [3]", "adapter_config.json: modules_to_save[0]:")]
+    [InlineData("\"modules_to_save\": null", "\"modules_to_save\": [\"layers.1\"]", "'base_model.model.layers.1.lora_A.weight'")] // LoRA and saved
     [InlineData("\"bias\": \"none\"", "\"bias\": \"some\"", "adapter_config.json: bias:")]
     [InlineData("\"lora_dropout\": 0.0", "\"lora_dropout\": 1.5", "adapter_config.json: lora_dropout:")]
     [InlineData("\"lora_alpha\": 8", "\"lora_alpha\": \"8\"", "adapter_config.json: lora_alpha:")]
@@ -180,11 +183,14 @@ public class PeftAdapterTests
         {
             R = 8, LoraAlpha = 16, LoraDropout = 0.05, TargetModules = ["layers.1", "layers.0"], UseRsLora = true,
             Bias = PeftBias.LoraOnly, InitLoraWeights = "pissa_niter_4", TaskType = "SEQ_CLS", BaseModelNameOrPath = "runs/x/base",
+            ModulesToSave = ["score", "classifier"],
         };
         var back = PeftAdapterConfig.FromJson(Encoding.UTF8.GetBytes(config.ToJson()), "adapter_config.json");
         Assert.Equal(config.ToJson(), back.ToJson());
         Assert.Equal(["layers.0", "layers.1"], back.TargetModules);
         Assert.Equal("pissa_niter_4", back.InitLoraWeights);
+        Assert.Equal(["score", "classifier"], back.ModulesToSave); // PEFT keeps the list's order
+        Assert.Contains("\"modules_to_save\": null", (config with { ModulesToSave = [] }).ToJson());
         Assert.Equal(16 / Math.Sqrt(8), back.Scaling);
     }
 }

@@ -22,6 +22,12 @@ public class PeftForwardTests
             var w = model.Tensors[path + ".weight"].Data;
             var b = model.Tensors[path + ".bias"].Data;
             if (adapter is not null && adapter.Biases.TryGetValue(path, out var trainedBias)) b = trainedBias.Data;
+            if (adapter?.SavedModules.FirstOrDefault(sm => sm.ModulePath == path) is { } saved)
+            {
+                // modules_to_save: the trained copy replaces the whole layer
+                w = saved.Parameters["weight"].Data;
+                b = saved.Parameters["bias"].Data;
+            }
             var lora = adapter?.Modules.FirstOrDefault(mw => mw.ModulePath == path);
             double s = scales?[layer] ?? adapter?.Config.Scaling ?? 0;
             var y = new double[n * m];
@@ -95,6 +101,33 @@ public class PeftForwardTests
     }
 
     [Fact]
+    public void ModulesToSaveAdapterMatchesPyTorch()
+    {
+        // PyTorch's fourth adapter: LoRA (r = 2, alpha = 4) on layers.0 and layers.1, modules_to_save ["layers.2"] with a
+        // trained head that differs from the base one, saved as base_model.model.layers.2.weight / .bias.
+        var model = ModelCheckpoint.Load(PeftFixture.Dir);
+        var adapter = PeftAdapter.Load(PeftFixture.PathOf("adapter_save"));
+        Assert.Equal(["layers.0", "layers.1"], adapter.Modules.Select(m => m.ModulePath));
+        Assert.Equal(["layers.2"], adapter.Config.ModulesToSave);
+        Assert.Equal("SEQ_CLS", adapter.Config.TaskType);
+        var head = Assert.Single(adapter.SavedModules);
+        Assert.Equal("layers.2", head.ModulePath);
+        Assert.Equal(["bias", "weight"], head.Parameters.Keys);
+        var expected = PeftFixture.ExpectedTensors("adapter_save/adapter_model.safetensors");
+        foreach (var (name, t) in head.Parameters)
+        {
+            Assert.Equal(expected[head.KeyOf(name)].Shape, t.Shape);
+            Assert.Equal(expected[head.KeyOf(name)].Bits, t.Data.Bits());
+        }
+        Assert.NotEqual(model.Tensors["layers.2.weight"].Data, head.Parameters["weight"].Data);
+        Assert.Equal(PeftFixture.Expected.GetProperty("scaling_save").GetDouble(), adapter.Config.Scaling);
+        var io = SafeTensors.Read(PeftFixture.PathOf("io.safetensors"));
+        var y = Forward(model, adapter, io.Require("x", 5, 8).Data, 5);
+        AssertRowsClose(y, Rows(io.Require("y_lora_save", 5, 4)), 1e-5);
+        AssertRowsClose(y, PeftFixture.ExpectedRows("y_lora_save_f64"), 1e-12);
+    }
+
+    [Fact]
     public void RankAndAlphaPatternAdapterMatchesPyTorch()
     {
         // PyTorch's third adapter: r = 4, lora_alpha = 8, rank_pattern {"0": 3, "layers\\.[01]": 2} (in that order in
@@ -113,7 +146,8 @@ public class PeftForwardTests
     }
 
     /// <summary>Writes a directory for the reverse check: <c>/usr/bin/python3 tools/make_peft_fixture.py --check DIR</c>.</summary>
-    /// <remarks>A different adapter than the fixture's (r = 2, rsLoRA, two targets, trained lora_only biases), with
+    /// <remarks>A different adapter than the fixture's (r = 2, rsLoRA, two targets, trained lora_only biases, layers.1 in
+    /// modules_to_save with its own weight and bias), with
     /// outputs computed here; the script recomputes them with torch from Lora's files. DIR is printed in the test
     /// output's location: the system temp folder's <c>lora-peft-check</c>.</remarks>
     [Fact]
@@ -121,11 +155,16 @@ public class PeftForwardTests
     {
         string dir = Path.Combine(Path.GetTempPath(), "lora-peft-check");
         var model = ModelCheckpoint.Load(PeftFixture.Dir);
-        var config = new PeftAdapterConfig { R = 2, LoraAlpha = 3, UseRsLora = true, TargetModules = ["layers.0", "layers.2"], Bias = PeftBias.LoraOnly };
+        var config = new PeftAdapterConfig { R = 2, LoraAlpha = 3, UseRsLora = true, TargetModules = ["layers.0", "layers.2"], Bias = PeftBias.LoraOnly, ModulesToSave = ["layers.1"] };
         var modules = model.Config.Linears().Where(l => l.Path != "layers.1").Select((l, i) => new PeftLoraWeights(l.Path,
             TestExtensions.Tensor("A", [2, l.In], 10 + i), TestExtensions.Tensor("B", [l.Out, 2], 20 + i))).ToList();
         var biases = modules.ToDictionary(m => m.ModulePath, m => TestExtensions.Tensor("bias", [m.Out], 30 + m.Out));
-        var adapter = PeftAdapter.Create(config, modules, biases);
+        var head = new PeftSavedModule("layers.1", new Dictionary<string, TensorData>
+        {
+            ["weight"] = TestExtensions.Tensor("weight", [12, 16], 40),
+            ["bias"] = TestExtensions.Tensor("bias", [12], 41),
+        });
+        var adapter = PeftAdapter.Create(config, modules, biases, [head]);
         var x = TestExtensions.Tensor("x", [3, 8], 99);
 
         model.Save(dir);

@@ -10,6 +10,7 @@ public class SafeTensorsFixtureTests
     [InlineData("adapter/adapter_model.safetensors")]
     [InlineData("adapter_bias/adapter_model.safetensors")]
     [InlineData("adapter_pattern/adapter_model.safetensors")]
+    [InlineData("adapter_save/adapter_model.safetensors")]
     [InlineData("io.safetensors")]
     [InlineData("halfprec.safetensors")]
     public void ReadingTheFixtureGivesTorchsTensorsBitForBit(string file)
@@ -49,6 +50,7 @@ public class SafeTensorsFixtureTests
     [InlineData("adapter/adapter_model.safetensors")]
     [InlineData("adapter_bias/adapter_model.safetensors")]
     [InlineData("adapter_pattern/adapter_model.safetensors")]
+    [InlineData("adapter_save/adapter_model.safetensors")]
     [InlineData("io.safetensors")]
     public void WritingTorchsF32TensorsReproducesTheFixtureFileByteForByte(string file)
     {
