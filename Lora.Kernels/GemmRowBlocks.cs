@@ -15,7 +15,7 @@ namespace Lora.Kernels;
 /// every row of a block is a sequential stream of RowNc·4 bytes (the hardware prefetcher's best case), four rows at a
 /// time so that four streams are in flight (<see cref="PackRows"/>); the packed
 /// panels are RowKc·NR + <see cref="RowPad"/> floats apart, so the NR-float stores that one B row scatters across the
-/// panels fall into different sets too. Column blocks are outside the k-blocks: C's m×RowNc block stays in L1/L2
+/// panels fall into different sets too. Column blocks are outside the k-blocks: C's m×RowNc block stays in L2
 /// while every k-block adds into it.
 /// Bits: each element of C is the micro-kernel's FMA chain over the same k-blocks of RowKc in order, whatever its
 /// column block or thread (the split is along n, in whole NR units), so the result does not depend on the thread
@@ -27,8 +27,11 @@ internal static unsafe class GemmRowBlocks
     internal static bool Enabled = true;
     /// <summary>Rows of B per block (the k-block).</summary>
     internal static int RowKc = 128;
-    /// <summary>Columns of B per block (a multiple of NR): RowKc × RowNc floats, 512 KB.</summary>
-    internal static int RowNc = 1024;
+    /// <summary>Columns of B per block (a multiple of NR): RowKc × RowNc floats, 2 MB. Whole rows of n = 4096 are
+    /// read as 16 KB runs, which DRAM streams at 20–25 GB/s on one core against 14–15 GB/s for the 4 KB runs of
+    /// 1024-column blocks; that outweighs a block that no longer fits the 512 KB L2 (its panels are read back from L3):
+    /// m = 16 × 4096 × 4096 NN went from 0.85–1.03× OpenBLAS to 1.02–1.08× (docs/kernels.md, session 4).</summary>
+    internal static int RowNc = 4096;
     /// <summary>Floats of padding after each packed panel (a multiple of 16, so panels stay 64-byte aligned).</summary>
     internal static int RowPad = 16;
     /// <summary>Row streams packed in lockstep: 4, or 1 (one row at a time).</summary>
