@@ -24,6 +24,7 @@ public sealed class ModulesToSaveLayer : Module
     public const string CopiesName = "modules_to_save";
 
     CopyList _copies;
+    Module _running; // cached so the forward allocates nothing (looking a copy up by name would)
 
     /// <summary>Wraps <paramref name="original"/> (which becomes the child <c>original_module</c> and is frozen).</summary>
     /// <exception cref="ArgumentException">Lora cannot copy that module type (<see cref="CanCopy"/>).</exception>
@@ -34,6 +35,7 @@ public sealed class ModulesToSaveLayer : Module
             throw new ArgumentException($"modules_to_save: Lora can train full copies of Linear, Conv2d and Embedding modules, not a {original.GetType().Name}.", nameof(original));
         Original = RegisterModule(OriginalName, original);
         _copies = RegisterModule(CopiesName, new CopyList([]));
+        _running = original;
         original.Freeze();
     }
 
@@ -50,7 +52,7 @@ public sealed class ModulesToSaveLayer : Module
     public bool AdaptersDisabled { get; private set; }
 
     /// <summary>The module the forward runs now: the active copy, or the original when disabled or none is active.</summary>
-    public Module Running => AdaptersDisabled || ActiveAdapter is null ? Original : GetCopy(ActiveAdapter);
+    public Module Running => _running;
 
     /// <summary>True when adapter <paramref name="adapter"/> has a copy here.</summary>
     public bool HasCopy(string adapter) => _copies.Children.Any(c => c.Name == adapter);
@@ -94,7 +96,11 @@ public sealed class ModulesToSaveLayer : Module
     }
 
     /// <summary>Makes <paramref name="adapter"/>'s copy the one that runs; null (or an adapter without a copy here) runs the original.</summary>
-    internal void SetActive(string? adapter) => ActiveAdapter = adapter is not null && HasCopy(adapter) ? adapter : null;
+    internal void SetActive(string? adapter)
+    {
+        ActiveAdapter = adapter is not null && HasCopy(adapter) ? adapter : null;
+        Refresh();
+    }
 
     /// <summary>Removes <paramref name="adapter"/>'s copy; when it was active, the original runs afterwards.</summary>
     internal void DeleteCopy(string adapter)
@@ -102,11 +108,22 @@ public sealed class ModulesToSaveLayer : Module
         _ = GetCopy(adapter);
         Rebuild(_copies.Children.Where(c => c.Name != adapter).ToList());
         if (ActiveAdapter == adapter) ActiveAdapter = null;
+        Refresh();
     }
 
-    internal void Disable() => AdaptersDisabled = true;
+    internal void Disable()
+    {
+        AdaptersDisabled = true;
+        Refresh();
+    }
 
-    internal void Enable() => AdaptersDisabled = false;
+    internal void Enable()
+    {
+        AdaptersDisabled = false;
+        Refresh();
+    }
+
+    void Refresh() => _running = AdaptersDisabled || ActiveAdapter is null ? Original : GetCopy(ActiveAdapter);
 
     // Module offers no way to remove a child, so the container is rebuilt and swapped in.
     void Rebuild(IReadOnlyList<(string Name, Module Module)> copies)
@@ -131,7 +148,7 @@ public sealed class ModulesToSaveLayer : Module
     }
 
     /// <inheritdoc/>
-    public override Tensor Forward(Tensor x) => Running.Forward(x);
+    public override Tensor Forward(Tensor x) => _running.Forward(x);
 
     /// <inheritdoc/>
     public override string ToString() => $"ModulesToSaveLayer({Original}, copies=[{string.Join(", ", AdapterNames)}], active={ActiveAdapter ?? "none"})";
