@@ -83,13 +83,13 @@ public sealed class ModulesToSaveLayer : Module
         if (adapter.Contains('.')) throw new ArgumentException($"Adapter name '{adapter}' must not contain a dot.", nameof(adapter));
         if (HasCopy(adapter)) throw new ArgumentException($"modules_to_save module already has a copy for adapter '{adapter}'.", nameof(adapter));
         var copy = Copy(Original);
-        foreach (var (name, p) in copy.NamedParameters())
-        {
-            if (values is null) continue;
-            if (!values.TryGetValue(name, out var v) || v.Length != p.Length)
-                throw new ArgumentException($"modules_to_save copy of a {Original.GetType().Name}: parameter '{name}' needs {p.Length} values.", nameof(values));
-            v.CopyTo(p.Data);
-        }
+        if (values is not null)
+            foreach (var (name, p) in copy.NamedParameters())
+            {
+                if (!values.TryGetValue(name, out var v) || v.Length != p.Length)
+                    throw new ArgumentException($"modules_to_save copy of a {Original.GetType().Name}: parameter '{name}' needs {p.Length} values.", nameof(values));
+                v.CopyTo(p.Data);
+            }
         foreach (var p in copy.Parameters()) p.Frozen = false;
         Rebuild([.. _copies.Children, (adapter, copy)]);
         return copy;
