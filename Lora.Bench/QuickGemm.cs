@@ -142,10 +142,11 @@ internal static class QuickGemm
         try
         {
             Transpose tA = ta ? Transpose.Yes : Transpose.No, tB = tb ? Transpose.Yes : Transpose.No;
-            // Warm-up: at least 0.3 s of our calls, so tiered JIT has promoted the driver and packing code
-            // (the micro-kernels are compiled fully optimised from the start), and one OpenBLAS rep.
-            var warm = Stopwatch.StartNew();
-            do Gemm.Sgemm(tA, tB, m, n, k, 1f, a, lda, b, ldb, 0f, c, n); while (warm.Elapsed.TotalSeconds < 0.3);
+            // Warm-up to steady state (QuickArgs.WarmUp: ≥ 30 calls and 0.3 s, then a pause for the background tier-1
+            // JIT), so tiered JIT has promoted the driver and packing code (the micro-kernels are compiled fully
+            // optimised from the start), and one OpenBLAS rep. Without the pause the first shape of a two-thread run
+            // shared a core with the JIT: 512³ NN measured 0.58–0.66× OpenBLAS first in the list, 1.16–1.25× second.
+            QuickArgs.WarmUp(() => Gemm.Sgemm(tA, tB, m, n, k, 1f, a, lda, b, ldb, 0f, c, n));
             for (int rep = -1; rep < reps; rep++) // rep -1 warms up OpenBLAS
             {
                 double start = Now(cpu);
