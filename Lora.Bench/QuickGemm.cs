@@ -115,8 +115,11 @@ internal static class QuickGemm
         return 0;
     }
 
-    /// <summary>Pause after each multi-threaded OpenBLAS timing (--settle MS; 0 = none).</summary>
-    static int SettleMs = 300;
+    /// <summary>Pause after each multi-threaded OpenBLAS timing (--settle MS; 0 = none). OpenBLAS's workers spin for
+    /// about 2^28 cycles (≈ 0.1 s at this CPU's 2.5–3 GHz) before they sleep. 300 ms (six pauses per shape) pushed
+    /// the two-thread default run over a minute once the warm-up paused too; at 200 ms our timing right after
+    /// OpenBLAS's matched a variant timed after ours (2048³, 2 threads), at 150 ms it still lost up to 7 %.</summary>
+    static int SettleMs = 200;
 
     static string Json(double? v, string format = "F2") => v is double x ? x.ToString(format, CultureInfo.InvariantCulture) : "null";
 
@@ -146,7 +149,10 @@ internal static class QuickGemm
             // JIT), so tiered JIT has promoted the driver and packing code (the micro-kernels are compiled fully
             // optimised from the start), and one OpenBLAS rep. Without the pause the first shape of a two-thread run
             // shared a core with the JIT: 512³ NN measured 0.58–0.66× OpenBLAS first in the list, 1.16–1.25× second.
-            QuickArgs.WarmUp(() => Gemm.Sgemm(tA, tB, m, n, k, 1f, a, lda, b, ldb, 0f, c, n));
+            // Large shapes (a call of 0.1–0.2 s) warm up on fewer than WarmUp's 30 calls, which kept the whole
+            // one-thread run over a minute (63 s); their outer loops are compiled by OSR, and the pause still lets the
+            // background JIT finish.
+            QuickArgs.WarmUp(() => Gemm.Sgemm(tA, tB, m, n, k, 1f, a, lda, b, ldb, 0f, c, n), minCalls: Math.Clamp(3 * calls, 3, 30));
             for (int rep = -1; rep < reps; rep++) // rep -1 warms up OpenBLAS
             {
                 double start = Now(cpu);
