@@ -54,6 +54,14 @@ public readonly struct Shape : IEquatable<Shape>
     /// <summary>The product of all but the last axis: the row count when the tensor is seen as a matrix.</summary>
     public int Rows => Rank <= 1 ? 1 : Length == 0 ? RowsSlow() : Length / Last;
 
+    /// <summary>The sizes of the axes as a new array (empty for a scalar), e.g. for a file's shape field.</summary>
+    public int[] ToArray()
+    {
+        var d = new int[Rank];
+        for (int i = 0; i < d.Length; i++) d[i] = this[i];
+        return d;
+    }
+
     /// <summary>This shape with the last axis replaced (a scalar becomes rank 1).</summary>
     public Shape WithLast(int size) => Rank switch
     {

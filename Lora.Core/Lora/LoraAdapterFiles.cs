@@ -62,7 +62,7 @@ public static class LoraAdapterFiles
             foreach (var (path, m) in model.AdaptableLayers())
                 if (BiasOf(m) is { } b) biases[path] = new TensorData("bias", [b.Length], b.ToArray());
         var saved = model.ModulesToSaveLayers().Where(w => w.Layer.HasCopy(adapterName)).Select(w => new PeftSavedModule(w.Path,
-            w.Layer.GetCopy(adapterName).NamedParameters().ToDictionary(p => p.Name, p => new TensorData(p.Name, Dims(p.Parameter.Shape), p.Parameter.ToArray()))));
+            w.Layer.GetCopy(adapterName).NamedParameters().ToDictionary(p => p.Name, p => new TensorData(p.Name, p.Parameter.Shape.ToArray(), p.Parameter.ToArray()))));
         return PeftAdapter.Create(config, modules, biases, saved);
     }
 
@@ -75,13 +75,6 @@ public static class LoraAdapterFiles
             if (paths.Any(p => path.EndsWith(p, StringComparison.Ordinal)) && !(m is ModulesToSaveLayer w && w.HasCopy(adapterName)))
                 throw new ArgumentException($"Adapter '{adapterName}': modules_to_save {string.Join(", ", paths)} would also select '{path}', which has no copy; the file could not be loaded back.", nameof(adapterName));
         return paths;
-    }
-
-    static int[] Dims(Autograd.Shape s)
-    {
-        var d = new int[s.Rank];
-        for (int i = 0; i < d.Length; i++) d[i] = s[i];
-        return d;
     }
 
     static T MostCommon<T>(IEnumerable<T> values) where T : notnull =>

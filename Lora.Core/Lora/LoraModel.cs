@@ -23,7 +23,7 @@ public static class LoraModel
         ArgumentNullException.ThrowIfNull(config);
         ArgumentException.ThrowIfNullOrEmpty(adapterName);
         var candidates = AdaptableLayers(model).ToList();
-        foreach (var (path, _) in ModulesToSaveSelection.Wrappers(model))
+        foreach (var (path, _) in model.ModulesToSaveLayers())
             if (config.TargetsExplicitly(path))
                 throw new ArgumentException($"target_modules selects '{path}', a modules_to_save module trained in full; LoRA cannot wrap it.", nameof(config));
         var targets = candidates.Where(c => config.Targets(c.Path)).ToList();
@@ -95,7 +95,7 @@ public static class LoraModel
         if (bias == LoraBias.All)
             foreach (var (name, p) in model.NamedParameters())
                 if (name == "bias" || name.EndsWith(".bias", StringComparison.Ordinal)) p.Frozen = false;
-        foreach (var (_, w) in ModulesToSaveSelection.Wrappers(model))
+        foreach (var (_, w) in model.ModulesToSaveLayers())
         {
             w.Freeze();
             if (w.HasCopy(adapterName)) w.GetCopy(adapterName).Unfreeze();
@@ -108,7 +108,7 @@ public static class LoraModel
         return Report(model, model.LoraLayers().Select(l => l.Path).ToList(), BaseParameterCount(model)) with
         {
             OptimizerFloatsPerParameter = optimizerFloatsPerParameter,
-            ModulesToSave = ModulesToSaveSelection.Wrappers(model).Select(w => w.Path).ToList(),
+            ModulesToSave = model.ModulesToSaveLayers().Select(w => w.Path).ToList(),
         };
     }
 
@@ -134,14 +134,19 @@ public static class LoraModel
 
     /// <summary>Layers LoRA can adapt (<see cref="LoraLayerTypes.CanWrap"/>) not inside a LoRA wrapper, and LoRA
     /// wrappers, with their paths; modules_to_save modules (<see cref="ModulesToSaveLayer"/>) and their insides are not adaptable.</summary>
-    public static IEnumerable<(string Path, Module Layer)> AdaptableLayers(this Module model)
+    public static IEnumerable<(string Path, Module Layer)> AdaptableLayers(this Module model) =>
+        OutsideWrappers(model).Where(x => x.Module is LoraLayer || LoraLayerTypes.CanWrap(x.Module));
+
+    /// <summary>The model's modules with their paths, skipping the insides of LoRA layers (their <c>base_layer</c>) and
+    /// of modules_to_save modules (<c>original_module</c>, the copies); the wrappers themselves are included.</summary>
+    internal static IEnumerable<(string Path, Module Module)> OutsideWrappers(Module model)
     {
-        var saved = ModulesToSaveSelection.Wrappers(model).Select(w => w.Path + ".").ToList();
+        var inside = new List<string>();
         foreach (var (path, m) in model.NamedModules())
         {
-            if (saved.Exists(p => path.StartsWith(p, StringComparison.Ordinal))) continue;
-            if (m is LoraLayer) yield return (path, m);
-            else if (LoraLayerTypes.CanWrap(m) && !IsInsideWrapper(model, path)) yield return (path, m);
+            if (inside.Exists(p => path.StartsWith(p, StringComparison.Ordinal))) continue;
+            if (m is LoraLayer or ModulesToSaveLayer) inside.Add(path + ".");
+            yield return (path, m);
         }
     }
 
@@ -149,12 +154,6 @@ public static class LoraModel
     public static PeftFactorLayout LayoutOf(Module layer) =>
         (layer is LoraLayer l ? l.Layout : LoraLayerTypes.LayoutOf(layer))
         ?? throw new ArgumentException($"LoRA cannot adapt a {layer.GetType().Name}.", nameof(layer));
-
-    static bool IsInsideWrapper(Module model, string path)
-    {
-        int dot = path.LastIndexOf('.');
-        return dot > 0 && path[(dot + 1)..] == "base_layer" && model.GetSubmodule(path[..dot]) is LoraLayer;
-    }
 
     /// <summary>Every LoRA layer with its path.</summary>
     public static IEnumerable<(string Path, LoraLayer Layer)> LoraLayers(this Module model)
@@ -176,7 +175,8 @@ public static class LoraModel
     public static IEnumerable<(string Path, ModulesToSaveLayer Layer)> ModulesToSaveLayers(this Module model)
     {
         ArgumentNullException.ThrowIfNull(model);
-        return ModulesToSaveSelection.Wrappers(model);
+        foreach (var (path, m) in model.NamedModules())
+            if (m is ModulesToSaveLayer w) yield return (path, w);
     }
 
     internal static void ReplaceAt(Module model, string path, Module replacement)

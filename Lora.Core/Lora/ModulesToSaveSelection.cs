@@ -6,25 +6,10 @@ namespace Lora.Core.Lora;
 /// rules <see cref="LoraModel.ApplyLora"/> and <see cref="LoraAdapterFiles"/> share.</summary>
 internal static class ModulesToSaveSelection
 {
-    /// <summary>Every <see cref="ModulesToSaveLayer"/> with its path.</summary>
-    public static IEnumerable<(string Path, ModulesToSaveLayer Layer)> Wrappers(Module model)
-    {
-        foreach (var (path, m) in model.NamedModules())
-            if (m is ModulesToSaveLayer w) yield return (path, w);
-    }
-
     /// <summary>The modules a <c>modules_to_save</c> entry may select: every module except the root and the insides of
     /// LoRA layers and of <see cref="ModulesToSaveLayer"/>s (their <c>base_layer</c>, <c>original_module</c> and copies).</summary>
-    public static IEnumerable<(string Path, Module Module)> Candidates(Module model)
-    {
-        var inside = new List<string>();
-        foreach (var (path, m) in model.NamedModules())
-        {
-            if (path.Length == 0 || inside.Exists(p => path.StartsWith(p, StringComparison.Ordinal))) continue;
-            if (m is LoraLayer or ModulesToSaveLayer) inside.Add(path + ".");
-            yield return (path, m);
-        }
-    }
+    public static IEnumerable<(string Path, Module Module)> Candidates(Module model) =>
+        LoraModel.OutsideWrappers(model).Where(x => x.Path.Length > 0);
 
     /// <summary>The selected modules, or the first problem: a LoRA layer, a module LoRA will wrap, a type Lora cannot
     /// copy, or a module that already holds a copy for <paramref name="adapter"/>.</summary>
@@ -58,14 +43,7 @@ internal static class ModulesToSaveSelection
     public static Dictionary<string, int[]> ParameterShapes(Module selected)
     {
         var m = selected is ModulesToSaveLayer w ? w.Original : selected;
-        return m.NamedParameters().ToDictionary(p => p.Name, p => Dims(p.Parameter.Shape), StringComparer.Ordinal);
-    }
-
-    static int[] Dims(Autograd.Shape s)
-    {
-        var d = new int[s.Rank];
-        for (int i = 0; i < d.Length; i++) d[i] = s[i];
-        return d;
+        return m.NamedParameters().ToDictionary(p => p.Name, p => p.Parameter.Shape.ToArray(), StringComparer.Ordinal);
     }
 
     /// <summary>Gives the module at <paramref name="path"/> a copy for <paramref name="adapter"/> (wrapping it first
