@@ -64,20 +64,24 @@ public class PeftForwardTests
     static double[][] Rows(TensorData t) =>
         Enumerable.Range(0, t.Shape[0]).Select(i => t.Data.Skip(i * t.Shape[1]).Take(t.Shape[1]).Select(v => (double)v).ToArray()).ToArray();
 
+    /// <summary>Runs the fixture's input through the model (and adapter) and checks the output against PyTorch's
+    /// float32 output <paramref name="name"/> and its float64 twin <c>{name}_f64</c>; returns our output.</summary>
+    static double[] AssertMatchesPyTorch(ModelCheckpoint model, PeftAdapter? adapter, string name, double[]? scales = null)
+    {
+        var io = SafeTensors.Read(PeftFixture.PathOf("io.safetensors"));
+        var y = Forward(model, adapter, io.Require("x", 5, 8).Data, 5, scales);
+        AssertRowsClose(y, Rows(io.Require(name, 5, 4)), 1e-5);
+        AssertRowsClose(y, PeftFixture.ExpectedRows(name + "_f64"), 1e-12);
+        return y;
+    }
+
     [Fact]
     public void BaseAndAdaptedOutputsMatchPyTorch()
     {
         var model = ModelCheckpoint.Load(PeftFixture.Dir);
         var adapter = PeftAdapter.Load(PeftFixture.PathOf("adapter"));
-        var io = SafeTensors.Read(PeftFixture.PathOf("io.safetensors"));
-        var x = io.Require("x", 5, 8);
-        var yBase = Forward(model, null, x.Data, 5);
-        var yLora = Forward(model, adapter, x.Data, 5);
-
-        AssertRowsClose(yBase, Rows(io.Require("y_base", 5, 4)), 1e-5);
-        AssertRowsClose(yLora, Rows(io.Require("y_lora", 5, 4)), 1e-5);
-        AssertRowsClose(yBase, PeftFixture.ExpectedRows("y_base_f64"), 1e-12);
-        AssertRowsClose(yLora, PeftFixture.ExpectedRows("y_lora_f64"), 1e-12);
+        var yBase = AssertMatchesPyTorch(model, null, "y_base");
+        var yLora = AssertMatchesPyTorch(model, adapter, "y_lora");
         Assert.Equal(PeftFixture.Expected.GetProperty("scaling").GetDouble(), adapter.Config.Scaling);
         // The adapter must matter, or the comparison above would not test it.
         Assert.True(yBase.Zip(yLora).Max(p => Math.Abs(p.First - p.Second)) > 0.05);
@@ -94,10 +98,7 @@ public class PeftForwardTests
         Assert.Equal(PeftBias.All, adapter.Config.Bias);
         Assert.Equal(PeftFixture.Expected.GetProperty("scaling_bias").GetDouble(), adapter.Config.Scaling, 15);
         adapter.CheckCompatible(model.Config.Linears().ToDictionary(l => l.Path, l => (l.Out, l.In)));
-        var io = SafeTensors.Read(PeftFixture.PathOf("io.safetensors"));
-        var y = Forward(model, adapter, io.Require("x", 5, 8).Data, 5);
-        AssertRowsClose(y, Rows(io.Require("y_lora_bias", 5, 4)), 1e-5);
-        AssertRowsClose(y, PeftFixture.ExpectedRows("y_lora_bias_f64"), 1e-12);
+        AssertMatchesPyTorch(model, adapter, "y_lora_bias");
     }
 
     [Fact]
@@ -121,10 +122,7 @@ public class PeftForwardTests
         }
         Assert.NotEqual(model.Tensors["layers.2.weight"].Data, head.Parameters["weight"].Data);
         Assert.Equal(PeftFixture.Expected.GetProperty("scaling_save").GetDouble(), adapter.Config.Scaling);
-        var io = SafeTensors.Read(PeftFixture.PathOf("io.safetensors"));
-        var y = Forward(model, adapter, io.Require("x", 5, 8).Data, 5);
-        AssertRowsClose(y, Rows(io.Require("y_lora_save", 5, 4)), 1e-5);
-        AssertRowsClose(y, PeftFixture.ExpectedRows("y_lora_save_f64"), 1e-12);
+        AssertMatchesPyTorch(model, adapter, "y_lora_save");
     }
 
     [Fact]
@@ -139,10 +137,7 @@ public class PeftForwardTests
         Assert.Equal([8.0, 8.0, 16.0], adapter.Modules.Select(m => adapter.Config.AlphaFor(m.ModulePath)));
         Assert.Equal(["0", "layers\\.[01]"], adapter.Config.RankPattern.Select(p => p.Key));
         var scales = PeftFixture.Expected.GetProperty("scalings_pattern").EnumerateArray().Select(e => e.GetDouble()).ToArray();
-        var io = SafeTensors.Read(PeftFixture.PathOf("io.safetensors"));
-        var y = Forward(model, adapter, io.Require("x", 5, 8).Data, 5, scales);
-        AssertRowsClose(y, Rows(io.Require("y_lora_pattern", 5, 4)), 1e-5);
-        AssertRowsClose(y, PeftFixture.ExpectedRows("y_lora_pattern_f64"), 1e-12);
+        AssertMatchesPyTorch(model, adapter, "y_lora_pattern", scales);
     }
 
     /// <summary>Writes a directory for the reverse check: <c>/usr/bin/python3 tools/make_peft_fixture.py --check DIR</c>.</summary>

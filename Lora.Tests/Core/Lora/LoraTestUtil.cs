@@ -29,4 +29,19 @@ internal static class LoraTestUtil
 
     public static Dictionary<string, float[]> Snapshot(Module m) =>
         m.NamedParameters().ToDictionary(p => p.Name, p => p.Parameter.ToArray());
+
+    /// <summary>Asserts that <paramref name="loaded"/> holds <paramref name="original"/>'s parameters (names in order,
+    /// bits, frozen flags) and computes the same output on a random batch of 5 rows of <paramref name="inFeatures"/>.</summary>
+    public static void AssertSameModel(Module original, Module loaded, int inFeatures)
+    {
+        Assert.Equal(original.NamedParameters().Select(p => p.Name), loaded.NamedParameters().Select(p => p.Name));
+        var expected = Snapshot(original);
+        foreach (var (name, p) in loaded.NamedParameters())
+        {
+            Assert.Equal(expected[name], p.ToArray());
+            Assert.Equal(original.NamedParameters().First(q => q.Name == name).Parameter.Frozen, p.Frozen);
+        }
+        var x = Random(5 * inFeatures, 3);
+        Assert.Equal(Run(original.Eval(), x, 5), Run(loaded.Eval(), x, 5));
+    }
 }
