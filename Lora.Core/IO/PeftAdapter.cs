@@ -181,7 +181,19 @@ public sealed class PeftAdapter
     static bool Targets(PeftAdapterConfig config, string path, string file)
     {
         try { return config.Targets(path); }
-        catch (RegexMatchTimeoutException e) { throw Corrupt(file, "target_modules", "the regular expression takes too long to match", e); }
+        catch (RegexMatchTimeoutException e) { throw Corrupt(file, "target_modules", $"a regular expression (target_modules or layers_pattern) takes too long to match '{path}'", e); }
+    }
+
+    /// <summary>Why a suffix-selected module is left out by layers_to_transform, for the unexpected-key message.</summary>
+    static string LayerReason(PeftAdapterConfig config, string path, string file)
+    {
+        if (config.LayersToTransform.Count == 0 || !config.TargetModules.Any(t => path.EndsWith("." + t, StringComparison.Ordinal))) return "";
+        try
+        {
+            string index = config.LayerIndexOf(path) is int i ? $"its layer index is {i}" : "its path has no layer index";
+            return $" with {PeftLayers.Describe(config.LayersToTransform, config.LayersPattern)} ({index})";
+        }
+        catch (RegexMatchTimeoutException e) { throw Corrupt(file, "layers_pattern", "a pattern takes too long to match", e); }
     }
 
     static int RankOf(PeftAdapterConfig config, string path, string file)
@@ -240,7 +252,7 @@ public sealed class PeftAdapter
                 throw Corrupt(file, qa, $"and {qb} have shapes {TensorData.FormatShape(ta.Shape)} and {TensorData.FormatShape(tb.Shape)}, which fit no layer: expected (r, in) and (out, r)" +
                     (embedding ? " for an embedding" : ", or (r, in, kh, kw) and (out, r, 1, 1)") + ", no empty dimension");
             if (!Targets(config, path, file))
-                throw Corrupt(file, qa, $"unexpected key: '{path}' is not selected by target_modules");
+                throw Corrupt(file, qa, $"unexpected key: '{path}' is not selected by target_modules{LayerReason(config, path, file)}");
             if (PeftSavedModule.SavedPathOf(config, path + ".") is { } inSaved)
                 throw Corrupt(file, qa, $"'{inSaved}' is selected by modules_to_save, which trains it in full, so it cannot have LoRA factors (a module cannot be in both target_modules and modules_to_save)");
             modules.Add(new PeftLoraWeights(path, ta, tb, embedding));
@@ -252,7 +264,9 @@ public sealed class PeftAdapter
                     $"missing key: {(embedding ? "lora_embedding_B" : "lora_B")} has no matching {(embedding ? "lora_embedding_A" : "lora_A")}");
         }
         if (modules.Count == 0) throw Corrupt(file, "lora_A", "missing keys: the adapter holds no LoRA tensors");
-        foreach (var name in config.TargetModules)
+        // With layers_to_transform an entry may select only modules outside the listed layers (PEFT accepts that);
+        // CheckCompatible still requires factors for every layer the config selects in a model.
+        foreach (var name in config.LayersToTransform.Count == 0 ? config.TargetModules : [])
         {
             if (!modules.Any(m => m.ModulePath == name || m.ModulePath.EndsWith("." + name, StringComparison.Ordinal)))
                 throw Corrupt(file, Quote(name), "missing keys: this target_modules entry matches no LoRA tensors");

@@ -77,6 +77,22 @@ public sealed record PeftAdapterConfig
     /// (its SEQ_CLS default lists both <c>classifier</c> and <c>score</c>).</summary>
     public IReadOnlyList<string> ModulesToSave { get; init; } = [];
 
+    /// <summary>PEFT's <c>layers_to_transform</c> (empty = <c>null</c>, every layer): with a list <see cref="TargetModules"/>,
+    /// a module selected by a suffix (not by its exact path) stays selected only when its layer index (see
+    /// <see cref="LayersPattern"/>) is listed; a module without a layer index is not selected. Indices are ≥ 0; PEFT's
+    /// single-integer form reads as a one-element list and is written back as an integer.</summary>
+    public IReadOnlyList<int> LayersToTransform { get; init; } = [];
+
+    /// <summary>PEFT's <c>layers_pattern</c> (empty = <c>null</c> or <c>""</c>: any segment name): the name (a regular
+    /// expression) of the module list whose index is the layer index, e.g. <c>layers</c> in <c>model.layers.2.fc</c>;
+    /// the first pattern that matches decides. Only with <see cref="LayersToTransform"/>. A single string reads as a
+    /// one-element list and is written back as a string.</summary>
+    public IReadOnlyList<string> LayersPattern { get; init; } = [];
+
+    // PEFT writes the form it was given; these keep an int / a string read from a file in that form.
+    internal bool LayersToTransformIsInt { get; init; }
+    internal bool LayersPatternIsString { get; init; }
+
     /// <summary>True when <see cref="ModulesToSave"/> selects the module at <paramref name="modulePath"/>.</summary>
     public bool SavesModule(string modulePath)
     {
@@ -97,18 +113,29 @@ public sealed record PeftAdapterConfig
     /// <summary>The factor on B·A of modules no pattern selects: alpha / r, or alpha / √r for rsLoRA.</summary>
     public double Scaling => UseRsLora ? LoraAlpha / Math.Sqrt(R) : LoraAlpha / R;
 
-    /// <summary>True when PEFT would wrap the module at <paramref name="modulePath"/> (e.g. <c>layers.0</c>).</summary>
+    /// <summary>True when PEFT would wrap the module at <paramref name="modulePath"/> (e.g. <c>layers.0</c>): the regular
+    /// expression matches the whole path, or a name equals the path, or a name is a dot-aligned suffix of it and
+    /// <see cref="LayersToTransform"/> keeps its layer (PEFT's <c>check_target_module_exists</c>).</summary>
+    /// <exception cref="RegexMatchTimeoutException">A regular expression takes over a second to match.</exception>
     public bool Targets(string modulePath)
     {
+        ArgumentNullException.ThrowIfNull(modulePath);
         if (TargetModulesRegex is not null)
         {
             return Regex.IsMatch(modulePath, "^(?:" + TargetModulesRegex + ")\\z", RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1));
         }
-        foreach (var t in TargetModules)
-        {
-            if (modulePath == t || modulePath.EndsWith("." + t, StringComparison.Ordinal)) return true;
-        }
-        return false;
+        if (TargetModules.Contains(modulePath)) return true; // PEFT: a path listed exactly is selected whatever the layers
+        return TargetModules.Any(t => modulePath.EndsWith("." + t, StringComparison.Ordinal))
+            && PeftLayers.Keeps(modulePath, LayersToTransform, LayersPattern);
+    }
+
+    /// <summary>The layer index of <paramref name="modulePath"/> under <see cref="LayersPattern"/> (PEFT's rule), or
+    /// null when it has none.</summary>
+    /// <exception cref="RegexMatchTimeoutException">A pattern takes over a second to match.</exception>
+    public int? LayerIndexOf(string modulePath)
+    {
+        ArgumentNullException.ThrowIfNull(modulePath);
+        return PeftLayers.IndexOf(modulePath, LayersPattern);
     }
 
     /// <summary>Value equality, including the target list element by element (a record would compare the list reference).</summary>
@@ -118,7 +145,8 @@ public sealed record PeftAdapterConfig
         && UseRsLora == other.UseRsLora && Bias == other.Bias && InitLoraWeights == other.InitLoraWeights
         && TaskType == other.TaskType && BaseModelNameOrPath == other.BaseModelNameOrPath && InferenceMode == other.InferenceMode
         && (RankPattern ?? []).SequenceEqual(other.RankPattern ?? []) && (AlphaPattern ?? []).SequenceEqual(other.AlphaPattern ?? [])
-        && (ModulesToSave ?? []).SequenceEqual(other.ModulesToSave ?? []);
+        && (ModulesToSave ?? []).SequenceEqual(other.ModulesToSave ?? [])
+        && (LayersToTransform ?? []).SequenceEqual(other.LayersToTransform ?? []) && (LayersPattern ?? []).SequenceEqual(other.LayersPattern ?? []);
 
     /// <inheritdoc/>
     public override int GetHashCode() => HashCode.Combine(R, LoraAlpha, TargetModulesRegex, Bias, UseRsLora, (TargetModules ?? []).Count);
@@ -158,6 +186,7 @@ public sealed record PeftAdapterConfig
         if (ModulesToSave is null) throw Bad("modules_to_save", "is null (use an empty list)");
         for (int i = 0; i < ModulesToSave.Count; i++)
             if (string.IsNullOrEmpty(ModulesToSave[i])) throw Bad($"modules_to_save[{i}]", "is empty, which would select every module");
+        PeftLayers.Validate(this, Bad);
     }
 
     static bool IsKnownInit(string v) =>
@@ -183,8 +212,7 @@ public sealed record PeftAdapterConfig
             w.WriteBoolean("inference_mode", InferenceMode);
             if (InitLoraWeights is "true" or "false") w.WriteBoolean("init_lora_weights", InitLoraWeights == "true");
             else w.WriteString("init_lora_weights", InitLoraWeights);
-            w.WriteNull("layers_pattern");
-            w.WriteNull("layers_to_transform");
+            PeftLayers.Write(w, this);
             WriteAlpha(w, "lora_alpha", LoraAlpha);
             w.WriteNumber("lora_dropout", LoraDropout);
             if (ModulesToSave.Count == 0) w.WriteNull("modules_to_save");

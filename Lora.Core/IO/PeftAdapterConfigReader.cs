@@ -58,6 +58,8 @@ internal static class PeftAdapterConfigReader
         var modulesToSave = Names(root, file, "modules_to_save");
         var rankPattern = Pattern(root, file, "rank_pattern", (v, key) => StrictJson.Int(v, key, file, 1, int.MaxValue));
         var alphaPattern = Pattern(root, file, "alpha_pattern", (v, key) => StrictJson.Number(v, key, file));
+        var (layers, layersIsInt) = LayerIndices(root, file);
+        var (layersPattern, patternIsString) = LayerPatterns(root, file);
 
         var config = new PeftAdapterConfig
         {
@@ -75,6 +77,10 @@ internal static class PeftAdapterConfigReader
             RankPattern = rankPattern,
             AlphaPattern = alphaPattern,
             ModulesToSave = modulesToSave,
+            LayersToTransform = layers,
+            LayersToTransformIsInt = layersIsInt,
+            LayersPattern = layersPattern,
+            LayersPatternIsString = patternIsString,
         };
         config.Validate(file);
         return config;
@@ -88,6 +94,32 @@ internal static class PeftAdapterConfigReader
         if (v.ValueKind != JsonValueKind.Object) throw Corrupt(file, key, $"must be an object mapping module patterns to values, not {StrictJson.Show(v)}");
         foreach (var p in v.EnumerateObject()) list.Add(new(p.Name, value(p.Value, $"{key}.{p.Name}")));
         return list;
+    }
+
+    /// <summary><c>layers_to_transform</c>: a layer index or a list of them (PEFT's <c>Union[list[int], int]</c>);
+    /// absent, null or [] = every layer. True when the file held a plain integer.</summary>
+    static (List<int> Layers, bool IsInt) LayerIndices(JsonElement root, string file)
+    {
+        const string key = "layers_to_transform";
+        if (!StrictJson.TryGet(root, key, out var v)) return ([], false);
+        if (v.ValueKind == JsonValueKind.Number) return ([StrictJson.Int(v, key, file, 0, int.MaxValue)], true);
+        if (v.ValueKind != JsonValueKind.Array) throw Corrupt(file, key, $"must be a layer index, a list of layer indices or null, not {StrictJson.Show(v)}");
+        var layers = new List<int>();
+        foreach (var e in v.EnumerateArray()) layers.Add(StrictJson.Int(e, $"{key}[{layers.Count}]", file, 0, int.MaxValue));
+        return (layers, false);
+    }
+
+    /// <summary><c>layers_pattern</c>: a name or a list of names (PEFT's <c>Union[list[str], str]</c>); absent, null,
+    /// "" or [] = any name (PEFT treats all of them alike). True when the file held a plain string.</summary>
+    static (List<string> Patterns, bool IsString) LayerPatterns(JsonElement root, string file)
+    {
+        const string key = "layers_pattern";
+        if (!StrictJson.TryGet(root, key, out var v)) return ([], false);
+        if (v.ValueKind == JsonValueKind.String) return v.GetString()!.Length == 0 ? ([], false) : ([v.GetString()!], true);
+        if (v.ValueKind != JsonValueKind.Array) throw Corrupt(file, key, $"must be a name, a list of names or null, not {StrictJson.Show(v)}");
+        var patterns = new List<string>();
+        foreach (var e in v.EnumerateArray()) patterns.Add(StrictJson.String(e, $"{key}[{patterns.Count}]", file));
+        return (patterns, false);
     }
 
     static void RequireOff(JsonElement root, string file, string key, string why)

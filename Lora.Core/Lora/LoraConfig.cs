@@ -51,6 +51,8 @@ public sealed record LoraConfig
     KeyValuePair<string, int>[] _rankPattern = [];
     KeyValuePair<string, double>[] _alphaPattern = [];
     string[] _modulesToSave = [];
+    int[]? _layers;
+    string[] _layersPattern = [];
 
     /// <summary>The rank r ≥ 1 (default 8).</summary>
     public int R
@@ -151,6 +153,61 @@ public sealed record LoraConfig
         }
     }
 
+    /// <summary>Layer indices to adapt (PEFT's <c>layers_to_transform</c>; default null = every layer, each ≥ 0).</summary>
+    /// <remarks>PEFT's rule (<c>check_target_module_exists</c>): a layer a <see cref="TargetModules"/> name or glob
+    /// selects by a dot-aligned suffix stays selected only when its layer index is listed, and a path without a layer
+    /// index is not selected; an entry equal to the whole path selects it whatever the layers. The index is the first
+    /// number between two dots that follows a dot-preceded segment named by <see cref="LayersPattern"/> (any name by
+    /// default): 2 for <c>model.layers.2.fc</c>, none for <c>layers.2</c> (Lora's <c>Mlp</c>) — see
+    /// <c>docs/adapters.md</c>. PEFT refuses layers with a regular-expression <c>target_modules</c>, so
+    /// <c>re:</c> and <c>all-linear</c> entries cannot be combined with this (checked when the config is used).</remarks>
+    public IReadOnlyList<int>? LayersToTransform
+    {
+        get => _layers;
+        init
+        {
+            if (value is null) { _layers = null; return; }
+            if (value.Count == 0) throw new ArgumentException("LoraConfig.LayersToTransform is empty; use null for every layer.", nameof(LayersToTransform));
+            foreach (int i in value)
+                if (i < 0) throw new ArgumentException($"LoraConfig.LayersToTransform [{string.Join(", ", value)}] holds {i}; layer indices start at 0.", nameof(LayersToTransform));
+            _layers = value.ToArray();
+        }
+    }
+
+    /// <summary>Names (regular expressions) of the module lists whose index is the layer index (PEFT's
+    /// <c>layers_pattern</c>, e.g. <c>["layers"]</c>; default null = any name); the first that matches decides. Only
+    /// with <see cref="LayersToTransform"/>.</summary>
+    public IReadOnlyList<string>? LayersPattern
+    {
+        get => _layersPattern.Length == 0 ? null : _layersPattern;
+        init
+        {
+            foreach (var p in value ?? [])
+                if (PeftLayers.Problem(p ?? "") is { } why) throw new ArgumentException($"LoraConfig.LayersPattern entry '{p}' {why}.", nameof(LayersPattern));
+            _layersPattern = value?.ToArray() ?? [];
+        }
+    }
+
+    /// <summary>Throws when <see cref="LayersToTransform"/> / <see cref="LayersPattern"/> do not fit the rest (PEFT's rules).</summary>
+    void CheckLayers()
+    {
+        if (_layersPattern.Length > 0 && _layers is null)
+            throw new ArgumentException($"LoraConfig.LayersPattern [{string.Join(", ", _layersPattern)}] is set but LayersToTransform is null; the pattern only picks the layer index for LayersToTransform.", nameof(LayersPattern));
+        if (_layers is null) return;
+        foreach (var t in _targets)
+            if (t == TargetModulePattern.AllLinear || t.StartsWith(TargetModulePattern.RegexPrefix, StringComparison.Ordinal))
+                throw new ArgumentException($"LoraConfig.TargetModules entry '{t}' cannot be combined with LayersToTransform [{string.Join(", ", _layers)}] (PEFT refuses layers_to_transform with a regular-expression target_modules); name the layers' modules instead.", nameof(LayersToTransform));
+    }
+
+    /// <summary>True when <paramref name="pattern"/> selects <paramref name="path"/> and the layer restriction keeps it.</summary>
+    bool Selects(TargetModulePattern pattern, string path)
+    {
+        if (!pattern.Matches(path)) return false;
+        if (_layers is null || pattern.Text == path) return true; // PEFT: a path listed exactly is selected whatever the layers
+        try { return PeftLayers.Keeps(path, _layers, _layersPattern); }
+        catch (RegexMatchTimeoutException e) { throw new ArgumentException($"LoraConfig.LayersPattern: a pattern takes too long to match '{path}'.", nameof(LayersPattern), e); }
+    }
+
     /// <summary>True when an entry of <see cref="ModulesToSave"/> selects the module at <paramref name="path"/> (its path ends with the entry).</summary>
     public bool SavesModule(string path)
     {
@@ -161,12 +218,14 @@ public sealed record LoraConfig
     }
 
     /// <summary>True when an entry of <see cref="TargetModules"/> other than <c>all-linear</c> selects <paramref name="path"/>.</summary>
+    /// <exception cref="ArgumentException">The layer settings do not fit the targets.</exception>
     public bool TargetsExplicitly(string path)
     {
+        CheckLayers();
         foreach (var p in _targets)
         {
             var pattern = TargetModulePattern.Parse(p);
-            if (!pattern.IsAllLinear && pattern.Matches(path)) return true;
+            if (!pattern.IsAllLinear && Selects(pattern, path)) return true;
         }
         return false;
     }
@@ -211,13 +270,16 @@ public sealed record LoraConfig
     public float Scale => (float)(UseRsLora ? Alpha / Math.Sqrt(R) : Alpha / R);
 
     /// <summary>True when the module at <paramref name="path"/> is targeted by some entry of <see cref="TargetModules"/>
-    /// (<c>all-linear</c> leaves out the modules <see cref="ModulesToSave"/> selects).</summary>
+    /// (<c>all-linear</c> leaves out the modules <see cref="ModulesToSave"/> selects) and <see cref="LayersToTransform"/> keeps it.</summary>
+    /// <exception cref="ArgumentException">The layer settings do not fit the targets.</exception>
     public bool Targets(string path)
     {
+        ArgumentNullException.ThrowIfNull(path);
+        CheckLayers();
         foreach (var p in _targets)
         {
             var pattern = TargetModulePattern.Parse(p);
-            if (pattern.Matches(path) && !(pattern.IsAllLinear && SavesModule(path))) return true;
+            if (Selects(pattern, path) && !(pattern.IsAllLinear && SavesModule(path))) return true;
         }
         return false;
     }
@@ -230,7 +292,8 @@ public sealed record LoraConfig
         UseRsLora == other.UseRsLora && Init == other.Init && Bias == other.Bias &&
         PissaIterations == other.PissaIterations && TargetModules.SequenceEqual(other.TargetModules) &&
         _rankPattern.SequenceEqual(other._rankPattern) && _alphaPattern.SequenceEqual(other._alphaPattern) &&
-        _modulesToSave.SequenceEqual(other._modulesToSave);
+        _modulesToSave.SequenceEqual(other._modulesToSave) && (_layers ?? []).SequenceEqual(other._layers ?? []) &&
+        _layers is null == other._layers is null && _layersPattern.SequenceEqual(other._layersPattern);
 
     /// <inheritdoc/>
     public override int GetHashCode() => HashCode.Combine(R, Alpha, Dropout, UseRsLora, Init, Bias, TargetModules.Count);

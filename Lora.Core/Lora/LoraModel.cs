@@ -28,7 +28,7 @@ public static class LoraModel
                 throw new ArgumentException($"target_modules selects '{path}', a modules_to_save module trained in full; LoRA cannot wrap it.", nameof(config));
         var targets = candidates.Where(c => config.Targets(c.Path)).ToList();
         if (targets.Count == 0)
-            throw new ArgumentException($"LoRA target_modules [{string.Join(", ", config.TargetModules)}] match no adaptable layer; the model's adaptable layers are [{string.Join(", ", candidates.Select(c => c.Path))}].", nameof(config));
+            throw new ArgumentException($"LoRA target_modules [{string.Join(", ", config.TargetModules)}]{LayersNote(config)} match no adaptable layer; the model's adaptable layers are [{string.Join(", ", candidates.Select(c => c.Path))}].", nameof(config));
         foreach (var (path, layer) in targets)
         {
             var layout = LayoutOf(layer);
@@ -74,6 +74,10 @@ public static class LoraModel
         MarkTrainable(model, adapterName, config.Bias);
         return Report(model, wrapped.Select(w => w.Path).ToList(), baseParams) with { ModulesToSave = saved.Select(s => s.Path).ToList() };
     }
+
+    static string LayersNote(LoraConfig config) => config.LayersToTransform is { } layers
+        ? $" restricted to {PeftLayers.Describe(layers, config.LayersPattern ?? [])} (a layer index is a number between dots after a named segment, e.g. model.layers.2.fc)"
+        : "";
 
     static long BaseParameterCount(Module model) =>
         model.NamedParameters().Where(p => !IsLoraParameter(p.Name) && !ModulesToSaveLayer.IsCopyParameter(p.Name)).Sum(p => (long)p.Parameter.Length);
