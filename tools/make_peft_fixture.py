@@ -12,10 +12,19 @@ then writes into Lora.Tests/Fixtures/peft/:
     adapter_pattern/                            a third adapter: per-module r and lora_alpha (rank_pattern, alpha_pattern)
     adapter_save/                               a fourth adapter: LoRA on layers.0/1 and modules_to_save ["layers.2"], the
                                                 head trained in full: base_model.model.layers.2.weight (out, in), .bias
+    tower.safetensors                           a second base model whose paths carry PEFT layer indices: blocks
+                                                model.layers.{i} = Sequential(Linear, ReLU) (8-16-12-12), then model.head
+                                                (12-4); names model.layers.{i}.0.weight, model.head.weight, ...
+    adapter_layers/                             a fifth adapter, for the tower: target_modules ["0", "head"] restricted by
+                                                layers_to_transform [0, 2] and layers_pattern ["blocks", "layers"], so
+                                                only model.layers.0.0 and model.layers.2.0 get factors (PEFT's rule,
+                                                implemented independently below in peft_layer_index / peft_targets)
     io.safetensors                              x (a fixed input batch); y_base, y_lora, y_lora_bias, y_lora_pattern,
                                                 y_lora_save as PyTorch computes them
     halfprec.safetensors                        F32, BF16 and F16 tensors (with edge values) to test those read paths
-    expected.json                               every tensor above as float32 bit patterns, and y_base/y_lora in float64
+    expected.json                               every tensor above as float32 bit patterns, and y_base/y_lora in float64;
+                                                the tower's outputs in float64, its targeted paths, and a table of layer
+                                                indices PEFT's rule gives for tricky paths (layer_index_cases)
 
 The adapted forward is PEFT's: per layer y = x W^T + b + (alpha/r) (x A^T) B^T, ReLU between layers; a layer in
 modules_to_save runs its trained copy (PEFT's ModulesToSaveWrapper) with the weight and bias the adapter file holds.
@@ -139,6 +148,38 @@ def saves_module(names, path):
     return any(path.endswith(name) for name in names or [])
 
 
+def peft_layer_index(path, patterns):
+    """PEFT's layer index of a module path (huggingface/peft check_target_module_exists at commit 005fdd5): the
+    first number between dots after a dot-preceded segment, or after one of the patterns (the first that matches);
+    None when there is none."""
+    if not patterns:
+        m = re.match(r".*?\.[^.]*\.(\d+)\.", path)
+    else:
+        m = None
+        for pattern in ([patterns] if isinstance(patterns, str) else patterns):
+            m = re.match(rf".*?\.{pattern}\.(\d+)\.", path)
+            if m is not None:
+                break
+    return None if m is None else int(m.group(1))
+
+
+def peft_targets(config, path):
+    """PEFT's check_target_module_exists for a list target_modules with layers_to_transform / layers_pattern."""
+    targets = config["target_modules"]
+    if isinstance(targets, str):
+        return re.fullmatch(targets, path) is not None
+    if path in targets:
+        return True  # a path listed exactly is selected whatever the layers
+    found = any(path.endswith("." + t) for t in targets)
+    layers = config.get("layers_to_transform")
+    if found and layers is not None and (layers != [] if isinstance(layers, list) else True):
+        index = peft_layer_index(path, config.get("layers_pattern"))
+        if index is None:
+            return False
+        return index == layers if isinstance(layers, int) else index in layers
+    return found
+
+
 def forward(x, weights, biases, act, lora=None):
     """weights/biases: lists per layer; lora: list per layer of (A, B, s) or None. Any float dtype."""
     h = x
@@ -162,6 +203,90 @@ class Mlp(torch.nn.Module):
             if i + 1 < len(self.layers):
                 x = torch.relu(x)
         return x
+
+
+class Tower(torch.nn.Module):
+    """Blocks model.layers.{i} = Sequential(Linear, ReLU), then model.head: the nesting of transformers' models, so the
+    Linear paths (model.layers.{i}.0) carry a layer index under PEFT's rule, while model.head has none."""
+
+    def __init__(self, sizes):
+        super().__init__()
+        self.model = torch.nn.Module()
+        self.model.layers = torch.nn.ModuleList(torch.nn.Sequential(torch.nn.Linear(i, o), torch.nn.ReLU())
+                                                for i, o in zip(sizes[:-2], sizes[1:-1]))
+        self.model.head = torch.nn.Linear(sizes[-2], sizes[-1])
+
+    def forward(self, x):
+        for block in self.model.layers:
+            x = block(x)
+        return self.model.head(x)
+
+
+def tower_forward(x, tower, lora, dtype):
+    """The tower's forward with LoRA on some Linears; lora: {path: (A, B, s)}; computed in dtype."""
+    h = x.to(dtype)
+    linears = [(f"model.layers.{i}.0", blk[0], True) for i, blk in enumerate(tower.model.layers)]
+    linears.append(("model.head", tower.model.head, False))
+    for path, lin, relu in linears:
+        y = h @ lin.weight.detach().to(dtype).T + lin.bias.detach().to(dtype)
+        if path in lora:
+            a, b, s = lora[path]
+            y = y + s * ((h @ a.to(dtype).T) @ b.to(dtype).T)
+        h = torch.relu(y) if relu else y
+    return h
+
+
+LAYER_INDEX_PATHS = ["layers.0", "layers.0.fc", "model.layers.0", "model.layers.0.0", "model.layers.12.fc", "model.h.3.attn",
+                     "a.b.3.c.4.d", "model.layers.1.mlp.experts.0.up", "model.layers.x1.fc", "0.0.1.0", "model.head",
+                     "enc.blocks.2.layers.5.fc", "model.layers.07.fc", "model.my_layers.4.fc"]
+LAYER_INDEX_PATTERNS = [[], ["layers"], ["h"], ["blocks", "layers"], ["(?:h|layers)"], ["lay.rs"]]
+
+
+def generate_layers(out, x):
+    """The fifth adapter (layers_to_transform) on the tower; returns its expected.json entries. Seeded on its own and
+    drawn after everything else, so the earlier files keep their bytes."""
+    torch.manual_seed(20261129)
+    tower = Tower([8, 16, 12, 12, 4])
+    state = {k: v.detach().clone() for k, v in tower.state_dict().items()}
+    write_safetensors(os.path.join(out, "tower.safetensors"), {k: (v, "F32") for k, v in state.items()}, {"format": "pt"})
+    r5, alpha5 = 3, 6
+    config5 = {
+        "alpha_pattern": {}, "auto_mapping": None, "base_model_name_or_path": None, "bias": "none",
+        "fan_in_fan_out": False, "inference_mode": True, "init_lora_weights": True, "layer_replication": None,
+        "layers_pattern": ["blocks", "layers"], "layers_to_transform": [0, 2], "loftq_config": {}, "lora_alpha": alpha5,
+        "lora_dropout": 0.0, "megatron_config": None, "megatron_core": "megatron.core", "modules_to_save": None,
+        "peft_type": "LORA", "r": r5, "rank_pattern": {}, "revision": None, "target_modules": ["0", "head"],
+        "task_type": None, "use_dora": False, "use_rslora": False,
+    }
+    targeted = [name for name, m in tower.named_modules() if isinstance(m, torch.nn.Linear) and peft_targets(config5, name)]
+    lora5, adapter5 = {}, {}
+    for path in targeted:
+        lin = tower.get_submodule(path)
+        a = torch.randn(r5, lin.in_features) * 0.3
+        b = torch.randn(lin.out_features, r5) * 0.3
+        lora5[path] = (a, b, alpha5 / r5)
+        adapter5[f"{PREFIX}{path}.lora_A.weight"] = (a, "F32")
+        adapter5[f"{PREFIX}{path}.lora_B.weight"] = (b, "F32")
+    os.makedirs(os.path.join(out, "adapter_layers"), exist_ok=True)
+    write_safetensors(os.path.join(out, "adapter_layers", "adapter_model.safetensors"), adapter5, {"format": "pt"})
+    with open(os.path.join(out, "adapter_layers", "adapter_config.json"), "w") as f:
+        json.dump(config5, f, indent=2, sort_keys=True)
+        f.write("\n")
+    with torch.no_grad():
+        y_tower64 = tower_forward(x, tower, {}, torch.float64)
+        y_layers64 = tower_forward(x, tower, lora5, torch.float64)
+        assert (tower(x).double() - y_tower64).abs().max().item() < 1e-5  # the plain forward is the module's own
+    cases = [{"path": p, "patterns": pats, "index": peft_layer_index(p, pats)}
+             for p in LAYER_INDEX_PATHS for pats in LAYER_INDEX_PATTERNS]
+    return {
+        "tower.safetensors": {k: expected_entry(v) for k, v in state.items()},
+        "adapter_layers/adapter_model.safetensors": {k: expected_entry(v) for k, (v, _) in adapter5.items()},
+        "y_tower_base_f64": y_tower64.tolist(),
+        "y_lora_layers_f64": y_layers64.tolist(),
+        "scaling_layers": alpha5 / r5,
+        "targets_layers": targeted,
+        "layer_index_cases": cases,
+    }
 
 
 def bits(t):
@@ -329,6 +454,7 @@ def generate(out):
         "scaling_save": alpha4 / r4,
         "torch_version": torch.__version__,
     }
+    expected.update(generate_layers(out, x))
     with open(os.path.join(out, "expected.json"), "w") as f:
         json.dump(expected, f, indent=1)
         f.write("\n")
