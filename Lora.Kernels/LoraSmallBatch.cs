@@ -21,11 +21,21 @@ internal static unsafe class LoraSmallBatch
 {
     const int KB = 256;
 
+    /// <summary>How far ahead of the stretch being computed the first row group requests W (floats): the next stretch.</summary>
+    const int PrefetchAhead = KB * NR;
+
+    /// <summary>Above this many bytes of packed panels (a quarter of this machine's L3) the first row group prefetches
+    /// W's next stretch: streamed from DRAM, W and the FMAs hardly overlapped without it (m = 4–16 × 4096 × 4096:
+    /// 1.1–1.3× faster with it); from L3 the extra requests only cost (0.87–0.95× at 1024 × 1024,
+    /// docs/kernels.md). A field for tuning.</summary>
+    internal static long PrefetchMinBytes = 8L << 20;
+
     struct Plan
     {
         public int M, N;
         public Stretch S0, S1;
         public float Beta;
+        public bool Prefetch;
         public float* Bias, C;
         public nint Ldc;
     }
@@ -46,6 +56,7 @@ internal static unsafe class LoraSmallBatch
         if (seg1.PackedB == null) need += GemmPackedB.Size(seg1.K, n);
         float* scratch = LoraBuffers.Current.Panels(need);
         var plan = new Plan { M = m, N = n, Beta = beta, Bias = bias, C = c, Ldc = n };
+        plan.Prefetch = 4L * GemmPackedB.Size(seg0.K + seg1.K, n) > PrefetchMinBytes;
         plan.S0 = Prepare(seg0, n, ref scratch);
         plan.S1 = Prepare(seg1, n, ref scratch);
         int units = (n + NR - 1) / NR;
@@ -104,19 +115,26 @@ internal static unsafe class LoraSmallBatch
             {
                 float* a = s.A + i0 * s.Lda + pb;
                 float* tl = tile + i0 * NR;
-                switch (Math.Min(6, plan.M - i0))
-                {
-                    case 6: Tile<R6>(kb, a, s.Lda, b, tl, first); break;
-                    case 5: Tile<R5>(kb, a, s.Lda, b, tl, first); break;
-                    case 4: Tile<R4>(kb, a, s.Lda, b, tl, first); break;
-                    case 3: TileSplit<R3>(kb, a, s.Lda, b, tl, first); break;
-                    case 2: TileSplit<R2>(kb, a, s.Lda, b, tl, first); break;
-                    // With m = 1 the panels outside groups of four must sum exactly as Accumulate4 does (one chain),
-                    // or an element's bits would depend on where the thread split put the groups.
-                    default: if (plan.M == 1) Tile<R1>(kb, a, s.Lda, b, tl, first); else TileSplit<R1>(kb, a, s.Lda, b, tl, first); break;
-                }
+                // The first group requests W's next stretch (the panels are contiguous) while it computes on this one.
+                if (i0 == 0 && plan.Prefetch) Group<Yes>(plan.M, plan.M == 1, kb, a, s.Lda, b, tl, first);
+                else Group<No>(plan.M - i0, plan.M == 1, kb, a, s.Lda, b, tl, first);
             }
             first = false;
+        }
+    }
+
+    static void Group<TPf>(int rows, bool single, int kb, float* a, nint lda, float* b, float* tl, bool first) where TPf : struct, IFlag
+    {
+        switch (Math.Min(6, rows))
+        {
+            case 6: Tile<R6, TPf>(kb, a, lda, b, tl, first); break;
+            case 5: Tile<R5, TPf>(kb, a, lda, b, tl, first); break;
+            case 4: Tile<R4, TPf>(kb, a, lda, b, tl, first); break;
+            case 3: TileSplit<R3, TPf>(kb, a, lda, b, tl, first); break;
+            case 2: TileSplit<R2, TPf>(kb, a, lda, b, tl, first); break;
+            // With m = 1 the panels outside groups of four must sum exactly as Accumulate4 does (one chain),
+            // or an element's bits would depend on where the thread split put the groups.
+            default: if (single) Tile<R1, TPf>(kb, a, lda, b, tl, first); else TileSplit<R1, TPf>(kb, a, lda, b, tl, first); break;
         }
     }
 
@@ -182,12 +200,12 @@ internal static unsafe class LoraSmallBatch
     }
 
     /// <summary>
-    /// As <see cref="Tile{TR}"/> for TR ≤ 3, with separate accumulators for even and odd p, added at the end: with
+    /// As <see cref="Tile{TR, TPf}"/> for TR ≤ 3, with separate accumulators for even and odd p, added at the end: with
     /// one row, a single FMA chain per 8 columns would wait on the FMA latency (4 cycles) for every 64 bytes of W
     /// and stall the stream; two chains per register double the rate (and the loads in flight).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void TileSplit<TR>(int kb, float* a, nint lda, float* b, float* t, bool first) where TR : struct, ICount
+    static void TileSplit<TR, TPf>(int kb, float* a, nint lda, float* b, float* t, bool first) where TR : struct, ICount where TPf : struct, IFlag
     {
         Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
         Vector256<float> e00 = default, e01 = default, e10 = default, e11 = default, e20 = default, e21 = default;
@@ -200,6 +218,7 @@ internal static unsafe class LoraSmallBatch
         int p = 0;
         for (; p + 2 <= kb; p += 2, b += 2 * NR)
         {
+            if (TPf.On) { Sse.Prefetch0(b + PrefetchAhead); Sse.Prefetch0(b + PrefetchAhead + NR); }
             Vector256<float> b0 = Vector256.Load(b), b1 = Vector256.Load(b + 8), b2 = Vector256.Load(b + 16), b3 = Vector256.Load(b + 24);
             Vector256<float> av = Vector256.Create(a[p]), aw = Vector256.Create(a[p + 1]);
             c00 = Fma.MultiplyAdd(av, b0, c00); c01 = Fma.MultiplyAdd(av, b1, c01);
@@ -232,7 +251,7 @@ internal static unsafe class LoraSmallBatch
 
     /// <summary>t[TR×16] (=|+=) Σ_p a[r·lda + p]·b[p·16 + 0..16] over p &lt; kb; first: start from zero.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Tile<TR>(int kb, float* a, nint lda, float* b, float* t, bool first) where TR : struct, ICount
+    static void Tile<TR, TPf>(int kb, float* a, nint lda, float* b, float* t, bool first) where TR : struct, ICount where TPf : struct, IFlag
     {
         Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
             c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
@@ -247,6 +266,7 @@ internal static unsafe class LoraSmallBatch
         }
         for (int p = 0; p < kb; p++, b += NR)
         {
+            if (TPf.On) Sse.Prefetch0(b + PrefetchAhead);
             Vector256<float> b0 = Vector256.Load(b), b1 = Vector256.Load(b + 8);
             Vector256<float> av = Vector256.Create(a[p]);
             c00 = Fma.MultiplyAdd(av, b0, c00); c01 = Fma.MultiplyAdd(av, b1, c01);

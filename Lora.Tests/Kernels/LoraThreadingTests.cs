@@ -57,6 +57,38 @@ public class LoraThreadingTests
         }
     }
 
+    /// <summary>The small-batch path prefetches W only for weights larger than these tests use, so the prefetching
+    /// variant of every row group's tile runs here with the threshold at 0: its bits must match.</summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(5)]
+    [InlineData(7)]
+    [InlineData(16)]
+    public void SmallBatchPrefetchingDoesNotChangeBits(int n)
+    {
+        float[][] Run(long prefetchMinBytes)
+        {
+            var c = new LoraCase(n, 517, 300, 8, 0.5f, bias: true, seed: 5);
+            float[] h = new float[n * 8], y = new float[n * 517];
+            long saved = LoraSmallBatch.PrefetchMinBytes;
+            LoraSmallBatch.PrefetchMinBytes = prefetchMinBytes;
+            try
+            {
+                LoraGemm.Forward(n, 517, 300, 8, c.S, c.X, default, c.Packed, c.A, c.B, c.Bias, h, y);
+                var g = c.Initial(1);
+                LoraGemm.Backward(n, 517, 300, 8, c.S, c.X, default, c.Packed, c.A, c.B, h, c.Dy, new float[n * 8],
+                    g.Dx, g.DA, g.DB, g.DBias, default, accumulate: true);
+                return [y, g.Dx];
+            }
+            finally { LoraSmallBatch.PrefetchMinBytes = saved; }
+        }
+        float[][] plain = Run(long.MaxValue), prefetching = Run(0);
+        BitwiseEqual(plain[0], prefetching[0], $"y, n = {n}");
+        BitwiseEqual(plain[1], prefetching[1], $"dx, n = {n}");
+    }
+
     [Fact]
     public void NothingIsAllocatedPerCall()
     {
