@@ -40,6 +40,10 @@ internal static class TrainVerb
                 LoRA:
                   --rank N            --alpha X
                   --targets LIST      modules to adapt, comma-separated
+                  --modules-to-save LIST
+                                      modules trained in full next to LoRA and saved whole in the adapter (PEFT's
+                                      modules_to_save: a module whose path ends with an entry), comma-separated,
+                                      e.g. the mlp's head layers.2; default none
                   --lr X              --epochs N
                 full fine-tuning:
                   --full-lr X         --full-epochs N
@@ -68,7 +72,7 @@ internal static class TrainVerb
     }
 
     static readonly string[] Valued = ["model", "data", "shift", "hidden", "base-epochs", "base-lr", "rank", "alpha", "targets",
-        "lr", "epochs", "full-lr", "full-epochs", "batch-size", "seed", "threads", "out", "schedule"];
+        "modules-to-save", "lr", "epochs", "full-lr", "full-epochs", "batch-size", "seed", "threads", "out", "schedule"];
 
     public static int Run(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr)
     {
@@ -134,6 +138,7 @@ internal static class TrainVerb
             Rank = o.Int("rank", d.Rank, min: 1),
             Alpha = o.Float("alpha", (float)d.Alpha, min: float.Epsilon),
             Targets = o.String("targets") is { } t ? List("targets", t) : d.Targets,
+            ModulesToSave = o.String("modules-to-save") is { } m ? List("modules-to-save", m) : d.ModulesToSave,
             LoraLearningRate = o.Float("lr", (float)d.LoraLearningRate, min: float.Epsilon),
             LoraEpochs = o.Int("epochs", d.LoraEpochs, min: 1),
             FullLearningRate = o.Float("full-lr", (float)d.FullLearningRate, min: float.Epsilon),

@@ -55,9 +55,10 @@ public static class AdaptationExperiment
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        var loraConfig = new LoraConfig { R = options.Rank, Alpha = options.Alpha, TargetModules = options.Targets.ToArray() };
+        var loraConfig = new LoraConfig { R = options.Rank, Alpha = options.Alpha, TargetModules = options.Targets.ToArray(), ModulesToSave = options.ModulesToSave.ToArray() };
         var baseModel = task.CreateBase(data, options);
-        // Fails before any training when the targets match nothing or the rank exceeds a targeted layer.
+        // Fails before any training when the targets or modules_to_save match nothing (or the same module), or the
+        // rank exceeds a targeted layer.
         ModelFiles.Clone(baseModel).ApplyLora(loraConfig, seed: options.Seed + 1);
 
         var baseHistory = Fit(task, baseModel, AdamW(baseModel, options.BaseLearningRate, options.BaseEpochs, data.TrainA, options),

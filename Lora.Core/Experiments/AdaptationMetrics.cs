@@ -70,6 +70,9 @@ public static class AdaptationMetrics
             w.WriteStartArray("targets");
             foreach (var t in o.Targets) w.WriteStringValue(t);
             w.WriteEndArray();
+            w.WriteStartArray("modules_to_save");
+            foreach (var m in o.ModulesToSave) w.WriteStringValue(m);
+            w.WriteEndArray();
             w.WriteNumber("lora_lr", o.LoraLearningRate);
             w.WriteNumber("lora_epochs", o.LoraEpochs);
             w.WriteNumber("full_lr", o.FullLearningRate);

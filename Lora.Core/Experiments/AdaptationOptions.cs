@@ -52,6 +52,9 @@ public sealed record AdaptationOptions
     public double Alpha { get; init; } = 16;
     /// <summary>Modules LoRA adapts (names or patterns, see <see cref="Lora.LoraConfig.TargetModules"/>).</summary>
     public IReadOnlyList<string> Targets { get; init; } = ["layers.0"];
+    /// <summary>Modules trained in full next to the LoRA factors (PEFT's <c>modules_to_save</c>, see
+    /// <see cref="Lora.LoraConfig.ModulesToSave"/>; default none).</summary>
+    public IReadOnlyList<string> ModulesToSave { get; init; } = [];
     /// <summary>LoRA learning rate (AdamW).</summary>
     public double LoraLearningRate { get; init; } = 1e-2;
     /// <summary>LoRA epochs on task B.</summary>
@@ -97,6 +100,8 @@ public sealed record AdaptationOptions
         Rate(BaseLearningRate, "base learning rate"); Rate(LoraLearningRate, "LoRA learning rate"); Rate(FullLearningRate, "full fine-tuning learning rate");
         if (!(double.IsFinite(Alpha) && Alpha > 0)) throw new ArgumentException($"alpha {Num(Alpha)} must be finite and positive.", nameof(Alpha));
         if (Targets.Count == 0) throw new ArgumentException("at least one LoRA target module is needed.", nameof(Targets));
+        if (ModulesToSave is null || ModulesToSave.Any(string.IsNullOrEmpty))
+            throw new ArgumentException("modules to save must be non-empty names (an empty one would select every module).", nameof(ModulesToSave));
         if (!Enum.IsDefined(Schedule)) throw new ArgumentException($"unknown schedule {Schedule}.", nameof(Schedule));
     }
 
