@@ -89,6 +89,13 @@ public class LayersToTransformTests
         // Without a pattern any segment name counts; a single index; and paths without an index are never selected.
         var one = new Tower(8, 16, 12, 12, 4).ApplyLora(new LoraConfig { R = 2, TargetModules = ["0"], LayersToTransform = [1] });
         Assert.Equal(["model.layers.1.0"], one.WrappedModules);
+        // The modules_to_save conflict check shares the selection: "0" would also select model.layers.1.0, but the
+        // restriction leaves it out, so it can be trained in full instead.
+        var both = new Tower(8, 16, 12, 12, 4).ApplyLora(FixtureConfig with { ModulesToSave = ["layers.1.0"] });
+        Assert.Equal(PythonTargets(), both.WrappedModules);
+        Assert.Equal(["model.layers.1.0"], both.ModulesToSave);
+        var conflict = Assert.Throws<ArgumentException>(() => new Tower(8, 16, 12, 12, 4).ApplyLora(FixtureConfig with { ModulesToSave = ["layers.2.0"] }));
+        Assert.Contains("'model.layers.2.0' is selected by both target_modules and modules_to_save", conflict.Message);
         var mlp = new Mlp([8, 16, 4]);
         var e = Assert.Throws<ArgumentException>(() => mlp.ApplyLora(new LoraConfig { R = 2, TargetModules = ["0", "1"], LayersToTransform = [0] }));
         Assert.Contains("restricted to layers_to_transform [0]", e.Message);
