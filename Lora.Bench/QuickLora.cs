@@ -5,7 +5,7 @@ using Lora.Kernels;
 namespace Lora.Bench;
 
 /// <summary>
-/// <c>quick lora [--threads N] [--json] [--rounds R] [--shape n,d,k,r] [--clock cpu]</c>: the fused LoRA kernels against the plain GEMM, the
+/// <c>quick lora [--threads N] [--json] [--rounds R] [--shape n,d,k,r] [--clock cpu] [--no-prefetch]</c>: the fused LoRA kernels against the plain GEMM, the
 /// unfused three-call forward and the full fine-tuning step, on the five shapes. Kernels run interleaved
 /// in rounds (each round times every kernel once), so a burst of load from other processes hits them alike; each
 /// figure is the median over rounds of the time per call. Also measures the read bandwidth (<see cref="Bandwidth"/>)
@@ -13,7 +13,9 @@ namespace Lora.Bench;
 /// (all threads, spinning workers included) instead of the wall clock: on a machine loaded far beyond its cores,
 /// wall time mostly measures the scheduler, while CPU time still measures the work (with 1 thread it is the work).
 /// <c>--profile</c> times the parts of a fused step instead (<see cref="QuickLoraProfile"/>; tuning options
-/// <c>--kc a,b,…</c>, <c>--blocking KC,MC,NC</c>, <c>--lowrank-max-r R</c>).
+/// <c>--kc a,b,…</c>, <c>--blocking KC,MC,NC</c>, <c>--lowrank-max-r R</c>). <c>--no-prefetch</c> adds, for n ≤ 16,
+/// the forward and step without the small-batch path's W prefetch (<see cref="LoraSmallBatch.PrefetchMinBytes"/>) in
+/// the same rounds, and their ratios to the default.
 /// </summary>
 internal static class QuickLora
 {
@@ -22,7 +24,7 @@ internal static class QuickLora
 
     public static int Run(string[] args)
     {
-        if (!QuickArgs.Known("lora", args, "--json --profile", "--threads --rounds --shape --clock --blocking --kc --lowrank-max-r")) return 2;
+        if (!QuickArgs.Known("lora", args, "--json --profile --no-prefetch", "--threads --rounds --shape --clock --blocking --kc --lowrank-max-r")) return 2;
         bool json = args.Contains("--json");
         int threads = QuickArgs.Int(args, "--threads", KernelThreads.Default), rounds = QuickArgs.Int(args, "--rounds", 7);
         if (threads < 1 || threads > KernelThreads.MaxCount || rounds < 1)
@@ -65,6 +67,19 @@ internal static class QuickLora
         {
             var layer = new LoraLayer(n, d, k, r);
             var kernels = layer.Kernels();
+            // --no-prefetch: also the small-batch forward and step without the W prefetch, in the same rounds.
+            bool alt = args.Contains("--no-prefetch") && n <= GemmBlocking.SmallM;
+            if (alt)
+            {
+                static Action Plain(Action body) => () =>
+                {
+                    long saved = LoraSmallBatch.PrefetchMinBytes;
+                    LoraSmallBatch.PrefetchMinBytes = long.MaxValue;
+                    body();
+                    LoraSmallBatch.PrefetchMinBytes = saved;
+                };
+                kernels = [.. kernels, ("lora_forward_nopf", Plain(kernels[1].Body)), ("lora_step_nopf", Plain(kernels[3].Body))];
+            }
             var ms = Measure(kernels, rounds);
             for (int i = 0; i < kernels.Length; i++)
             {
@@ -77,6 +92,8 @@ internal static class QuickLora
             for (int i = 0; i < kernels.Length; i++) Console.WriteLine(string.Format(inv, "  {0,-16} {1,10:F3} ms", kernels[i].Name, ms[i]));
             Console.WriteLine(string.Format(inv, "  lora_forward / plain_forward = {0:F3}   unfused / plain = {1:F3}   lora_step / full_step = {2:F3}",
                 ms[1] / ms[0], ms[2] / ms[0], ms[3] / ms[4]));
+            if (alt)
+                Console.WriteLine(string.Format(inv, "  without the W prefetch / with: forward {0:F3}, step {1:F3}", ms[5] / ms[1], ms[6] / ms[3]));
             if (n == 1)
             {
                 double gbps = layer.WeightBytes / (ms[1] * 1e-3) / 1e9;
