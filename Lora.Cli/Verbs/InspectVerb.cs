@@ -60,6 +60,8 @@ internal static class InspectVerb
             + adapter.SavedModules.Sum(m => m.Parameters.Values.Sum(t => (long)t.Count));
         stdout.WriteLine(Invariant($"{dir}: LoRA adapter, r = {c.R}, alpha = {c.LoraAlpha}, scaling = {c.Scaling:0.####}{(c.UseRsLora ? " (rsLoRA)" : "")}, dropout = {c.LoraDropout}, bias = {PeftAdapterConfig.BiasName(c.Bias)}"));
         stdout.WriteLine($"  target_modules: {(c.TargetModulesRegex ?? string.Join(", ", c.TargetModules))}");
+        if (c.LayersToTransform.Count > 0)
+            stdout.WriteLine($"  layers_to_transform: {string.Join(", ", c.LayersToTransform)}{(c.LayersPattern.Count > 0 ? $" (layers_pattern: {string.Join(", ", c.LayersPattern)})" : "")}");
         stdout.WriteLine(Invariant($"  {adapter.Modules.Count} adapted modules, {parameters:N0} parameters"));
         if (c.RankPattern.Count > 0) stdout.WriteLine($"  rank_pattern: {Show(c.RankPattern)}");
         if (c.AlphaPattern.Count > 0) stdout.WriteLine($"  alpha_pattern: {Show(c.AlphaPattern)}");

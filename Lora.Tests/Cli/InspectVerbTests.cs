@@ -42,6 +42,18 @@ public class InspectVerbTests
     }
 
     [Fact]
+    public void SummarisesAnAdapterRestrictedToSomeLayers()
+    {
+        var (code, output, _) = CliHarness.Run("inspect", Fixture("adapter_layers"));
+        Assert.Equal(0, code);
+        Assert.Contains("target_modules: 0, head", output);
+        Assert.Contains("layers_to_transform: 0, 2 (layers_pattern: blocks, layers)", output);
+        Assert.Contains("2 adapted modules", output);
+        Assert.Contains("model.layers.2.0:", output);
+        Assert.DoesNotContain("model.layers.1.0:", output);
+    }
+
+    [Fact]
     public void SummarisesAModelDirectory()
     {
         var (code, output, _) = CliHarness.Run("inspect", Fixture());
