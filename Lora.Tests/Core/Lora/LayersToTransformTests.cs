@@ -139,43 +139,12 @@ public class LayersToTransformTests
         Assert.Empty(tower.LoraLayers());
     }
 
-    /// <summary>Against PyTorch's float64 forward, per output 3·(k_max + r + 4)·ε·M, M the network evaluated on absolute
-    /// values (|x|·|W|ᵀ + |b| + s·(|x|·|A|ᵀ)·|B|ᵀ, ReLU being 1-Lipschitz): the float32 rounding of each dot product (k + r
-    /// terms) plus the bias, scale and ReLU steps, propagated through the layers, as in ModulesToSaveFilesTests.</summary>
+    /// <summary>Against PyTorch's float64 forward with <see cref="LoraTestUtil.AssertMatchesTorch"/>'s derived bound, over the
+    /// tower's four Linear layers in forward order.</summary>
     static void AssertClose(Tower tower, float[] actual, float[] x, int n, double[][] expected, bool withLora)
     {
-        var linears = tower.AdaptableLayers().ToList();
+        var linears = tower.AdaptableLayers().ToList();  // model.layers.{0,1,2}.0, model.head
         Assert.Equal(4, linears.Count);
-        double[] mag = x.Select(v => (double)Math.Abs(v)).ToArray();
-        int width = 0;
-        foreach (var (_, module) in linears)  // in forward order: model.layers.{0,1,2}.0, model.head
-        {
-            var lora = module as LoraLinear;
-            var l = lora?.BaseLayer ?? (Linear)module;
-            var ad = withLora ? lora?.Adapters[0] : null;
-            int k = l.InFeatures, d = l.OutFeatures, r = ad?.Rank ?? 0;
-            var (w, b, a, bb) = (l.Weight.ToArray(), l.Bias!.ToArray(), ad?.A.ToArray() ?? [], ad?.B.ToArray() ?? []);
-            var next = new double[n * d];
-            for (int i = 0; i < n; i++)
-            {
-                var h = new double[r];
-                for (int q = 0; q < r; q++) for (int c = 0; c < k; c++) h[q] += mag[i * k + c] * Math.Abs(a[q * k + c]);
-                for (int j = 0; j < d; j++)
-                {
-                    double acc = Math.Abs(b[j]);
-                    for (int c = 0; c < k; c++) acc += mag[i * k + c] * Math.Abs(w[j * k + c]);
-                    for (int q = 0; q < r; q++) acc += ad!.Scale * h[q] * Math.Abs(bb[j * r + q]);
-                    next[i * d + j] = acc;
-                }
-            }
-            mag = next;
-            width = d;
-        }
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < width; j++)
-            {
-                double tol = 3 * (16 + 3 + 4) * Eps * mag[i * width + j];
-                Assert.True(Math.Abs(actual[i * width + j] - expected[i][j]) <= tol, $"y[{i},{j}] = {actual[i * width + j]} vs PyTorch {expected[i][j]} (tol {tol:E2})");
-            }
+        AssertMatchesTorch(linears.Select(p => Layer(p.Item2, withLora)).ToList(), x, n, actual, expected);
     }
 }

@@ -193,46 +193,8 @@ public class LoraFilesTests
         finally { Directory.Delete(dir, true); }
     }
 
-    /// <summary>
-    /// Compares with PyTorch's float64 forward. Bound: each layer's float evaluation errs by at most
-    /// (k + r + 4)·ε·M elementwise, M the same network evaluated on absolute values (|x|·|W|ᵀ + |b| + s·(|x|·|A|ᵀ)·|B|ᵀ,
-    /// ReLU being 1-Lipschitz); M dominates how earlier errors propagate, so L layers give L·(k_max + r + 4)·ε·M.
-    /// </summary>
-    static void AssertMatches(Mlp model, float[] x, int n, float[] actual, double[][] expected, bool withLora)
-    {
-        double[] mag = x.Select(v => (double)Math.Abs(v)).ToArray();
-        int width = 8, kMax = 0, layersCount = model.Layers.Count, rank = 0;
-        for (int li = 0; li < layersCount; li++)
-        {
-            var ll = model.Layers[li] as LoraLinear;
-            var l = ll?.BaseLayer ?? (Linear)model.Layers[li];
-            var w = l.Weight.ToArray(); var b = l.Bias!.ToArray();
-            var ad = ll?.Adapters[0]; var A = ad?.A.ToArray() ?? []; var B = ad?.B.ToArray() ?? [];
-            int k = l.InFeatures, d = l.OutFeatures, r = ad?.Rank ?? 0;
-            kMax = Math.Max(kMax, k); rank = Math.Max(rank, r);
-            var next = new double[n * d];
-            for (int i = 0; i < n; i++)
-            {
-                var h = new double[r];
-                for (int q = 0; q < r; q++) for (int c = 0; c < k; c++) h[q] += mag[i * k + c] * Math.Abs(A[q * k + c]);
-                for (int j = 0; j < d; j++)
-                {
-                    double acc = Math.Abs(b[j]);
-                    for (int c = 0; c < k; c++) acc += mag[i * k + c] * Math.Abs(w[j * k + c]);
-                    if (withLora && ad is not null) for (int q = 0; q < r; q++) acc += ad.Scale * h[q] * Math.Abs(B[j * r + q]);
-                    next[i * d + j] = acc;
-                }
-            }
-            mag = next; width = d;
-        }
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < width; j++)
-            {
-                double tol = layersCount * (kMax + rank + 4) * Eps * mag[i * width + j];
-                Assert.True(Math.Abs(actual[i * width + j] - expected[i][j]) <= tol,
-                    $"y[{i},{j}] = {actual[i * width + j]} vs PyTorch {expected[i][j]} (tol {tol:E2})");
-            }
-    }
+    static void AssertMatches(Mlp model, float[] x, int n, float[] actual, double[][] expected, bool withLora) =>
+        AssertMatchesTorch(Enumerable.Range(0, model.Layers.Count).Select(i => Layer(model.Layers[i], withLora)).ToList(), x, n, actual, expected);
 
     static string SaveBase(Mlp m, string dir) { ModelFiles.Save(m, dir); return dir; }
 

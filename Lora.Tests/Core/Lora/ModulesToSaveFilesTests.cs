@@ -70,10 +70,7 @@ public class ModulesToSaveFilesTests
         int n = x.Shape[0];
         var y = Run(model.Eval(), x.Data, n);
         var torch = PeftFixture.ExpectedRows("y_lora_save_f64");
-        var bound = MagnitudeBound(model, x.Data, n);
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < 4; j++)
-                Assert.True(Math.Abs(y[i * 4 + j] - torch[i][j]) <= bound[i * 4 + j], $"y[{i},{j}] = {y[i * 4 + j]} vs PyTorch {torch[i][j]} (tol {bound[i * 4 + j]:E2})");
+        AssertMatchesTorch(Enumerable.Range(0, model.Layers.Count).Select(i => Layer(model.Layers[i], withLora: true)).ToList(), x.Data, n, y, torch);
         model.DisableAdapters();
         Assert.Equal(Run(plain.Eval(), x.Data, n), Run(model, x.Data, n));
 
@@ -83,36 +80,6 @@ public class ModulesToSaveFilesTests
         LoraAdapterFiles.Save(model, dir.File("out"));
         Assert.Equal(File.ReadAllBytes(PeftFixture.PathOf("adapter_save/adapter_model.safetensors")),
             File.ReadAllBytes(Path.Combine(dir.File("out"), PeftAdapter.WeightsFileName)));
-    }
-
-    /// <summary>Per output, 3·(k_max + r + 4)·ε·(|x|·|W| + |b| + s·(|x|·|A|)·|B|) propagated through the layers: the
-    /// float32 rounding of each dot product (k + r terms) plus the bias, scale and ReLU steps, as in LoraFilesTests.</summary>
-    static double[] MagnitudeBound(Mlp model, float[] x, int n)
-    {
-        double[] mag = x.Select(v => (double)Math.Abs(v)).ToArray();
-        for (int li = 0; li < 3; li++)
-        {
-            var lora = model.Layers[li] as LoraLinear;
-            var l = lora?.BaseLayer ?? (Linear)((ModulesToSaveLayer)model.Layers[li]).Running;
-            var ad = lora?.Adapters[0];
-            int k = l.InFeatures, d = l.OutFeatures, r = ad?.Rank ?? 0;
-            var (w, b, a, bb) = (l.Weight.ToArray(), l.Bias!.ToArray(), ad?.A.ToArray() ?? [], ad?.B.ToArray() ?? []);
-            var next = new double[n * d];
-            for (int i = 0; i < n; i++)
-            {
-                var h = new double[r];
-                for (int q = 0; q < r; q++) for (int c = 0; c < k; c++) h[q] += mag[i * k + c] * Math.Abs(a[q * k + c]);
-                for (int j = 0; j < d; j++)
-                {
-                    double acc = Math.Abs(b[j]);
-                    for (int c = 0; c < k; c++) acc += mag[i * k + c] * Math.Abs(w[j * k + c]);
-                    for (int q = 0; q < r; q++) acc += ad!.Scale * h[q] * Math.Abs(bb[j * r + q]);
-                    next[i * d + j] = acc;
-                }
-            }
-            mag = next;
-        }
-        return mag.Select(v => 3 * (16 + 2 + 4) * Eps * v).ToArray();
     }
 
     static List<TensorData> FixtureTensors() => SafeTensors.Read(PeftFixture.PathOf("adapter_save/adapter_model.safetensors")).Tensors.ToList();
