@@ -99,12 +99,40 @@ internal static unsafe partial class LoraSmallBatch
                 for (int q = 0; q < 4; q++) Store(ref plan, t + q, tile + q * NR);
             }
         }
+        else if (plan.M <= 3)
+        {
+            // Two or three rows: two panels at once, two streams of W in flight (one stream alone read about 13 GB/s
+            // of the 21–24 four reach), with 8–12 independent chains instead of the even/odd split.
+            for (; t + 2 <= t1; t += 2)
+            {
+                AccumulatePair(ref plan, plan.S0, t, tile, plan.S0.K > 0);
+                AccumulatePair(ref plan, plan.S1, t, tile, plan.S0.K == 0);
+                Store(ref plan, t, tile);
+                Store(ref plan, t + 1, tile + PairOffset);
+            }
+        }
         for (; t < t1; t++)
         {
             bool first = true;
             Accumulate(ref plan, plan.S0, t, tile, ref first);
             Accumulate(ref plan, plan.S1, t, tile, ref first);
             Store(ref plan, t, tile);
+        }
+    }
+
+    /// <summary>Where the second panel's rows sit in the stack tile of <see cref="AccumulatePair"/>.</summary>
+    const int PairOffset = 8 * NR;
+
+    // Panels t, t+1 of one stretch for 2–3 rows: tile (panel t) and tile + PairOffset (panel t+1).
+    static void AccumulatePair(ref Plan plan, in Stretch s, int t, float* tile, bool first)
+    {
+        nint stride = (nint)s.K * NR;
+        float* panel = s.Panels + t * stride;
+        for (int pb = 0; pb < s.K; pb += KB, first = false)
+        {
+            int kb = Math.Min(KB, s.K - pb);
+            if (plan.M == 2) Pair<R2>(kb, s.A + pb, s.Lda, panel + (nint)pb * NR, stride, tile, first);
+            else Pair<R3>(kb, s.A + pb, s.Lda, panel + (nint)pb * NR, stride, tile, first);
         }
     }
 
@@ -120,25 +148,25 @@ internal static unsafe partial class LoraSmallBatch
                 float* a = s.A + i0 * s.Lda + pb;
                 float* tl = tile + i0 * NR;
                 // The first group requests W's next stretch (the panels are contiguous) while it computes on this one.
-                if (i0 == 0 && plan.Prefetch) Group<Yes>(plan.M, plan.M == 1, kb, a, s.Lda, b, tl, first);
-                else Group<No>(plan.M - i0, plan.M == 1, kb, a, s.Lda, b, tl, first);
+                if (i0 == 0 && plan.Prefetch) Group<Yes>(plan.M, plan.M <= 3, kb, a, s.Lda, b, tl, first);
+                else Group<No>(plan.M - i0, plan.M <= 3, kb, a, s.Lda, b, tl, first);
             }
             first = false;
         }
     }
 
-    static void Group<TPf>(int rows, bool single, int kb, float* a, nint lda, float* b, float* tl, bool first) where TPf : struct, IFlag
+    // oneChain (m ≤ 3): the panels outside the groups of four (m = 1) or pairs (m = 2–3) must sum exactly as those
+    // do, one chain per element, or an element's bits would depend on where the thread split put the groups.
+    static void Group<TPf>(int rows, bool oneChain, int kb, float* a, nint lda, float* b, float* tl, bool first) where TPf : struct, IFlag
     {
         switch (Math.Min(6, rows))
         {
             case 6: Tile<R6, TPf>(kb, a, lda, b, tl, first); break;
             case 5: Tile<R5, TPf>(kb, a, lda, b, tl, first); break;
             case 4: Tile<R4, TPf>(kb, a, lda, b, tl, first); break;
-            case 3: TileSplit<R3, TPf>(kb, a, lda, b, tl, first); break;
-            case 2: TileSplit<R2, TPf>(kb, a, lda, b, tl, first); break;
-            // With m = 1 the panels outside groups of four must sum exactly as Accumulate4 does (one chain),
-            // or an element's bits would depend on where the thread split put the groups.
-            default: if (single) Tile<R1, TPf>(kb, a, lda, b, tl, first); else TileSplit<R1, TPf>(kb, a, lda, b, tl, first); break;
+            case 3: if (oneChain) Tile<R3, TPf>(kb, a, lda, b, tl, first); else TileSplit<R3, TPf>(kb, a, lda, b, tl, first); break;
+            case 2: if (oneChain) Tile<R2, TPf>(kb, a, lda, b, tl, first); else TileSplit<R2, TPf>(kb, a, lda, b, tl, first); break;
+            default: if (oneChain) Tile<R1, TPf>(kb, a, lda, b, tl, first); else TileSplit<R1, TPf>(kb, a, lda, b, tl, first); break;
         }
     }
 

@@ -39,6 +39,43 @@ internal static unsafe partial class LoraSmallBatch
     }
 
 
+    /// <summary>2–3 rows, two panels (the second stride floats on): t[r·16 + j] and t[PairOffset + r·16 + j] (=|+=)
+    /// Σ_p a[r·lda + p]·panel[p·16 + j], one chain per element as in <see cref="Tile{TR, TPf}"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Pair<TR>(int kb, float* a, nint lda, float* b, nint stride, float* t, bool first) where TR : struct, ICount
+    {
+        float* u = t + PairOffset;
+        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
+            d00 = default, d01 = default, d10 = default, d11 = default, d20 = default, d21 = default;
+        if (!first)
+        {
+            c00 = Vector256.Load(t); c01 = Vector256.Load(t + 8); d00 = Vector256.Load(u); d01 = Vector256.Load(u + 8);
+            c10 = Vector256.Load(t + 16); c11 = Vector256.Load(t + 24); d10 = Vector256.Load(u + 16); d11 = Vector256.Load(u + 24);
+            if (TR.Value > 2) { c20 = Vector256.Load(t + 32); c21 = Vector256.Load(t + 40); d20 = Vector256.Load(u + 32); d21 = Vector256.Load(u + 40); }
+        }
+        float* e = b + stride;
+        for (int p = 0; p < kb; p++, b += NR, e += NR)
+        {
+            // The second panel's vectors are loaded per use (folded into the FMA): 12 accumulators leave no room.
+            Vector256<float> b0 = Vector256.Load(b), b1 = Vector256.Load(b + 8);
+            Vector256<float> av = Vector256.Create(a[p]);
+            c00 = Fma.MultiplyAdd(av, b0, c00); c01 = Fma.MultiplyAdd(av, b1, c01);
+            d00 = Fma.MultiplyAdd(av, Vector256.Load(e), d00); d01 = Fma.MultiplyAdd(av, Vector256.Load(e + 8), d01);
+            av = Vector256.Create(a[lda + p]);
+            c10 = Fma.MultiplyAdd(av, b0, c10); c11 = Fma.MultiplyAdd(av, b1, c11);
+            d10 = Fma.MultiplyAdd(av, Vector256.Load(e), d10); d11 = Fma.MultiplyAdd(av, Vector256.Load(e + 8), d11);
+            if (TR.Value > 2)
+            {
+                av = Vector256.Create(a[2 * lda + p]);
+                c20 = Fma.MultiplyAdd(av, b0, c20); c21 = Fma.MultiplyAdd(av, b1, c21);
+                d20 = Fma.MultiplyAdd(av, Vector256.Load(e), d20); d21 = Fma.MultiplyAdd(av, Vector256.Load(e + 8), d21);
+            }
+        }
+        Vector256.Store(c00, t); Vector256.Store(c01, t + 8); Vector256.Store(d00, u); Vector256.Store(d01, u + 8);
+        Vector256.Store(c10, t + 16); Vector256.Store(c11, t + 24); Vector256.Store(d10, u + 16); Vector256.Store(d11, u + 24);
+        if (TR.Value > 2) { Vector256.Store(c20, t + 32); Vector256.Store(c21, t + 40); Vector256.Store(d20, u + 32); Vector256.Store(d21, u + 40); }
+    }
+
     /// <summary>
     /// As <see cref="Tile{TR, TPf}"/> for TR ≤ 3, with separate accumulators for even and odd p, added at the end: with
     /// one row, a single FMA chain per 8 columns would wait on the FMA latency (4 cycles) for every 64 bytes of W

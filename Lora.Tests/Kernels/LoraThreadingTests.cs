@@ -11,6 +11,8 @@ public class LoraThreadingTests
     public static TheoryData<int, int, int, int> Shapes() => new()
     {
         { 1, 1000, 300, 8 },    // small-batch path, split over panels
+        { 2, 1000, 300, 8 },    // small-batch path, pairs of panels
+        { 3, 517, 300, 8 },     // small-batch path, pairs of panels and an odd one, edge panel
         { 16, 517, 300, 64 },   // small-batch path, edge panel
         { 17, 300, 517, 4 },    // packed driver
         { 129, 400, 300, 8 },   // packed driver
