@@ -59,8 +59,12 @@ internal static unsafe class LoraGemmFused
         Span<float> g = needG ? scratch[..(n * r)] : default;
         if (needG) DyTimesB(n, d, r, dy, b, g); // g = dy·B
         if (!dx.IsEmpty) InputGradient(n, d, k, r, scale, w, a, dy, g, dx, accumulateDx ? 1f : 0f, dropout);
-        if (!dA.IsEmpty) GradA(n, k, r, scale, g, xd, beta, dA);  // dA = s·gᵀ·xd
-        if (!dB.IsEmpty) GradB(n, d, r, scale, dy, h, beta, dB);  // dB = s·dyᵀ·h
+        if (!dA.IsEmpty && !dB.IsEmpty && OuterTogether(n, d, k, r)) GradsTogether(n, d, k, r, scale, g, xd, dy, h, beta, dA, dB);
+        else
+        {
+            if (!dA.IsEmpty) GradA(n, k, r, scale, g, xd, beta, dA);  // dA = s·gᵀ·xd
+            if (!dB.IsEmpty) GradB(n, d, r, scale, dy, h, beta, dB);  // dB = s·dyᵀ·h
+        }
         if (!dW.IsEmpty) Gemm.Sgemm(Transpose.Yes, Transpose.No, d, k, n, 1f, dy, d, x, k, beta, dW, k);     // dW = dyᵀ·x
         if (!dBias.IsEmpty) ColumnSums(n, d, dy, dBias, accumulate);
     }
@@ -128,6 +132,41 @@ internal static unsafe class LoraGemmFused
         }
     }
 
+    /// <summary>Whether dA and dB run at once, one per thread, instead of one after the other split over the threads:
+    /// one fork-join instead of two, and neither product pays for a split (thread count ≥ 2, both on
+    /// <see cref="LoraLowRank.Outer"/>, and enough work that
+    /// each would have been split).</summary>
+    static bool OuterTogether(int n, int d, int k, int r) =>
+        GradsTogetherOn && KernelThreads.Count > 1 && LowRank(r) && r <= OuterMaxR && 2L * n * r * Math.Min(d, k) >= GemmDriver.MinFlopsPerPart / 8;
+
+    /// <summary>On by default; a field only so that the benchmark can time the one-after-the-other order in the same run.</summary>
+    internal static bool GradsTogetherOn = true;
+
+    struct GradJob
+    {
+        public int N, D, K, R;
+        public float Scale, Beta;
+        public float* G, Xd, Dy, H, DA, DB;
+    }
+
+    // dA = s·gᵀ·xd on part 0 and dB = s·dyᵀ·h on part 1, each on its own thread (the same chains as when split).
+    static void GradsTogether(int n, int d, int k, int r, float scale, ReadOnlySpan<float> g, ReadOnlySpan<float> xd,
+        ReadOnlySpan<float> dy, ReadOnlySpan<float> h, float beta, Span<float> dA, Span<float> dB)
+    {
+        fixed (float* pg = g, px = xd, pdy = dy, ph = h, pdA = dA, pdB = dB)
+        {
+            var job = new GradJob { N = n, D = d, K = k, R = r, Scale = scale, Beta = beta, G = pg, Xd = px, Dy = pdy, H = ph, DA = pdA, DB = pdB };
+            WorkerPool.Run(&GradPart, &job, 2);
+        }
+    }
+
+    static void GradPart(void* state, int part, int parts)
+    {
+        ref GradJob j = ref *(GradJob*)state;
+        if (part == 0) LoraLowRank.Outer(j.N, j.R, j.K, j.Scale, j.G, j.Xd, j.Beta, j.DA, threads: 1);
+        else GradBOuter(j.N, j.D, j.R, j.Scale, j.Dy, j.H, j.Beta, j.DB, threads: 1);
+    }
+
     // dA (r, k) = s·gᵀ·xd + beta·dA
     internal static void GradA(int n, int k, int r, float scale, ReadOnlySpan<float> g, ReadOnlySpan<float> xd, float beta, Span<float> dA)
     {
@@ -139,13 +178,16 @@ internal static unsafe class LoraGemmFused
     internal static void GradB(int n, int d, int r, float scale, ReadOnlySpan<float> dy, ReadOnlySpan<float> h, float beta, Span<float> dB)
     {
         if (!LowRank(r) || r > OuterMaxR) { Gemm.Sgemm(Transpose.Yes, Transpose.No, d, r, n, scale, dy, d, h, r, beta, dB, r); return; }
+        fixed (float* pdy = dy, ph = h, pdB = dB) GradBOuter(n, d, r, scale, pdy, ph, beta, pdB, threads: 0);
+    }
+
+    // dB (d, r) through its transpose in this thread's scratch, the outer product on up to `threads` threads.
+    static void GradBOuter(int n, int d, int r, float scale, float* dy, float* h, float beta, float* dB, int threads)
+    {
         float* t = LoraBuffers.Current.Transposed((long)r * d + 16);
-        fixed (float* pdy = dy, ph = h, pdB = dB)
-        {
-            if (beta != 0f) TransposeInto(d, r, pdB, t);
-            LoraLowRank.Outer(n, r, d, scale, ph, pdy, beta, t);
-            TransposeInto(r, d, t, pdB);
-        }
+        if (beta != 0f) TransposeInto(d, r, dB, t);
+        LoraLowRank.Outer(n, r, d, scale, h, dy, beta, t, threads);
+        TransposeInto(r, d, t, dB);
     }
 
     /// <summary>dst (cols×rows) = srcᵀ for src (rows×cols) row-major.</summary>

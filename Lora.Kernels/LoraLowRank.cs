@@ -83,11 +83,13 @@ internal static unsafe class LoraLowRank
     /// <remarks>Streams v row by row (contiguous, so the prefetcher keeps up) and adds four rows at a time into o,
     /// which stays in L1 for LoRA's r·c: o[j, :] += (s·u[i, j])·v[i, :] for i in order. Split over threads by
     /// 8-column groups of o; each element's chain is the same for any split.</remarks>
-    public static void Outer(int n, int r, int c, float s, float* u, float* v, float beta, float* o)
+    /// <param name="threads">At most this many threads (0: <see cref="KernelThreads.Count"/>); 1 runs on the calling
+    /// thread only, as inside a part of another parallel job, whose workers must not call back into the pool.</param>
+    public static void Outer(int n, int r, int c, float s, float* u, float* v, float beta, float* o, int threads = 0)
     {
         if (!Fast) { OuterReference(n, r, c, s, u, v, beta, o); return; }
         var job = new Job { N = n, R = r, C = c, S = s, Beta = beta, A = u, B = v, Out = o };
-        int parts = Parts(2L * n * r * c, (c + 7) / 8);
+        int parts = Math.Min(threads > 0 ? threads : KernelThreads.Count, Parts(2L * n * r * c, (c + 7) / 8));
         if (parts <= 1) OuterColumns(ref job, 0, c);
         else WorkerPool.Run(&OuterPart, &job, parts);
     }
