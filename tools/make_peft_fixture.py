@@ -267,11 +267,8 @@ def generate_layers(out, x):
         lora5[path] = (a, b, alpha5 / r5)
         adapter5[f"{PREFIX}{path}.lora_A.weight"] = (a, "F32")
         adapter5[f"{PREFIX}{path}.lora_B.weight"] = (b, "F32")
-    os.makedirs(os.path.join(out, "adapter_layers"), exist_ok=True)
-    write_safetensors(os.path.join(out, "adapter_layers", "adapter_model.safetensors"), adapter5, {"format": "pt"})
-    with open(os.path.join(out, "adapter_layers", "adapter_config.json"), "w") as f:
-        json.dump(config5, f, indent=2, sort_keys=True)
-        f.write("\n")
+    write_adapter_weights(out, "adapter_layers", adapter5)
+    write_adapter_config(out, "adapter_layers", config5)
     with torch.no_grad():
         y_tower64 = tower_forward(x, tower, {}, torch.float64)
         y_layers64 = tower_forward(x, tower, lora5, torch.float64)
@@ -289,6 +286,19 @@ def generate_layers(out, x):
     }
 
 
+def write_adapter_config(out, name, config):
+    """adapter_config.json as PEFT writes it (json.dumps(indent=2, sort_keys=True) and a newline)."""
+    os.makedirs(os.path.join(out, name), exist_ok=True)
+    with open(os.path.join(out, name, "adapter_config.json"), "w") as f:
+        json.dump(config, f, indent=2, sort_keys=True)
+        f.write("\n")
+
+
+def write_adapter_weights(out, name, tensors):
+    os.makedirs(os.path.join(out, name), exist_ok=True)
+    write_safetensors(os.path.join(out, name, "adapter_model.safetensors"), tensors, {"format": "pt"})
+
+
 def bits(t):
     return [int(v) for v in t.detach().to(torch.float32).contiguous().view(torch.int32).numpy().astype(np.uint32).ravel()]
 
@@ -300,7 +310,7 @@ def expected_entry(t):
 def generate(out):
     torch.manual_seed(20240517)
     model = Mlp(SIZES)
-    os.makedirs(os.path.join(out, "adapter"), exist_ok=True)
+    os.makedirs(out, exist_ok=True)
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     write_safetensors(os.path.join(out, "model.safetensors"), {k: (v, "F32") for k, v in state.items()}, {"format": "pt"})
     with open(os.path.join(out, "config.json"), "w") as f:
@@ -316,7 +326,7 @@ def generate(out):
         lora.append((a, b))
         adapter[f"{PREFIX}layers.{i}.lora_A.weight"] = (a, "F32")
         adapter[f"{PREFIX}layers.{i}.lora_B.weight"] = (b, "F32")
-    write_safetensors(os.path.join(out, "adapter", "adapter_model.safetensors"), adapter, {"format": "pt"})
+    write_adapter_weights(out, "adapter", adapter)
     config = {  # the fields PEFT's LoraConfig writes for a custom model
         "alpha_pattern": {}, "auto_mapping": None, "base_model_name_or_path": None, "bias": "none",
         "fan_in_fan_out": False, "inference_mode": True, "init_lora_weights": True, "layer_replication": None,
@@ -326,9 +336,7 @@ def generate(out):
         "target_modules": ["layers.0", "layers.1", "layers.2"], "task_type": None, "use_dora": False,
         "use_rslora": False,
     }
-    with open(os.path.join(out, "adapter", "adapter_config.json"), "w") as f:
-        json.dump(config, f, indent=2, sort_keys=True)
-        f.write("\n")
+    write_adapter_config(out, "adapter", config)
 
     x = torch.randn(5, SIZES[0])
     s = ALPHA / RANK
@@ -355,12 +363,9 @@ def generate(out):
     for i in range(len(ws)):
         bs2[i] = bs[i] + 0.1 * torch.randn(bs[i].shape)
         adapter2[f"{PREFIX}layers.{i}.bias"] = (bs2[i], "F32")
-    os.makedirs(os.path.join(out, "adapter_bias"), exist_ok=True)
-    write_safetensors(os.path.join(out, "adapter_bias", "adapter_model.safetensors"), adapter2, {"format": "pt"})
+    write_adapter_weights(out, "adapter_bias", adapter2)
     config2 = dict(config, r=r2, lora_alpha=alpha2, use_rslora=True, bias="all", target_modules=r"layers\.[02]")
-    with open(os.path.join(out, "adapter_bias", "adapter_config.json"), "w") as f:
-        json.dump(config2, f, indent=2, sort_keys=True)
-        f.write("\n")
+    write_adapter_config(out, "adapter_bias", config2)
     with torch.no_grad():
         y_bias = forward(x, ws, bs2, torch.relu, [None if l is None else (l[0], l[1], s2) for l in lora2])
         y_bias64 = forward(d(x), [d(w) for w in ws], [d(b) for b in bs2], torch.relu,
@@ -370,10 +375,7 @@ def generate(out):
     # with sort_keys as PEFT writes it and the ranks are chosen from the file's key order, as PEFT reads it:
     # "layers.0" matches both rank keys, and the first in the file ("0") wins.
     config3 = dict(config, rank_pattern={"layers\\.[01]": 2, "0": 3}, alpha_pattern={"layers.2": 16})
-    os.makedirs(os.path.join(out, "adapter_pattern"), exist_ok=True)
-    with open(os.path.join(out, "adapter_pattern", "adapter_config.json"), "w") as f:
-        json.dump(config3, f, indent=2, sort_keys=True)
-        f.write("\n")
+    write_adapter_config(out, "adapter_pattern", config3)
     with open(os.path.join(out, "adapter_pattern", "adapter_config.json")) as f:
         read3 = json.load(f)
     lora3, adapter3, scales3 = [], {}, []
@@ -387,7 +389,7 @@ def generate(out):
         scales3.append(alpha3 / r3)
         adapter3[f"{PREFIX}{path}.lora_A.weight"] = (a, "F32")
         adapter3[f"{PREFIX}{path}.lora_B.weight"] = (b, "F32")
-    write_safetensors(os.path.join(out, "adapter_pattern", "adapter_model.safetensors"), adapter3, {"format": "pt"})
+    write_adapter_weights(out, "adapter_pattern", adapter3)
     with torch.no_grad():
         y_pattern = forward(x, ws, bs, torch.relu, lora3)
         y_pattern64 = forward(d(x), [d(w) for w in ws], [d(b) for b in bs], torch.relu, [(d(a), d(b), s) for a, b, s in lora3])
@@ -413,11 +415,8 @@ def generate(out):
             bs4[i] = bs[i] + 0.2 * torch.randn(bs[i].shape)
             adapter4[f"{PREFIX}layers.{i}.weight"] = (ws4[i], "F32")
             adapter4[f"{PREFIX}layers.{i}.bias"] = (bs4[i], "F32")
-    os.makedirs(os.path.join(out, "adapter_save"), exist_ok=True)
-    write_safetensors(os.path.join(out, "adapter_save", "adapter_model.safetensors"), adapter4, {"format": "pt"})
-    with open(os.path.join(out, "adapter_save", "adapter_config.json"), "w") as f:
-        json.dump(config4, f, indent=2, sort_keys=True)
-        f.write("\n")
+    write_adapter_weights(out, "adapter_save", adapter4)
+    write_adapter_config(out, "adapter_save", config4)
     with torch.no_grad():
         y_save = forward(x, ws4, bs4, torch.relu, lora4)
         y_save64 = forward(d(x), [d(w) for w in ws4], [d(b) for b in bs4], torch.relu,
