@@ -94,7 +94,8 @@ public class LoraThreadingTests
     public void NothingIsAllocatedPerCall()
     {
         var cases = new[] { new LoraCase(1, 700, 300, 8, 2f, true, 1), new LoraCase(16, 300, 200, 64, 0.5f, false, 2),
-            new LoraCase(100, 200, 300, 8, 2f, true, 3), new LoraCase(3, 300, 200, 8, 1f, true, 4) };
+            new LoraCase(100, 200, 300, 8, 2f, true, 3), new LoraCase(3, 300, 200, 8, 1f, true, 4),
+            new LoraCase(128, 256, 256, 8, 1f, true, 5) };  // large enough for dA and dB to run at once, one per thread
         var buffers = cases.Select(c => (H: new float[c.N * c.R], Y: new float[c.N * c.D], XDrop: new float[c.N * c.K],
             Scratch: new float[c.N * c.R], G: c.Initial(5))).ToArray();
         var dropout = new LoraDropout(0.1f, 9);
