@@ -124,9 +124,9 @@ public sealed record PeftAdapterConfig
         {
             return Regex.IsMatch(modulePath, "^(?:" + TargetModulesRegex + ")\\z", RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1));
         }
-        if (TargetModules.Contains(modulePath)) return true; // PEFT: a path listed exactly is selected whatever the layers
-        return TargetModules.Any(t => modulePath.EndsWith("." + t, StringComparison.Ordinal))
-            && PeftLayers.Keeps(modulePath, LayersToTransform, LayersPattern);
+        bool exact = TargetModules.Contains(modulePath);
+        return (exact || TargetModules.Any(t => modulePath.EndsWith("." + t, StringComparison.Ordinal)))
+            && PeftLayers.Keeps(modulePath, exact, LayersToTransform, LayersPattern);
     }
 
     /// <summary>The layer index of <paramref name="modulePath"/> under <see cref="LayersPattern"/> (PEFT's rule), or

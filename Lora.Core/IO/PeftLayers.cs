@@ -43,11 +43,12 @@ internal static class PeftLayers
         return null;
     }
 
-    /// <summary>True when a module that the target list selects by suffix stays selected: <paramref name="layers"/>
-    /// is empty (no restriction) or holds the path's layer index.</summary>
+    /// <summary>True when a module that a target entry selects stays selected: the entry names the whole path
+    /// (<paramref name="listedExactly"/>: selected whatever the layers), <paramref name="layers"/> is empty (no
+    /// restriction), or it holds the path's layer index.</summary>
     /// <exception cref="RegexMatchTimeoutException">A pattern takes over a second to match.</exception>
-    public static bool Keeps(string path, IReadOnlyList<int> layers, IReadOnlyList<string> patterns) =>
-        layers.Count == 0 || (IndexOf(path, patterns) is int i && layers.Contains(i));
+    public static bool Keeps(string path, bool listedExactly, IReadOnlyList<int> layers, IReadOnlyList<string> patterns) =>
+        listedExactly || layers.Count == 0 || (IndexOf(path, patterns) is int i && layers.Contains(i));
 
     /// <summary>Null when <paramref name="pattern"/> is a usable <c>layers_pattern</c> entry, else why not.</summary>
     public static string? Problem(string pattern)

@@ -203,8 +203,7 @@ public sealed record LoraConfig
     bool Selects(TargetModulePattern pattern, string path)
     {
         if (!pattern.Matches(path)) return false;
-        if (_layers is null || pattern.Text == path) return true; // PEFT: a path listed exactly is selected whatever the layers
-        try { return PeftLayers.Keeps(path, _layers, _layersPattern); }
+        try { return PeftLayers.Keeps(path, pattern.Text == path, _layers ?? [], _layersPattern); }
         catch (RegexMatchTimeoutException e) { throw new ArgumentException($"LoraConfig.LayersPattern: a pattern takes too long to match '{path}'.", nameof(LayersPattern), e); }
     }
 
