@@ -1,6 +1,7 @@
 using Lora.Autograd;
 using Lora.Core.Lora;
 using Lora.Core.Modules;
+using Lora.Core.Optim;
 
 namespace Lora.Tests.Core.Lora;
 
@@ -96,5 +97,31 @@ internal static class LoraTestUtil
                 Assert.True(Math.Abs(actual[i * width + j] - expected[i][j]) <= tol,
                     $"y[{i},{j}] = {actual[i * width + j]} vs PyTorch {expected[i][j]} (tol {tol:E2})");
             }
+    }
+
+    /// <summary>Asserts that a steady-state SGD step of <paramref name="model"/>'s trainable parameters (softmax
+    /// cross-entropy on <paramref name="labels"/>) allocates nothing on the managed heap once warm, and that the steps
+    /// reduce the loss (so the step really trained).</summary>
+    public static void AssertTrainingStepAllocatesNothing(Module model, Tensor input, int[] labels)
+    {
+        var trainable = model.TrainableParameters().Select(p => p.Parameter).ToArray();
+        var opt = TrainableSlots.Sgd(model, LearningRateSchedule.Constant(0.05));
+        var tape = Tape.Current;
+        float lastLoss = 0;
+        void Step()
+        {
+            tape.Reset();
+            var loss = Ops.SoftmaxCrossEntropy(model.Forward(input), labels);
+            loss.Backward();
+            lastLoss = loss.Item;
+            opt.Step();
+            foreach (var p in trainable) p.ZeroGrad(); // Module.ZeroGrad enumerates (allocates); the step does not
+        }
+        for (int i = 0; i < 3; i++) Step();
+        float firstLoss = lastLoss;
+        long allocated = global::Lora.Tests.AllocationProbe.QuietestWindow(Step, calls: 10);
+        tape.Reset();
+        Assert.Equal(0, allocated);
+        Assert.True(lastLoss < firstLoss, $"training should reduce the loss: {firstLoss} → {lastLoss}");
     }
 }
