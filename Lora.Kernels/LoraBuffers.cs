@@ -12,7 +12,7 @@ internal sealed unsafe class LoraBuffers
     /// <summary>The buffers of the calling thread (created on first use).</summary>
     public static LoraBuffers Current => t_current ??= new LoraBuffers();
 
-    AlignedScratch _scaled, _panels, _rows, _mask, _transposed, _tailA, _tailB;
+    AlignedScratch _scaled, _panels, _rows, _mask, _transposed, _tailA, _tailB, _outerScaled, _outerStrip;
 
     /// <summary>Room for s·h (n×r) or s·dy·B (n×r).</summary>
     public float* Scaled(long floats) => _scaled.Get(floats);
@@ -31,6 +31,12 @@ internal sealed unsafe class LoraBuffers
 
     /// <summary>Room for an r×d transpose (Bᵀ for g = dy·B, or dBᵀ).</summary>
     public float* Transposed(long floats) => _transposed.Get(floats);
+
+    /// <summary>Room for s·u of a thin outer product, its rank rows padded (<see cref="LoraLowRank.Outer"/>).</summary>
+    public float* OuterScaled(long floats) => _outerScaled.Get(floats);
+
+    /// <summary>Room for a strip of columns of a thin outer product's long operand (<see cref="LoraLowRank.Outer"/>).</summary>
+    public float* OuterStrip(long floats) => _outerStrip.Get(floats);
 
     /// <summary>Room for a block of rows of the dropout mask.</summary>
     public float* Mask(long floats) => _mask.Get(floats);

@@ -181,9 +181,10 @@ internal static unsafe class LoraGemmFused
         fixed (float* pdy = dy, ph = h, pdB = dB) GradBOuter(n, d, r, scale, pdy, ph, beta, pdB, threads: 0);
     }
 
-    // dB (d, r) through its transpose in this thread's scratch, the outer product on up to `threads` threads.
+    // dB (d, r) written in place (r ≤ 8), or through its transpose in this thread's scratch; on up to `threads` threads.
     static void GradBOuter(int n, int d, int r, float scale, float* dy, float* h, float beta, float* dB, int threads)
     {
+        if (r <= 8) { LoraLowRank.OuterTransposed(n, r, d, scale, h, dy, beta, dB, threads); return; }
         float* t = LoraBuffers.Current.Transposed((long)r * d + 16);
         if (beta != 0f) TransposeInto(d, r, dB, t);
         LoraLowRank.Outer(n, r, d, scale, h, dy, beta, t, threads);

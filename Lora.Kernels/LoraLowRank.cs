@@ -6,17 +6,19 @@ namespace Lora.Kernels;
 
 /// <summary>
 /// The LoRA layer's thin products, where one side is only r (rank) wide: h = xd·Aᵀ and g = dy·B (row times r
-/// rows: <see cref="Dot"/>), dA = s·gᵀ·xd and dB = s·dyᵀ·h (r rows of rank-n updates: <see cref="Outer"/>).
+/// rows: <see cref="Dot"/>), dA = s·gᵀ·xd and dB = s·dyᵀ·h (r rows of rank-n updates: <see cref="Outer"/>, and
+/// <see cref="OuterTransposed"/> for dB's d×r layout).
 /// </summary>
 /// <remarks>
 /// A general GEMM pads r to its 16-column register tile or runs them on its skinny paths; at n = 128, r = 8 those
-/// reached ~21 GFLOP/s. <see cref="Dot"/> keeps 8 accumulators on full registers (2 rows × 4 rank rows) and reads
-/// the rank-sized operand from L1; <see cref="Outer"/> streams the long operand row by row into an L1-resident
-/// output. Each output element is one fixed chain of operations that does not depend on how
+/// reached ~21 GFLOP/s. <see cref="Dot"/> keeps 12 accumulators on full registers (3 rows × 4 rank rows) and reads
+/// the rank-sized operand from L1; <see cref="Outer"/> and <see cref="OuterTransposed"/> hold a 4×24 or 12×8 tile
+/// of the output in registers over all n rows of the long operand. Each output element is one fixed chain of operations that does not depend on how
 /// the call is split, so the bits are the same for any thread count. <see cref="DotReference"/> and
-/// <see cref="OuterReference"/> are the scalar twins (and the fallback without AVX2/FMA).
+/// <see cref="OuterReference"/> (<see cref="OuterTransposedReference"/>) are the scalar twins (and the fallback
+/// without AVX2/FMA). docs/kernels.md has the measurements.
 /// </remarks>
-internal static unsafe class LoraLowRank
+internal static unsafe partial class LoraLowRank
 {
     /// <summary>True when the vector kernels run.</summary>
     public static bool Fast => Avx2.IsSupported && Fma.IsSupported;
@@ -64,25 +66,33 @@ internal static unsafe class LoraLowRank
         int r = job.R, c = job.C;
         float* x = job.A, m = job.B, y = job.Out;
         int i = i0;
-        for (; i + 2 <= i1; i += 2)
+        // Three rows, then two, then one against four rank rows: the same single-vector chain per element in each,
+        // so the grouping (and hence the thread split) never changes a bit.
+        for (; i + 3 <= i1; i += 3) DotGroup(3, i, r, c, x, m, y);
+        for (; i + 2 <= i1; i += 2) DotGroup(2, i, r, c, x, m, y);
+        for (; i < i1; i++) DotGroup(1, i, r, c, x, m, y);
+    }
+
+    static void DotGroup(int rows, int i, int r, int c, float* x, float* m, float* y)
+    {
+        float* x0 = x + (nint)i * c;
+        int j = 0;
+        for (; j + 4 <= r; j += 4)
         {
-            float* x0 = x + (nint)i * c;
-            int j = 0;
-            for (; j + 4 <= r; j += 4) Dot2x4(c, x0, m + (nint)j * c, y + (nint)i * r + j, r);
-            for (; j < r; j++)
-            {
-                y[(nint)i * r + j] = Dot1(c, x0, m + (nint)j * c);
-                y[(nint)(i + 1) * r + j] = Dot1(c, x0 + c, m + (nint)j * c);
-            }
+            float* mj = m + (nint)j * c, yj = y + (nint)i * r + j;
+            if (rows == 3) Dot3x4(c, x0, mj, yj, r);
+            else if (rows == 2) Dot2x4(c, x0, mj, yj, r);
+            else Dot1x4(c, x0, mj, yj);
         }
-        for (; i < i1; i++)
-            for (int j = 0; j < r; j++) y[(nint)i * r + j] = Dot1(c, x + (nint)i * c, m + (nint)j * c);
+        for (; j < r; j++)
+            for (int q = 0; q < rows; q++) y[(nint)(i + q) * r + j] = Dot1(c, x0 + (nint)q * c, m + (nint)j * c);
     }
 
     /// <summary>o (r×c) = s·uᵀ·v + beta·o for u (n×r), v (n×c), both row-major; beta = 0 never reads o.</summary>
-    /// <remarks>Streams v row by row (contiguous, so the prefetcher keeps up) and adds four rows at a time into o,
-    /// which stays in L1 for LoRA's r·c: o[j, :] += (s·u[i, j])·v[i, :] for i in order. Split over threads by
-    /// 8-column groups of o; each element's chain is the same for any split.</remarks>
+    /// <remarks>Tiles of 4 rank rows × 24 columns stay in registers while all n rows of v go by (o is read and
+    /// written once per tile, not once per row of v); with more than 4 rank rows the first tile copies its strip of
+    /// v to an L1 scratch for the others. Each element is one chain: beta·o, then + (s·u[i, j])·v[i, p] fused, for
+    /// i in order. Split over threads by 8-column groups of o; the chain is the same for any split or tiling.</remarks>
     /// <param name="threads">At most this many threads (0: <see cref="KernelThreads.Count"/>); 1 runs on the calling
     /// thread only, as inside a part of another parallel job, whose workers must not call back into the pool.</param>
     public static void Outer(int n, int r, int c, float s, float* u, float* v, float beta, float* o, int threads = 0)
@@ -99,62 +109,6 @@ internal static unsafe class LoraLowRank
         ref Job j = ref *(Job*)state;
         var (p0, p1) = WorkerPool.Share(j.C, 8, part, parts);
         OuterColumns(ref j, p0, p1);
-    }
-
-    // Columns p0..p1 of o.
-    static void OuterColumns(ref Job job, int p0, int p1)
-    {
-        int n = job.N, r = job.R, c = job.C, w = p1 - p0;
-        float s = job.S, beta = job.Beta;
-        float* u = job.A, v = job.B + p0, o = job.Out + p0;
-        if (w <= 0) return;
-        for (int j = 0; j < r; j++)
-        {
-            var row = new Span<float>(o + (nint)j * c, w);
-            if (beta == 0f) row.Clear();
-            else if (beta != 1f) for (int p = 0; p < w; p++) row[p] *= beta;
-        }
-        int i = 0;
-        for (; i + 4 <= n; i += 4)
-            for (int j = 0; j < r; j++) AddRows4(w, c, s, u + (nint)i * r + j, r, v + (nint)i * c, o + (nint)j * c);
-        for (; i < n; i++)
-            for (int j = 0; j < r; j++) AddRow(w, s * u[(nint)i * r + j], v + (nint)i * c, o + (nint)j * c);
-    }
-
-    // o[0..w) += Σ_{q<4} (s·u[q·ldu])·v[q·c + ..], the four terms added in row order (v's rows c apart).
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void AddRows4(int w, int c, float s, float* u, int ldu, float* v, float* o)
-    {
-        float s0 = s * u[0], s1 = s * u[ldu], s2 = s * u[2 * ldu], s3 = s * u[3 * ldu];
-        var b0 = Vector256.Create(s0); var b1 = Vector256.Create(s1);
-        var b2 = Vector256.Create(s2); var b3 = Vector256.Create(s3);
-        float* v1 = v + c, v2 = v1 + c, v3 = v2 + c;
-        int p = 0;
-        for (; p + 8 <= w; p += 8)
-        {
-            var acc = Avx.LoadVector256(o + p);
-            acc = Fma.MultiplyAdd(b0, Avx.LoadVector256(v + p), acc);
-            acc = Fma.MultiplyAdd(b1, Avx.LoadVector256(v1 + p), acc);
-            acc = Fma.MultiplyAdd(b2, Avx.LoadVector256(v2 + p), acc);
-            acc = Fma.MultiplyAdd(b3, Avx.LoadVector256(v3 + p), acc);
-            Avx.Store(o + p, acc);
-        }
-        for (; p < w; p++)
-        {
-            float acc = o[p];
-            acc = MathF.FusedMultiplyAdd(s0, v[p], acc);
-            acc = MathF.FusedMultiplyAdd(s1, v1[p], acc);
-            acc = MathF.FusedMultiplyAdd(s2, v2[p], acc);
-            o[p] = MathF.FusedMultiplyAdd(s3, v3[p], acc);
-        }
-    }
-
-    static void AddRow(int w, float su, float* v, float* o)
-    {
-        var b = Vector256.Create(su);
-        int p = 0;
-        for (; p + 8 <= w; p += 8) Avx.Store(o + p, Fma.MultiplyAdd(b, Avx.LoadVector256(v + p), Avx.LoadVector256(o + p)));
-        for (; p < w; p++) o[p] = MathF.FusedMultiplyAdd(su, v[p], o[p]);
     }
 
     // Two rows of x against four rows of m: 8 chains of 8 lanes, then each reduced in a fixed order.
@@ -183,6 +137,55 @@ internal static unsafe class LoraLowRank
         y += ldy;
         y[0] = Finish(a10, c, p, x1, m0); y[1] = Finish(a11, c, p, x1, m1);
         y[2] = Finish(a12, c, p, x1, m2); y[3] = Finish(a13, c, p, x1, m3);
+    }
+
+    // Three rows of x against four rows of m: 12 chains of 8 lanes, each element's chain as in Dot2x4.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Dot3x4(int c, float* x0, float* m0, float* y, int ldy)
+    {
+        float* x1 = x0 + c, x2 = x1 + c, m1 = m0 + c, m2 = m1 + c, m3 = m2 + c;
+        Vector256<float> a00 = default, a01 = default, a02 = default, a03 = default;
+        Vector256<float> a10 = default, a11 = default, a12 = default, a13 = default;
+        Vector256<float> a20 = default, a21 = default, a22 = default, a23 = default;
+        int p = 0;
+        for (; p + 8 <= c; p += 8)
+        {
+            var u = Avx.LoadVector256(x0 + p);
+            var v = Avx.LoadVector256(x1 + p);
+            var t = Avx.LoadVector256(x2 + p);
+            var w = Avx.LoadVector256(m0 + p);
+            a00 = Fma.MultiplyAdd(u, w, a00); a10 = Fma.MultiplyAdd(v, w, a10); a20 = Fma.MultiplyAdd(t, w, a20);
+            w = Avx.LoadVector256(m1 + p);
+            a01 = Fma.MultiplyAdd(u, w, a01); a11 = Fma.MultiplyAdd(v, w, a11); a21 = Fma.MultiplyAdd(t, w, a21);
+            w = Avx.LoadVector256(m2 + p);
+            a02 = Fma.MultiplyAdd(u, w, a02); a12 = Fma.MultiplyAdd(v, w, a12); a22 = Fma.MultiplyAdd(t, w, a22);
+            w = Avx.LoadVector256(m3 + p);
+            a03 = Fma.MultiplyAdd(u, w, a03); a13 = Fma.MultiplyAdd(v, w, a13); a23 = Fma.MultiplyAdd(t, w, a23);
+        }
+        y[0] = Finish(a00, c, p, x0, m0); y[1] = Finish(a01, c, p, x0, m1);
+        y[2] = Finish(a02, c, p, x0, m2); y[3] = Finish(a03, c, p, x0, m3);
+        y += ldy;
+        y[0] = Finish(a10, c, p, x1, m0); y[1] = Finish(a11, c, p, x1, m1);
+        y[2] = Finish(a12, c, p, x1, m2); y[3] = Finish(a13, c, p, x1, m3);
+        y += ldy;
+        y[0] = Finish(a20, c, p, x2, m0); y[1] = Finish(a21, c, p, x2, m1);
+        y[2] = Finish(a22, c, p, x2, m2); y[3] = Finish(a23, c, p, x2, m3);
+    }
+
+    // One row of x against four rows of m, each element's chain as in Dot2x4.
+    static void Dot1x4(int c, float* x0, float* m0, float* y)
+    {
+        float* m1 = m0 + c, m2 = m1 + c, m3 = m2 + c;
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        int p = 0;
+        for (; p + 8 <= c; p += 8)
+        {
+            var u = Avx.LoadVector256(x0 + p);
+            a0 = Fma.MultiplyAdd(u, Avx.LoadVector256(m0 + p), a0); a1 = Fma.MultiplyAdd(u, Avx.LoadVector256(m1 + p), a1);
+            a2 = Fma.MultiplyAdd(u, Avx.LoadVector256(m2 + p), a2); a3 = Fma.MultiplyAdd(u, Avx.LoadVector256(m3 + p), a3);
+        }
+        y[0] = Finish(a0, c, p, x0, m0); y[1] = Finish(a1, c, p, x0, m1);
+        y[2] = Finish(a2, c, p, x0, m2); y[3] = Finish(a3, c, p, x0, m3);
     }
 
     // One row against one row of m: two chains (so the FMA latency is half hidden), combined lane by lane.

@@ -5,15 +5,16 @@ namespace Lora.Tests.Kernels;
 
 /// <summary>
 /// The thin LoRA products (<see cref="LoraLowRank"/>) against double-precision sums, over sizes that run every tail
-/// of the register blocking (rows in pairs, rank rows in fours, columns in 8s and 16s). Bound: a sum of m products
+/// of the register blocking (rows in threes, pairs and ones, rank rows in fours, columns in 8s, 12s and 24s, and
+/// more rows than one 128-row strip of <see cref="LoraLowRank.Outer"/>). Bound: a sum of m products
 /// is within γ(2m + 4)·Σ|terms| (<see cref="LoraOracle.Gamma"/>), plus the same relative error on a scaled or
 /// accumulated result.
 /// </summary>
 public unsafe class LoraLowRankTests
 {
-    static readonly int[] Ns = [0, 1, 2, 3, 5];
+    static readonly int[] Ns = [0, 1, 2, 3, 5, 131];
     static readonly int[] Rs = [1, 2, 3, 4, 5, 8, 9];
-    static readonly int[] Cs = [0, 1, 7, 8, 9, 15, 16, 17, 31, 33, 40];
+    static readonly int[] Cs = [0, 1, 7, 8, 9, 12, 15, 16, 17, 23, 24, 25, 31, 33, 40, 48, 50];
 
     [Fact]
     public void DotMatchesTheDoubleSums()
@@ -47,23 +48,36 @@ public unsafe class LoraLowRankTests
     }
 
     [Theory]
-    [InlineData(0.5f, 0f)]
-    [InlineData(2f, 1f)]
-    [InlineData(-1.5f, 0.25f)]
-    public void OuterMatchesTheDoubleSums(float s, float beta)
+    [InlineData(0.5f, 0f, false)]
+    [InlineData(2f, 1f, false)]
+    [InlineData(-1.5f, 0.25f, false)]
+    [InlineData(0.5f, 0f, true)]
+    [InlineData(2f, 1f, true)]
+    [InlineData(-1.5f, 0.25f, true)]
+    public void OuterMatchesTheDoubleSums(float s, float beta, bool transposed)
     {
         foreach (int n in Ns)
             foreach (int r in Rs)
                 foreach (int c in Cs)
                 {
+                    if (transposed && r > 8) continue;
                     float[] u = Random(n * r, 3 + n + r), v = Random(n * c, 4 + c), o0 = Random(r * c, 5 + r);
                     float[] fast = (float[])o0.Clone(), slow = (float[])o0.Clone();
                     if (beta == 0f) Array.Fill(fast, float.NaN); // beta = 0 must not read o
                     fixed (float* pu = u, pv = v, pf = fast, ps = slow)
                     {
-                        LoraLowRank.Outer(n, r, c, s, pu, pv, beta, pf);
-                        LoraLowRank.OuterReference(n, r, c, s, pu, pv, beta, ps);
+                        if (transposed)
+                        {
+                            LoraLowRank.OuterTransposed(n, r, c, s, pu, pv, beta, pf);
+                            LoraLowRank.OuterTransposedReference(n, r, c, s, pu, pv, beta, ps);
+                        }
+                        else
+                        {
+                            LoraLowRank.Outer(n, r, c, s, pu, pv, beta, pf);
+                            LoraLowRank.OuterReference(n, r, c, s, pu, pv, beta, ps);
+                        }
                     }
+                    string name = transposed ? "OuterTransposed" : "Outer";
                     for (int j = 0; j < r; j++)
                         for (int p = 0; p < c; p++)
                         {
@@ -73,34 +87,64 @@ public unsafe class LoraLowRankTests
                                 e += (double)u[i * r + j] * v[i * c + p];
                                 abs += Math.Abs((double)u[i * r + j] * v[i * c + p]);
                             }
-                            double old = beta == 0f ? 0 : (double)beta * o0[j * c + p];
+                            int at = transposed ? p * r + j : j * c + p;
+                            double old = beta == 0f ? 0 : (double)beta * o0[at];
                             e = s * e + old;
                             double bound = Gamma(n) * (Math.Abs(s) * abs + Math.Abs(old));
-                            foreach (var (val, what) in new[] { (fast[j * c + p], "Outer"), (slow[j * c + p], "OuterReference") })
+                            foreach (var (val, what) in new[] { (fast[at], name), (slow[at], name + "Reference") })
                                 Assert.True(Math.Abs(val - e) <= bound, $"{what} n={n} r={r} c={c} s={s} beta={beta} [{j}, {p}] = {val:R}, expected {e:R} ± {bound:E2}");
                         }
                 }
     }
+
+    [Theory]
+    [InlineData(0f)]
+    [InlineData(1f)]
+    [InlineData(0.75f)]
+    public void OuterTransposedIsOuterTransposedBitForBit(float beta)
+    {
+        // The documented promise: the same chain per element, so LoRA's dB is the same whichever kernel forms it.
+        foreach (int n in new[] { 1, 7, 130 })
+            foreach (int r in new[] { 1, 3, 8 })
+                foreach (int c in new[] { 5, 12, 37, 100 })
+                {
+                    float[] u = Random(n * r, 21 + n), v = Random(n * c, 22 + c), o = Random(r * c, 23 + r), ot = new float[c * r];
+                    for (int j = 0; j < r; j++)
+                        for (int p = 0; p < c; p++) ot[p * r + j] = o[j * c + p];
+                    fixed (float* pu = u, pv = v, po = o, pt = ot)
+                    {
+                        LoraLowRank.Outer(n, r, c, 1.25f, pu, pv, beta, po);
+                        LoraLowRank.OuterTransposed(n, r, c, 1.25f, pu, pv, beta, pt);
+                    }
+                    for (int j = 0; j < r; j++)
+                        for (int p = 0; p < c; p++)
+                            Assert.True(BitConverter.SingleToInt32Bits(o[j * c + p]) == BitConverter.SingleToInt32Bits(ot[p * r + j]),
+                                $"n={n} r={r} c={c} beta={beta} [{j}, {p}]: Outer {o[j * c + p]:R}, OuterTransposed {ot[p * r + j]:R}");
+                }
+    }
+
     [Theory]
     [InlineData(37, 9, 203)]
     [InlineData(64, 8, 1024)]
+    [InlineData(200, 8, 301)]
     public void OneThreadAndManyThreadsAreBitwiseEqual(int n, int r, int c)
     {
         float[] x = Random(n * c, 11), m = Random(r * c, 12), u = Random(n * r, 13), o0 = Random(r * c, 14);
-        (float[] Y, float[] O) Run(int threads)
+        (float[] Y, float[] O, float[] T) Run(int threads)
         {
-            float[] y = new float[n * r], o = (float[])o0.Clone();
+            float[] y = new float[n * r], o = (float[])o0.Clone(), ot = (float[])o0.Clone();
             long threshold = GemmDriver.MinFlopsPerPart;
             KernelThreads.Count = threads;
             GemmDriver.MinFlopsPerPart = 1 << 10; // split even these shapes
             try
             {
-                fixed (float* px = x, pm = m, pu = u, py = y, po = o)
+                fixed (float* px = x, pm = m, pu = u, py = y, po = o, pt = ot)
                 {
                     LoraLowRank.Dot(n, r, c, px, pm, py);
                     LoraLowRank.Outer(n, r, c, 1.5f, pu, px, 0.5f, po);
+                    if (r <= 8) LoraLowRank.OuterTransposed(n, r, c, 1.5f, pu, px, 0.5f, pt);
                 }
-                return (y, o);
+                return (y, o, ot);
             }
             finally
             {
@@ -114,6 +158,7 @@ public unsafe class LoraLowRankTests
             var many = Run(threads);
             BitwiseEqual(one.Y, many.Y, $"Dot with {threads} threads");
             BitwiseEqual(one.O, many.O, $"Outer with {threads} threads");
+            BitwiseEqual(one.T, many.T, $"OuterTransposed with {threads} threads");
         }
     }
 }

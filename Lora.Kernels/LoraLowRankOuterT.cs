@@ -1,0 +1,120 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Lora.Kernels;
+
+// LoraLowRank.OuterTransposed: oᵀ (c×r) = s·vᵀ·u + beta·oᵀ for r ≤ 8, one 8-lane vector of ranks per row of oᵀ,
+// so LoRA's dB (d×r) is written in place instead of through two transposes.
+internal static unsafe partial class LoraLowRank
+{
+    /// <summary>Rows of oᵀ per register tile.</summary>
+    const int TransposedTile = 12;
+
+    /// <summary>ot (c×r) = s·vᵀ·u + beta·ot for u (n×r), v (n×c), r ≤ 8: the transpose of <see cref="Outer"/>'s
+    /// result, element for element the same chain (so the same bits as <see cref="Outer"/> then a transpose).</summary>
+    /// <remarks>Each row of ot is one vector of up to 8 ranks: row i of v adds s·u[i, :]·v[i, p] to row p, with
+    /// v[i, p] broadcast, for twelve rows p at a time. v is read once, whatever r.</remarks>
+    /// <param name="threads">As for <see cref="Outer"/>.</param>
+    public static void OuterTransposed(int n, int r, int c, float s, float* u, float* v, float beta, float* ot, int threads = 0)
+    {
+        if (r > 8) throw new ArgumentException($"OuterTransposed needs r ≤ 8, got r = {r}.", nameof(r));
+        if (!Fast) { OuterTransposedReference(n, r, c, s, u, v, beta, ot); return; }
+        var job = new Job { N = n, R = r, C = c, S = s, Beta = beta, A = u, B = v, Out = ot };
+        int parts = Math.Min(threads > 0 ? threads : KernelThreads.Count, Parts(2L * n * r * c, (c + TransposedTile - 1) / TransposedTile));
+        if (parts <= 1) TransposedRows(ref job, 0, c);
+        else WorkerPool.Run(&TransposedPart, &job, parts);
+    }
+
+    static void TransposedPart(void* state, int part, int parts)
+    {
+        ref Job j = ref *(Job*)state;
+        var (p0, p1) = WorkerPool.Share(j.C, TransposedTile, part, parts);
+        TransposedRows(ref j, p0, p1);
+    }
+
+    // Rows p0..p1 of ot; each element is the chain of OuterColumns.
+    static void TransposedRows(ref Job job, int p0, int p1)
+    {
+        int n = job.N, r = job.R, c = job.C;
+        float beta = job.Beta;
+        float* ot = job.Out + (nint)p0 * r;
+        int rows = p1 - p0;
+        if (rows <= 0) return;
+        if (beta != 0f && beta != 1f) for (nint e = 0; e < (nint)rows * r; e++) ot[e] *= beta;
+        bool zero = beta == 0f;
+        float* su = LoraBuffers.Current.OuterScaled((long)n * 8);
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < 8; j++) su[(nint)i * 8 + j] = j < r ? job.S * job.A[(nint)i * r + j] : 0f;
+        float* tile = stackalloc float[TransposedTile * 8];
+        float* v = job.B + p0;
+        for (int p = 0; p < rows; p += TransposedTile)
+        {
+            int w = Math.Min(TransposedTile, rows - p);
+            float* t = ot + (nint)p * r;
+            if (r < 8 || w < TransposedTile)
+            {
+                // Narrow tiles go through an 8-wide scratch so every vector load and store stays in bounds.
+                t = tile;
+                if (!zero)
+                    for (int q = 0; q < w; q++) new Span<float>(ot + (nint)(p + q) * r, r).CopyTo(new Span<float>(tile + q * 8, r));
+            }
+            if (w == TransposedTile)
+            {
+                if (zero) Tile12x8<Yes>(n, su, v + p, c, t);
+                else Tile12x8<No>(n, su, v + p, c, t);
+            }
+            else
+                for (int q = 0; q < w; q++) Tile1x8(n, zero, su, v + p + q, c, t + q * 8);
+            if (t == tile)
+                for (int q = 0; q < w; q++) new Span<float>(tile + q * 8, r).CopyTo(new Span<float>(ot + (nint)(p + q) * r, r));
+        }
+    }
+
+    // t[q, 0..8) (rows 8 apart) = (TZero ? 0 : t) + Σ_i su[i, 0..8)·v[i, q] for q < 12, i in order; v rows ldv apart.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Tile12x8<TZero>(int n, float* su, float* v, nint ldv, float* t) where TZero : struct, IFlag
+    {
+        Vector256<float> c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11;
+        if (TZero.On) c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = c8 = c9 = c10 = c11 = default;
+        else
+        {
+            c0 = Avx.LoadVector256(t); c1 = Avx.LoadVector256(t + 8); c2 = Avx.LoadVector256(t + 16); c3 = Avx.LoadVector256(t + 24);
+            c4 = Avx.LoadVector256(t + 32); c5 = Avx.LoadVector256(t + 40); c6 = Avx.LoadVector256(t + 48); c7 = Avx.LoadVector256(t + 56);
+            c8 = Avx.LoadVector256(t + 64); c9 = Avx.LoadVector256(t + 72); c10 = Avx.LoadVector256(t + 80); c11 = Avx.LoadVector256(t + 88);
+        }
+        for (int i = 0; i < n; i++, su += 8, v += ldv)
+        {
+            var u = Avx.LoadVector256(su);
+            c0 = Fma.MultiplyAdd(u, Vector256.Create(v[0]), c0); c1 = Fma.MultiplyAdd(u, Vector256.Create(v[1]), c1);
+            c2 = Fma.MultiplyAdd(u, Vector256.Create(v[2]), c2); c3 = Fma.MultiplyAdd(u, Vector256.Create(v[3]), c3);
+            c4 = Fma.MultiplyAdd(u, Vector256.Create(v[4]), c4); c5 = Fma.MultiplyAdd(u, Vector256.Create(v[5]), c5);
+            c6 = Fma.MultiplyAdd(u, Vector256.Create(v[6]), c6); c7 = Fma.MultiplyAdd(u, Vector256.Create(v[7]), c7);
+            c8 = Fma.MultiplyAdd(u, Vector256.Create(v[8]), c8); c9 = Fma.MultiplyAdd(u, Vector256.Create(v[9]), c9);
+            c10 = Fma.MultiplyAdd(u, Vector256.Create(v[10]), c10); c11 = Fma.MultiplyAdd(u, Vector256.Create(v[11]), c11);
+        }
+        Avx.Store(t, c0); Avx.Store(t + 8, c1); Avx.Store(t + 16, c2); Avx.Store(t + 24, c3);
+        Avx.Store(t + 32, c4); Avx.Store(t + 40, c5); Avx.Store(t + 48, c6); Avx.Store(t + 56, c7);
+        Avx.Store(t + 64, c8); Avx.Store(t + 72, c9); Avx.Store(t + 80, c10); Avx.Store(t + 88, c11);
+    }
+
+    // One row of the tile: t[0..8) = (zero ? 0 : t) + Σ_i su[i, 0..8)·v[i].
+    static void Tile1x8(int n, bool zero, float* su, float* v, nint ldv, float* t)
+    {
+        var acc = zero ? default : Avx.LoadVector256(t);
+        for (int i = 0; i < n; i++, su += 8, v += ldv) acc = Fma.MultiplyAdd(Avx.LoadVector256(su), Vector256.Create(v[0]), acc);
+        Avx.Store(t, acc);
+    }
+
+    /// <summary>Scalar twin of <see cref="OuterTransposed"/>: ot[p, j] = s·Σ_i u[i, j]·v[i, p] + beta·ot[p, j].</summary>
+    public static void OuterTransposedReference(int n, int r, int c, float s, float* u, float* v, float beta, float* ot)
+    {
+        for (int p = 0; p < c; p++)
+            for (int j = 0; j < r; j++)
+            {
+                float acc = 0f;
+                for (int i = 0; i < n; i++) acc += u[(nint)i * r + j] * v[(nint)i * c + p];
+                ot[(nint)p * r + j] = beta == 0f ? s * acc : s * acc + beta * ot[(nint)p * r + j];
+            }
+    }
+}
