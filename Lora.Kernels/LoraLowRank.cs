@@ -13,7 +13,7 @@ namespace Lora.Kernels;
 /// A general GEMM pads r to its 16-column register tile or runs them on its skinny paths; at n = 128, r = 8 those
 /// reached ~21 GFLOP/s. <see cref="Dot"/> keeps 12 accumulators on full registers (3 rows × 4 rank rows) and reads
 /// the rank-sized operand from L1; <see cref="Outer"/> and <see cref="OuterTransposed"/> hold a 4×24 or 12×8 tile
-/// of the output in registers over all n rows of the long operand. Each output element is one fixed chain of operations that does not depend on how
+/// of the output in registers over blocks of 32 rows of the long operand, copied into column strips first. Each output element is one fixed chain of operations that does not depend on how
 /// the call is split, so the bits are the same for any thread count. <see cref="DotReference"/> and
 /// <see cref="OuterReference"/> (<see cref="OuterTransposedReference"/>) are the scalar twins (and the fallback
 /// without AVX2/FMA). docs/kernels.md has the measurements.
@@ -89,10 +89,11 @@ internal static unsafe partial class LoraLowRank
     }
 
     /// <summary>o (r×c) = s·uᵀ·v + beta·o for u (n×r), v (n×c), both row-major; beta = 0 never reads o.</summary>
-    /// <remarks>Tiles of 4 rank rows × 24 columns stay in registers while all n rows of v go by (o is read and
-    /// written once per tile, not once per row of v); with more than 4 rank rows the first tile copies its strip of
-    /// v to an L1 scratch for the others. Each element is one chain: beta·o, then + (s·u[i, j])·v[i, p] fused, for
-    /// i in order. Split over threads by 8-column groups of o; the chain is the same for any split or tiling.</remarks>
+    /// <remarks>Tiles of 4 rank rows × 24 columns stay in registers while a block of 32 rows of v goes by (o is
+    /// read and written once per tile and block, not once per row of v); each block is first copied row by row into
+    /// 24-column strips that the tiles read from L1. Each element is one chain: beta·o, then + (s·u[i, j])·v[i, p]
+    /// fused, for i in order. Split over threads by 8-column groups of o; the chain is the same for any split,
+    /// tiling or blocking.</remarks>
     /// <param name="threads">At most this many threads (0: <see cref="KernelThreads.Count"/>); 1 runs on the calling
     /// thread only, as inside a part of another parallel job, whose workers must not call back into the pool.</param>
     public static void Outer(int n, int r, int c, float s, float* u, float* v, float beta, float* o, int threads = 0)

@@ -5,18 +5,21 @@ using System.Runtime.Intrinsics.X86;
 namespace Lora.Kernels;
 
 // The register tiles of LoraLowRank.Outer: o (r×c) = s·uᵀ·v + beta·o as 4 rank rows × 24 columns (12 accumulators)
-// summed over all n rows of v, so o is read and written once per tile instead of once per row of v.
+// summed over a block of rows of v, so o is read and written once per tile and block instead of once per row of v.
 internal static unsafe partial class LoraLowRank
 {
     /// <summary>Columns of o per register tile (three 8-lane vectors).</summary>
     const int StripWidth = 24;
 
-    /// <summary>Rows of v per strip copy: 128 × 24 floats (12 KB) stay in L1 while the other rank rows reuse them.</summary>
-    const int StripRows = 128;
+    /// <summary>Rows of v copied into strips per block: 32 × 24 floats (3 KB) per strip, read from L1 by every
+    /// group of rank rows.</summary>
+    const int BlockRows = 32;
 
     // Columns p0..p1 of o. Every element is one chain, o[j, p] ← beta·o[j, p] (0 when beta = 0, o when beta = 1),
     // then o[j, p] ← fma(s·u[i, j], v[i, p], o[j, p]) for i = 0..n-1 in order: the same bits however the columns
-    // are tiled or split over threads.
+    // are tiled, blocked or split over threads. Each block of rows of v is copied row by row (sequential reads) into
+    // 24-column strips first: the tiles reading v's columns in place cross a page per row, which measured 1–1.5 %
+    // slower over a whole MLP training step although faster with v already in cache.
     static void OuterColumns(ref Job job, int p0, int p1)
     {
         int n = job.N, r = job.R, c = job.C;
@@ -35,28 +38,22 @@ internal static unsafe partial class LoraLowRank
         float* su = buffers.OuterScaled((long)n * rp);
         for (int i = 0; i < n; i++)
             for (int j = 0; j < rp; j++) su[(nint)i * rp + j] = j < r ? s * job.A[(nint)i * r + j] : 0f;
-        float* strip = buffers.OuterStrip(StripRows * StripWidth);
+        int width = p1 - p0, strips = (width + StripWidth - 1) / StripWidth;
+        float* packed = buffers.OuterStrip((long)BlockRows * strips * StripWidth);
         float* tile = stackalloc float[4 * StripWidth];
-        for (int p = p0; p < p1; p += StripWidth)
+        for (int i0 = 0; i0 < n; i0 += BlockRows)
         {
-            int w = Math.Min(StripWidth, p1 - p);
-            for (int i0 = 0; i0 < n; i0 += StripRows)
+            int rows = Math.Min(BlockRows, n - i0);
+            PackStrips(rows, job.B + (nint)i0 * c + p0, c, width, StripWidth, packed);
+            bool zero = i0 == 0 && beta == 0f;
+            for (int st = 0; st < strips; st++)
             {
-                int rows = Math.Min(StripRows, n - i0);
-                float* v = job.B + (nint)i0 * c + p;
-                nint ldv = c;
-                if (w < StripWidth)
-                {
-                    // A narrow last strip is copied zero-padded, so the tile never reads past v's rows.
-                    CopyStrip(rows, w, v, c, strip);
-                    v = strip;
-                    ldv = StripWidth;
-                }
-                bool zero = i0 == 0 && beta == 0f;
+                int p = p0 + st * StripWidth, w = Math.Min(StripWidth, p1 - p);
+                float* v = packed + (nint)st * rows * StripWidth;
                 for (int j0 = 0; j0 < r; j0 += 4)
                 {
-                    // The first rank rows of a full strip copy it for the others, which then read it from L1.
-                    bool copy = ldv != StripWidth && j0 + 4 < r;
+                    // Partial tiles (the last strip, the last rank rows) go through a scratch tile so that the
+                    // vector loads and stores stay inside o.
                     float* o = job.Out + (nint)j0 * c + p, t = o;
                     nint ldo = c;
                     int jr = Math.Min(4, r - j0);
@@ -67,34 +64,48 @@ internal static unsafe partial class LoraLowRank
                         if (!zero) for (int jj = 0; jj < jr; jj++) new Span<float>(o + jj * c, w).CopyTo(new Span<float>(t + jj * StripWidth, w));
                     }
                     float* uj = su + (nint)i0 * rp + j0;
-                    if (zero && copy) Tile4x24<Yes, Yes>(rows, uj, rp, v, ldv, strip, t, ldo);
-                    else if (zero) Tile4x24<Yes, No>(rows, uj, rp, v, ldv, strip, t, ldo);
-                    else if (copy) Tile4x24<No, Yes>(rows, uj, rp, v, ldv, strip, t, ldo);
-                    else Tile4x24<No, No>(rows, uj, rp, v, ldv, strip, t, ldo);
+                    if (zero) Tile4x24<Yes>(rows, uj, rp, v, StripWidth, t, ldo);
+                    else Tile4x24<No>(rows, uj, rp, v, StripWidth, t, ldo);
                     if (t == tile)
                         for (int jj = 0; jj < jr; jj++) new Span<float>(t + jj * StripWidth, w).CopyTo(new Span<float>(o + jj * c, w));
-                    if (copy) { v = strip; ldv = StripWidth; }
                 }
             }
         }
     }
 
-    // strip (rows × 24) = v[0..rows, 0..w), zero past column w.
-    static void CopyStrip(int rows, int w, float* v, nint ldv, float* strip)
+    // Strip s of dst (rows × sw floats, at s·rows·sw) = v[0..rows, s·sw..(s+1)·sw), zero past column w; v is read
+    // row by row. sw is 24 (Outer) or 12 (OuterTransposed).
+    static void PackStrips(int rows, float* v, nint ldv, int w, int sw, float* dst)
     {
-        for (int i = 0; i < rows; i++)
+        int full = w / sw, rest = w - full * sw;
+        nint stripFloats = (nint)rows * sw;
+        for (int i = 0; i < rows; i++, v += ldv)
         {
-            float* dst = strip + (nint)i * StripWidth;
-            new Span<float>(v + i * ldv, w).CopyTo(new Span<float>(dst, w));
-            new Span<float>(dst + w, StripWidth - w).Clear();
+            float* d = dst + (nint)i * sw, src = v;
+            for (int st = 0; st < full; st++, d += stripFloats, src += sw)
+            {
+                Avx.Store(d, Avx.LoadVector256(src));
+                if (sw == 24)
+                {
+                    Avx.Store(d + 8, Avx.LoadVector256(src + 8));
+                    Avx.Store(d + 16, Avx.LoadVector256(src + 16));
+                }
+                else Sse.Store(d + 8, Sse.LoadVector128(src + 8));
+            }
+            if (rest > 0)
+            {
+                int q = 0;
+                for (; q < rest; q++) d[q] = src[q];
+                for (; q < sw; q++) d[q] = 0f;
+            }
         }
     }
 
     // o[0..4, 0..24) (row stride ldo) = (TZero ? 0 : o) + Σ_i su[i, 0..4]ᵀ·v[i, 0..24), i in order; su rows ldu apart,
-    // v rows ldv apart. TCopy also stores each v row into strip (24 floats per row).
+    // v rows ldv apart.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Tile4x24<TZero, TCopy>(int rows, float* su, int ldu, float* v, nint ldv, float* strip, float* o, nint ldo)
-        where TZero : struct, IFlag where TCopy : struct, IFlag
+    static void Tile4x24<TZero>(int rows, float* su, int ldu, float* v, nint ldv, float* o, nint ldo)
+        where TZero : struct, IFlag
     {
         Vector256<float> c00, c01, c02, c10, c11, c12, c20, c21, c22, c30, c31, c32;
         if (TZero.On)
@@ -114,15 +125,15 @@ internal static unsafe partial class LoraLowRank
         int i = 0;
         for (; i + 4 <= rows; i += 4)
         {
-            Row<TCopy>(su, v, strip + (nint)i * StripWidth, ref c00, ref c01, ref c02, ref c10, ref c11, ref c12, ref c20, ref c21, ref c22, ref c30, ref c31, ref c32);
-            Row<TCopy>(su + ldu, v + ldv, strip + (nint)(i + 1) * StripWidth, ref c00, ref c01, ref c02, ref c10, ref c11, ref c12, ref c20, ref c21, ref c22, ref c30, ref c31, ref c32);
-            Row<TCopy>(su + 2 * ldu, v + 2 * ldv, strip + (nint)(i + 2) * StripWidth, ref c00, ref c01, ref c02, ref c10, ref c11, ref c12, ref c20, ref c21, ref c22, ref c30, ref c31, ref c32);
-            Row<TCopy>(su + 3 * ldu, v + 3 * ldv, strip + (nint)(i + 3) * StripWidth, ref c00, ref c01, ref c02, ref c10, ref c11, ref c12, ref c20, ref c21, ref c22, ref c30, ref c31, ref c32);
+            Row(su, v, ref c00, ref c01, ref c02, ref c10, ref c11, ref c12, ref c20, ref c21, ref c22, ref c30, ref c31, ref c32);
+            Row(su + ldu, v + ldv, ref c00, ref c01, ref c02, ref c10, ref c11, ref c12, ref c20, ref c21, ref c22, ref c30, ref c31, ref c32);
+            Row(su + 2 * ldu, v + 2 * ldv, ref c00, ref c01, ref c02, ref c10, ref c11, ref c12, ref c20, ref c21, ref c22, ref c30, ref c31, ref c32);
+            Row(su + 3 * ldu, v + 3 * ldv, ref c00, ref c01, ref c02, ref c10, ref c11, ref c12, ref c20, ref c21, ref c22, ref c30, ref c31, ref c32);
             su += 4 * ldu;
             v += 4 * ldv;
         }
         for (; i < rows; i++, su += ldu, v += ldv)
-            Row<TCopy>(su, v, strip + (nint)i * StripWidth, ref c00, ref c01, ref c02, ref c10, ref c11, ref c12, ref c20, ref c21, ref c22, ref c30, ref c31, ref c32);
+            Row(su, v, ref c00, ref c01, ref c02, ref c10, ref c11, ref c12, ref c20, ref c21, ref c22, ref c30, ref c31, ref c32);
         {
             float* o1 = o + ldo, o2 = o1 + ldo, o3 = o2 + ldo;
             Avx.Store(o, c00); Avx.Store(o + 8, c01); Avx.Store(o + 16, c02);
@@ -132,15 +143,13 @@ internal static unsafe partial class LoraLowRank
         }
     }
 
-    // One row of v into the 4×24 tile: c[j][q] = fma(su[j], v[8q..8q+8), c[j][q]); TCopy also copies the row to dst.
+    // One row of v into the 4×24 tile: c[j][q] = fma(su[j], v[8q..8q+8), c[j][q]).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Row<TCopy>(float* su, float* v, float* dst,
+    static void Row(float* su, float* v,
         ref Vector256<float> c00, ref Vector256<float> c01, ref Vector256<float> c02, ref Vector256<float> c10, ref Vector256<float> c11, ref Vector256<float> c12,
         ref Vector256<float> c20, ref Vector256<float> c21, ref Vector256<float> c22, ref Vector256<float> c30, ref Vector256<float> c31, ref Vector256<float> c32)
-        where TCopy : struct, IFlag
     {
         var v0 = Avx.LoadVector256(v); var v1 = Avx.LoadVector256(v + 8); var v2 = Avx.LoadVector256(v + 16);
-        if (TCopy.On) { Avx.Store(dst, v0); Avx.Store(dst + 8, v1); Avx.Store(dst + 16, v2); }
         var b = Vector256.Create(su[0]);
         c00 = Fma.MultiplyAdd(b, v0, c00); c01 = Fma.MultiplyAdd(b, v1, c01); c02 = Fma.MultiplyAdd(b, v2, c02);
         b = Vector256.Create(su[1]);

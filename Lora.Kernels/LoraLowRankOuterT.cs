@@ -14,7 +14,7 @@ internal static unsafe partial class LoraLowRank
     /// <summary>ot (c×r) = s·vᵀ·u + beta·ot for u (n×r), v (n×c), r ≤ 8: the transpose of <see cref="Outer"/>'s
     /// result, element for element the same chain (so the same bits as <see cref="Outer"/> then a transpose).</summary>
     /// <remarks>Each row of ot is one vector of up to 8 ranks: row i of v adds s·u[i, :]·v[i, p] to row p, with
-    /// v[i, p] broadcast, for twelve rows p at a time. v is read once, whatever r.</remarks>
+    /// v[i, p] broadcast, for twelve rows p at a time, from blocks of v copied into 12-column strips.</remarks>
     /// <param name="threads">As for <see cref="Outer"/>.</param>
     public static void OuterTransposed(int n, int r, int c, float s, float* u, float* v, float beta, float* ot, int threads = 0)
     {
@@ -33,41 +33,50 @@ internal static unsafe partial class LoraLowRank
         TransposedRows(ref j, p0, p1);
     }
 
-    // Rows p0..p1 of ot; each element is the chain of OuterColumns.
+    // Rows p0..p1 of ot; each element is the chain of OuterColumns. Blocks of rows of v are copied into 12-column
+    // strips first, as in OuterColumns.
     static void TransposedRows(ref Job job, int p0, int p1)
     {
         int n = job.N, r = job.R, c = job.C;
         float beta = job.Beta;
         float* ot = job.Out + (nint)p0 * r;
-        int rows = p1 - p0;
-        if (rows <= 0) return;
-        if (beta != 0f && beta != 1f) for (nint e = 0; e < (nint)rows * r; e++) ot[e] *= beta;
-        bool zero = beta == 0f;
-        float* su = LoraBuffers.Current.OuterScaled((long)n * 8);
+        int count = p1 - p0;
+        if (count <= 0) return;
+        if (beta != 0f && beta != 1f) for (nint e = 0; e < (nint)count * r; e++) ot[e] *= beta;
+        if (n == 0)
+        {
+            if (beta == 0f) new Span<float>(ot, count * r).Clear();
+            return;
+        }
+        var buffers = LoraBuffers.Current;
+        float* su = buffers.OuterScaled((long)n * 8);
         for (int i = 0; i < n; i++)
             for (int j = 0; j < 8; j++) su[(nint)i * 8 + j] = j < r ? job.S * job.A[(nint)i * r + j] : 0f;
+        int strips = (count + TransposedTile - 1) / TransposedTile;
+        float* packed = buffers.OuterStrip((long)BlockRows * strips * TransposedTile);
         float* tile = stackalloc float[TransposedTile * 8];
-        float* v = job.B + p0;
-        for (int p = 0; p < rows; p += TransposedTile)
+        for (int i0 = 0; i0 < n; i0 += BlockRows)
         {
-            int w = Math.Min(TransposedTile, rows - p);
-            float* t = ot + (nint)p * r;
-            if (r < 8 || w < TransposedTile)
+            int rows = Math.Min(BlockRows, n - i0);
+            PackStrips(rows, job.B + (nint)i0 * c + p0, c, count, TransposedTile, packed);
+            bool zero = i0 == 0 && beta == 0f;
+            for (int st = 0; st < strips; st++)
             {
-                // Narrow tiles go through an 8-wide scratch so every vector load and store stays in bounds.
-                t = tile;
-                if (!zero)
-                    for (int q = 0; q < w; q++) new Span<float>(ot + (nint)(p + q) * r, r).CopyTo(new Span<float>(tile + q * 8, r));
+                int p = st * TransposedTile, w = Math.Min(TransposedTile, count - p);
+                float* t = ot + (nint)p * r;
+                if (r < 8 || w < TransposedTile)
+                {
+                    // Narrow tiles go through an 8-wide scratch so every vector load and store stays inside ot.
+                    t = tile;
+                    if (!zero)
+                        for (int q = 0; q < w; q++) new Span<float>(ot + (nint)(p + q) * r, r).CopyTo(new Span<float>(tile + q * 8, r));
+                }
+                float* v = packed + (nint)st * rows * TransposedTile;
+                if (zero) Tile12x8<Yes>(rows, su + (nint)i0 * 8, v, TransposedTile, t);
+                else Tile12x8<No>(rows, su + (nint)i0 * 8, v, TransposedTile, t);
+                if (t == tile)
+                    for (int q = 0; q < w; q++) new Span<float>(tile + q * 8, r).CopyTo(new Span<float>(ot + (nint)(p + q) * r, r));
             }
-            if (w == TransposedTile)
-            {
-                if (zero) Tile12x8<Yes>(n, su, v + p, c, t);
-                else Tile12x8<No>(n, su, v + p, c, t);
-            }
-            else
-                for (int q = 0; q < w; q++) Tile1x8(n, zero, su, v + p + q, c, t + q * 8);
-            if (t == tile)
-                for (int q = 0; q < w; q++) new Span<float>(tile + q * 8, r).CopyTo(new Span<float>(ot + (nint)(p + q) * r, r));
         }
     }
 
@@ -96,14 +105,6 @@ internal static unsafe partial class LoraLowRank
         Avx.Store(t, c0); Avx.Store(t + 8, c1); Avx.Store(t + 16, c2); Avx.Store(t + 24, c3);
         Avx.Store(t + 32, c4); Avx.Store(t + 40, c5); Avx.Store(t + 48, c6); Avx.Store(t + 56, c7);
         Avx.Store(t + 64, c8); Avx.Store(t + 72, c9); Avx.Store(t + 80, c10); Avx.Store(t + 88, c11);
-    }
-
-    // One row of the tile: t[0..8) = (zero ? 0 : t) + Σ_i su[i, 0..8)·v[i].
-    static void Tile1x8(int n, bool zero, float* su, float* v, nint ldv, float* t)
-    {
-        var acc = zero ? default : Avx.LoadVector256(t);
-        for (int i = 0; i < n; i++, su += 8, v += ldv) acc = Fma.MultiplyAdd(Avx.LoadVector256(su), Vector256.Create(v[0]), acc);
-        Avx.Store(t, acc);
     }
 
     /// <summary>Scalar twin of <see cref="OuterTransposed"/>: ot[p, j] = s·Σ_i u[i, j]·v[i, p] + beta·ot[p, j].</summary>
