@@ -233,11 +233,15 @@ internal static unsafe partial class LoraLowRank
     public static void OuterReference(int n, int r, int c, float s, float* u, float* v, float beta, float* o)
     {
         for (int j = 0; j < r; j++)
-            for (int p = 0; p < c; p++)
-            {
-                float acc = 0f;
-                for (int i = 0; i < n; i++) acc += u[(nint)i * r + j] * v[(nint)i * c + p];
-                o[(nint)j * c + p] = beta == 0f ? s * acc : s * acc + beta * o[(nint)j * c + p];
-            }
+            for (int p = 0; p < c; p++) o[(nint)j * c + p] = OuterElement(n, r, c, s, u, v, j, p, beta, o[(nint)j * c + p]);
+    }
+
+    /// <summary>One element of the scalar twins: s·Σ_i u[i, j]·v[i, p] + beta·old, the sum in row order (old is not
+    /// read when beta = 0).</summary>
+    static float OuterElement(int n, int r, int c, float s, float* u, float* v, int j, int p, float beta, float old)
+    {
+        float acc = 0f;
+        for (int i = 0; i < n; i++) acc += u[(nint)i * r + j] * v[(nint)i * c + p];
+        return beta == 0f ? s * acc : s * acc + beta * old;
     }
 }

@@ -111,11 +111,6 @@ internal static unsafe partial class LoraLowRank
     public static void OuterTransposedReference(int n, int r, int c, float s, float* u, float* v, float beta, float* ot)
     {
         for (int p = 0; p < c; p++)
-            for (int j = 0; j < r; j++)
-            {
-                float acc = 0f;
-                for (int i = 0; i < n; i++) acc += u[(nint)i * r + j] * v[(nint)i * c + p];
-                ot[(nint)p * r + j] = beta == 0f ? s * acc : s * acc + beta * ot[(nint)p * r + j];
-            }
+            for (int j = 0; j < r; j++) ot[(nint)p * r + j] = OuterElement(n, r, c, s, u, v, j, p, beta, ot[(nint)p * r + j]);
     }
 }
