@@ -29,7 +29,7 @@ internal sealed unsafe class LoraBuffers
     /// <summary>Room for a block of rows of s·(dy·B)·A (dropout backward).</summary>
     public float* Rows(long floats) => _rows.Get(floats);
 
-    /// <summary>Room for an r×d transpose (Bᵀ for g = dy·B, or dBᵀ).</summary>
+    /// <summary>Room for Bᵀ (r×d), for g = dy·B.</summary>
     public float* Transposed(long floats) => _transposed.Get(floats);
 
     /// <summary>Room for s·u of a thin outer product, its rank rows padded (<see cref="LoraLowRank.Outer"/>).</summary>

@@ -110,8 +110,12 @@ internal static unsafe class LoraGemmFused
 
     static bool LowRank(int r) => r <= LowRankMaxR && LoraLowRank.Fast;
 
-    /// <summary>Ranks up to which dA and dB run on <see cref="LoraLowRank.Outer"/> (tuning).</summary>
+    /// <summary>Ranks up to which dA runs on <see cref="LoraLowRank.Outer"/> and dB on
+    /// <see cref="LoraLowRank.OuterTransposed"/> (tuning; dB also stops at its 8-lane limit).</summary>
     internal static int OuterMaxR = 8;
+
+    static bool OuterA(int r) => LowRank(r) && r <= OuterMaxR;
+    static bool OuterB(int r) => OuterA(r) && r <= LoraLowRank.TransposedMaxR;
 
     // h (n, r) = xd (n, k)·Aᵀ, A (r, k)
     internal static void XTimesAT(int n, int r, int k, ReadOnlySpan<float> xd, ReadOnlySpan<float> a, Span<float> h)
@@ -133,11 +137,11 @@ internal static unsafe class LoraGemmFused
     }
 
     /// <summary>Whether dA and dB run at once, one per thread, instead of one after the other split over the threads:
-    /// one fork-join instead of two, and neither product pays for a split (thread count ≥ 2, both on
-    /// <see cref="LoraLowRank.Outer"/>, and enough work that
+    /// one fork-join instead of two, and neither product pays for a split (thread count ≥ 2, dA on
+    /// <see cref="LoraLowRank.Outer"/> and dB on <see cref="LoraLowRank.OuterTransposed"/>, and enough work that
     /// each would have been split).</summary>
     static bool OuterTogether(int n, int d, int k, int r) =>
-        GradsTogetherOn && KernelThreads.Count > 1 && LowRank(r) && r <= OuterMaxR && 2L * n * r * Math.Min(d, k) >= GemmDriver.MinFlopsPerPart / 8;
+        GradsTogetherOn && KernelThreads.Count > 1 && OuterB(r) && 2L * n * r * Math.Min(d, k) >= GemmDriver.MinFlopsPerPart / 8;
 
     /// <summary>On by default; a field only so that the benchmark can time the one-after-the-other order in the same run.</summary>
     internal static bool GradsTogetherOn = true;
@@ -164,31 +168,21 @@ internal static unsafe class LoraGemmFused
     {
         ref GradJob j = ref *(GradJob*)state;
         if (part == 0) LoraLowRank.Outer(j.N, j.R, j.K, j.Scale, j.G, j.Xd, j.Beta, j.DA, threads: 1);
-        else GradBOuter(j.N, j.D, j.R, j.Scale, j.Dy, j.H, j.Beta, j.DB, threads: 1);
+        else LoraLowRank.OuterTransposed(j.N, j.R, j.D, j.Scale, j.H, j.Dy, j.Beta, j.DB, threads: 1);
     }
 
     // dA (r, k) = s·gᵀ·xd + beta·dA
     internal static void GradA(int n, int k, int r, float scale, ReadOnlySpan<float> g, ReadOnlySpan<float> xd, float beta, Span<float> dA)
     {
-        if (!LowRank(r) || r > OuterMaxR) { Gemm.Sgemm(Transpose.Yes, Transpose.No, r, k, n, scale, g, r, xd, k, beta, dA, k); return; }
+        if (!OuterA(r)) { Gemm.Sgemm(Transpose.Yes, Transpose.No, r, k, n, scale, g, r, xd, k, beta, dA, k); return; }
         fixed (float* pg = g, px = xd, pdA = dA) LoraLowRank.Outer(n, r, k, scale, pg, px, beta, pdA);
     }
 
-    // dB (d, r) = s·dyᵀ·h + beta·dB, formed as its transpose s·hᵀ·dy (r, d) in scratch.
+    // dB (d, r) = s·dyᵀ·h + beta·dB, written in place (its rows of r ≤ 8 ranks are one vector each).
     internal static void GradB(int n, int d, int r, float scale, ReadOnlySpan<float> dy, ReadOnlySpan<float> h, float beta, Span<float> dB)
     {
-        if (!LowRank(r) || r > OuterMaxR) { Gemm.Sgemm(Transpose.Yes, Transpose.No, d, r, n, scale, dy, d, h, r, beta, dB, r); return; }
-        fixed (float* pdy = dy, ph = h, pdB = dB) GradBOuter(n, d, r, scale, pdy, ph, beta, pdB, threads: 0);
-    }
-
-    // dB (d, r) written in place (r ≤ 8), or through its transpose in this thread's scratch; on up to `threads` threads.
-    static void GradBOuter(int n, int d, int r, float scale, float* dy, float* h, float beta, float* dB, int threads)
-    {
-        if (r <= 8) { LoraLowRank.OuterTransposed(n, r, d, scale, h, dy, beta, dB, threads); return; }
-        float* t = LoraBuffers.Current.Transposed((long)r * d + 16);
-        if (beta != 0f) TransposeInto(d, r, dB, t);
-        LoraLowRank.Outer(n, r, d, scale, h, dy, beta, t, threads);
-        TransposeInto(r, d, t, dB);
+        if (!OuterB(r)) { Gemm.Sgemm(Transpose.Yes, Transpose.No, d, r, n, scale, dy, d, h, r, beta, dB, r); return; }
+        fixed (float* pdy = dy, ph = h, pdB = dB) LoraLowRank.OuterTransposed(n, r, d, scale, ph, pdy, beta, pdB);
     }
 
     /// <summary>dst (cols×rows) = srcᵀ for src (rows×cols) row-major.</summary>

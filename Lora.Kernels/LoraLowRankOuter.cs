@@ -35,9 +35,7 @@ internal static unsafe partial class LoraLowRank
         }
         var buffers = LoraBuffers.Current;
         int rp = (r + 3) & ~3; // rank rows padded to whole tiles with zero multipliers
-        float* su = buffers.OuterScaled((long)n * rp);
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < rp; j++) su[(nint)i * rp + j] = j < r ? s * job.A[(nint)i * r + j] : 0f;
+        float* su = ScaledRanks(ref job, rp, buffers);
         int width = p1 - p0, strips = (width + StripWidth - 1) / StripWidth;
         float* packed = buffers.OuterStrip((long)BlockRows * strips * StripWidth);
         float* tile = stackalloc float[4 * StripWidth];
@@ -71,6 +69,17 @@ internal static unsafe partial class LoraLowRank
                 }
             }
         }
+    }
+
+    // su (n×width) = s·u with its r columns padded by zeros to width, in this thread's scratch: the multipliers
+    // the tiles broadcast (or, in OuterTransposed, load as one vector per row).
+    static float* ScaledRanks(ref Job job, int width, LoraBuffers buffers)
+    {
+        int n = job.N, r = job.R;
+        float* su = buffers.OuterScaled((long)n * width);
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < width; j++) su[(nint)i * width + j] = j < r ? job.S * job.A[(nint)i * r + j] : 0f;
+        return su;
     }
 
     // Strip s of dst (rows × sw floats, at s·rows·sw) = v[0..rows, s·sw..(s+1)·sw), zero past column w; v is read

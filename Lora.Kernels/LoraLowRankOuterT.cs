@@ -11,6 +11,9 @@ internal static unsafe partial class LoraLowRank
     /// <summary>Rows of oᵀ per register tile.</summary>
     const int TransposedTile = 12;
 
+    /// <summary>The largest r <see cref="OuterTransposed"/> takes: one 8-lane vector of ranks per row.</summary>
+    public const int TransposedMaxR = 8;
+
     /// <summary>ot (c×r) = s·vᵀ·u + beta·ot for u (n×r), v (n×c), r ≤ 8: the transpose of <see cref="Outer"/>'s
     /// result, element for element the same chain (so the same bits as <see cref="Outer"/> then a transpose).</summary>
     /// <remarks>Each row of ot is one vector of up to 8 ranks: row i of v adds s·u[i, :]·v[i, p] to row p, with
@@ -18,7 +21,7 @@ internal static unsafe partial class LoraLowRank
     /// <param name="threads">As for <see cref="Outer"/>.</param>
     public static void OuterTransposed(int n, int r, int c, float s, float* u, float* v, float beta, float* ot, int threads = 0)
     {
-        if (r > 8) throw new ArgumentException($"OuterTransposed needs r ≤ 8, got r = {r}.", nameof(r));
+        if (r > TransposedMaxR) throw new ArgumentException($"OuterTransposed needs r ≤ {TransposedMaxR}, got r = {r}.", nameof(r));
         if (!Fast) { OuterTransposedReference(n, r, c, s, u, v, beta, ot); return; }
         var job = new Job { N = n, R = r, C = c, S = s, Beta = beta, A = u, B = v, Out = ot };
         int parts = Math.Min(threads > 0 ? threads : KernelThreads.Count, Parts(2L * n * r * c, (c + TransposedTile - 1) / TransposedTile));
@@ -49,9 +52,7 @@ internal static unsafe partial class LoraLowRank
             return;
         }
         var buffers = LoraBuffers.Current;
-        float* su = buffers.OuterScaled((long)n * 8);
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < 8; j++) su[(nint)i * 8 + j] = j < r ? job.S * job.A[(nint)i * r + j] : 0f;
+        float* su = ScaledRanks(ref job, 8, buffers);
         int strips = (count + TransposedTile - 1) / TransposedTile;
         float* packed = buffers.OuterStrip((long)BlockRows * strips * TransposedTile);
         float* tile = stackalloc float[TransposedTile * 8];
