@@ -74,9 +74,9 @@ public class LoraConv2dTests
         var x = Random(N * 3 * 7 * 7, 8);
         var w0 = conv.Weight.ToArray();
         var shape = new Shape(N, 3, 7, 7);
-        var unmerged = Forward(l, x, shape);
+        var unmerged = Run(l, x, shape);
         l.Merge();
-        var merged = Forward(l, x, shape);
+        var merged = Run(l, x, shape);
         l.Unmerge();
         var (exact, mag) = Exact(l, x, 7, 7);
         int ckk = 27, r = 2;
@@ -158,21 +158,10 @@ public class LoraConv2dTests
         // convolutions: each of the ckk + r_i + 4 rounding bounds at most, summed over the terms.
         l.Eval();
         Tape.Current.Reset();
-        var y = Forward(l, x.ToArray(), x.Shape);
+        var y = Run(l, x.ToArray(), x.Shape);
         var (exact, mag) = Exact(l, x.ToArray(), 5, 4);
         for (int i = 0; i < y.Length; i++)
             Assert.True(Math.Abs(y[i] - exact[i]) <= (18 + 2 + 4 + 18 + 1 + 4 + 1) * Eps * mag[i], $"y[{i}] = {y[i]}, exact {exact[i]}");
-    }
-
-    static float[] Forward(Module m, float[] x, Shape shape)
-    {
-        Tape.Current.Reset();
-        using (Tape.NoGrad())
-        {
-            var y = m.Forward(new Tensor(x, shape)).ToArray();
-            Tape.Current.Reset();
-            return y;
-        }
     }
 
     /// <summary>y = conv(x, W + Σ s_i·B_i·A_i) + b in double (N images of h×w), and M = Σ (|W| + Σ|s_i|·|B_i||A_i|)·|x| + |b|.</summary>

@@ -16,14 +16,16 @@ internal static class LoraTestUtil
         return a;
     }
 
-    /// <summary>Forward without recording, returning a copy of the output.</summary>
-    public static float[] Run(Module m, float[] x, int rows)
+    /// <summary>Forward of rows × (x.Length / rows) without recording, returning a copy of the output.</summary>
+    public static float[] Run(Module m, float[] x, int rows) => Run(m, x, new Shape(rows, x.Length / rows));
+
+    /// <summary>Forward of x in the given shape without recording, returning a copy of the output.</summary>
+    public static float[] Run(Module m, float[] x, Shape shape)
     {
         Tape.Current.Reset();
         using (Tape.NoGrad())
         {
-            var y = m.Forward(new Tensor(x, new Shape(rows, x.Length / rows)));
-            var result = y.ToArray();
+            var result = m.Forward(new Tensor(x, shape)).ToArray();
             Tape.Current.Reset();
             return result;
         }
