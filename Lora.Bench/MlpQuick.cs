@@ -42,17 +42,26 @@ internal static class MlpQuick
         if (args.Contains("--baseline")) cases = [.. cases, ("lora_base", new MlpStepCase(true))];
         // --lr-pass: also the LoRA step with the low-rank stretch as a k-block of its own (GemmDriver.FuseTail off).
         if (args.Contains("--lr-pass")) cases = [.. cases, ("lora_lrpass", new MlpStepCase(true))];
-        foreach (var (mode, c) in cases) QuickArgs.WarmUp(() => Step(mode, c)); // JIT tiers, pools, packing
-        // Interleave the two modes so a change in machine load affects both alike.
-        var times = cases.ToDictionary(c => c.Item1, _ => new List<double>());
+        // Each case is warmed up exactly as it is timed, clock reads included, so that the JIT has nothing left to
+        // compile once timing starts (its compiler thread would take the second core of a two-thread run).
+        double Timed(int i)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            double c0 = cpu ? QuickArgs.ThreadCpuMs() : 0;
+            Step(cases[i].Item1, cases[i].Item2);
+            return cpu ? QuickArgs.ThreadCpuMs() - c0 : Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+        }
+        for (int i = 0; i < cases.Length; i++)
+        {
+            int index = i;
+            QuickArgs.WarmUp(() => Timed(index)); // JIT tiers, pools, packing
+        }
+        // Interleave the modes so a change in machine load affects them alike.
+        var times = cases.Select(_ => new double[steps]).ToArray();
+        long compiled = QuickArgs.CompiledMethods;
         for (int s = 0; s < steps; s++)
-            foreach (var (mode, c) in cases)
-            {
-                long t0 = Stopwatch.GetTimestamp();
-                double c0 = cpu ? QuickArgs.ThreadCpuMs() : 0;
-                Step(mode, c);
-                times[mode].Add(cpu ? QuickArgs.ThreadCpuMs() - c0 : Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
-            }
+            for (int i = 0; i < cases.Length; i++) times[i][s] = Timed(i);
+        QuickArgs.WarnIfCompiled("mlp", QuickArgs.CompiledMethods - compiled);
         static void Step(string mode, MlpStepCase c)
         {
             if (mode == "lora_lrpass") { GemmDriver.FuseTail = false; c.Step(); GemmDriver.FuseTail = true; return; }
@@ -61,7 +70,8 @@ internal static class MlpQuick
             c.Step();
             (LoraGemmFused.Kc, LoraGemmFused.LowRankMaxR) = (0, 8);
         }
-        var median = times.ToDictionary(t => t.Key, t => t.Value.Order().ElementAt(t.Value.Count / 2));
+        var median = new Dictionary<string, double>();
+        for (int i = 0; i < cases.Length; i++) median[cases[i].Item1] = times[i].Order().ElementAt(steps / 2);
         var lora = cases[0].Item2.Report;
         foreach (var (mode, _) in cases)
         {

@@ -151,8 +151,10 @@ internal static class QuickGemm
             // shared a core with the JIT: 512³ NN measured 0.58–0.66× OpenBLAS first in the list, 1.16–1.25× second.
             // Large shapes (a call of 0.1–0.2 s) warm up on fewer than WarmUp's 30 calls, which kept the whole
             // one-thread run over a minute (63 s); their outer loops are compiled by OSR, and the pause still lets the
-            // background JIT finish.
-            QuickArgs.WarmUp(() => Gemm.Sgemm(tA, tB, m, n, k, 1f, a, lda, b, ldb, 0f, c, n), minCalls: Math.Clamp(3 * calls, 3, 30));
+            // background JIT finish (and they wait as few calls for the JIT to go quiet).
+            int warmCalls = Math.Clamp(3 * calls, 3, 30);
+            QuickArgs.WarmUp(() => Gemm.Sgemm(tA, tB, m, n, k, 1f, a, lda, b, ldb, 0f, c, n), minCalls: warmCalls,
+                quietCalls: Math.Min(warmCalls, 40));
             for (int rep = -1; rep < reps; rep++) // rep -1 warms up OpenBLAS
             {
                 double start = Now(cpu);
