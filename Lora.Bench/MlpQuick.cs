@@ -58,10 +58,10 @@ internal static class MlpQuick
         }
         // Interleave the modes so a change in machine load affects them alike.
         var times = cases.Select(_ => new double[steps]).ToArray();
-        long compiled = QuickArgs.CompiledMethods;
+        var jit = QuickArgs.JitTotals;
         for (int s = 0; s < steps; s++)
             for (int i = 0; i < cases.Length; i++) times[i][s] = Timed(i);
-        QuickArgs.WarnIfCompiled("mlp", QuickArgs.CompiledMethods - compiled);
+        QuickArgs.WarnIfCompiled("mlp", jit, QuickArgs.JitTotals);
         static void Step(string mode, MlpStepCase c)
         {
             if (mode == "lora_lrpass") { GemmDriver.FuseTail = false; c.Step(); GemmDriver.FuseTail = true; return; }

@@ -42,7 +42,7 @@ internal static partial class QuickArgs
 
     /// <summary>Runs <paramref name="body"/> until it has run at least <paramref name="minCalls"/> times and for at least
     /// <paramref name="minMs"/> ms, and then until the JIT has compiled nothing for <paramref name="quietMs"/> ms and
-    /// either <paramref name="quietCalls"/> calls or 4·<paramref name="quietMs"/> ms (at most <paramref name="maxMs"/> in
+    /// either <paramref name="quietCalls"/> calls or 10·<paramref name="quietMs"/> ms (at most <paramref name="maxMs"/> in
     /// all), so that what is timed afterwards is the steady state.</summary>
     /// <remarks>Tiered compilation first runs a method as quick tier-0 code (or on-stack-replacement code for a long
     /// loop) and promotes it after 30 calls, compiling tier 1 on a background thread once calls have gone 100 ms
@@ -54,7 +54,7 @@ internal static partial class QuickArgs
     /// `quick mlp --threads 2`, which had steps of 13–18 ms among its 6 ms ones and medians of 6.0–9.5 ms (04:40 UTC,
     /// 29 Nov). Waiting for the compiled-method count to stand still settles it; the window is more calls than the
     /// promotion threshold, so that a method called once per body cannot be between its two rounds, unless the body
-    /// is so slow that such a method's tier hardly matters (1.2 s of silence then suffices). The pause at the end lets
+    /// is so slow that such a method's tier hardly matters (3 s of silence then suffices). The pause at the end lets
     /// compilations queued by the last calls finish before timing starts.</remarks>
     public static void WarmUp(Action body, double minMs = 300, int minCalls = 30, int quietCalls = 40, double quietMs = 300,
         double maxMs = 20_000)
@@ -69,20 +69,23 @@ internal static partial class QuickArgs
             double total = Stopwatch.GetElapsedTime(t0, now).TotalMilliseconds;
             if (total >= maxMs) break;
             double quietFor = Stopwatch.GetElapsedTime(quietSince, now).TotalMilliseconds;
-            if (i >= minCalls && total >= minMs && quietFor >= quietMs && (quiet >= quietCalls || quietFor >= 4 * quietMs)) break;
+            if (i >= minCalls && total >= minMs && quietFor >= quietMs && (quiet >= quietCalls || quietFor >= 10 * quietMs)) break;
         }
         Thread.Sleep(250);
     }
 
-    /// <summary>Methods the JIT has compiled so far in this process (all threads).</summary>
-    public static long CompiledMethods => JitInfo.GetCompiledMethodCount();
+    /// <summary>The JIT's running totals in this process (all threads): methods compiled and time spent compiling.</summary>
+    public static (long Methods, TimeSpan Time) JitTotals => (JitInfo.GetCompiledMethodCount(), JitInfo.GetCompilationTime());
 
-    /// <summary>Writes a warning to stderr when the JIT compiled <paramref name="methods"/> &gt; 0 methods while a suite
-    /// was timing (the difference of two reads of <see cref="CompiledMethods"/>): its compiler thread competes for the
-    /// cores being timed.</summary>
-    public static void WarnIfCompiled(string suite, long methods)
+    /// <summary>Writes a warning to stderr when the JIT spent a millisecond or more compiling between two reads of
+    /// <see cref="JitTotals"/> taken around a suite's timing: its compiler thread competes for the cores being timed.
+    /// Below that it is a stray tier-up of some small method (about 0.1 ms each), which disturbs nothing.</summary>
+    public static void WarnIfCompiled(string suite, (long Methods, TimeSpan Time) before, (long Methods, TimeSpan Time) after)
     {
-        if (methods > 0) Console.Error.WriteLine($"quick {suite}: the JIT compiled {methods} method(s) while timing; the figures may be disturbed.");
+        double ms = (after.Time - before.Time).TotalMilliseconds;
+        if (ms >= 1)
+            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"quick {suite}: the JIT compiled {after.Methods - before.Methods} method(s) in {ms:F1} ms while timing; the figures may be disturbed."));
     }
 
     /// <summary>Wall-clock milliseconds.</summary>

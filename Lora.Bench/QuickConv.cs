@@ -150,13 +150,15 @@ internal static class QuickConv
         var reps = new int[kernels.Length];
         for (int i = 0; i < kernels.Length; i++)
         {
-            QuickArgs.WarmUp(kernels[i].Body); // JIT tiers, buffers
+            var body = kernels[i].Body;
+            QuickArgs.WarmUp(() => { double t = s_clock(); body(); _ = s_clock() - t; }); // JIT tiers, buffers, the clock
             long t0 = Stopwatch.GetTimestamp();
             kernels[i].Body();
             reps[i] = (int)Math.Clamp(0.1 / Math.Max(Stopwatch.GetElapsedTime(t0).TotalSeconds, 1e-7), 1, 1000); // ~100 ms per sample
         }
         var samples = new double[kernels.Length][];
         for (int i = 0; i < kernels.Length; i++) samples[i] = new double[rounds];
+        var jit = QuickArgs.JitTotals;
         for (int round = 0; round < rounds; round++)
             for (int i = 0; i < kernels.Length; i++)
             {
@@ -164,6 +166,7 @@ internal static class QuickConv
                 for (int j = 0; j < reps[i]; j++) kernels[i].Body();
                 samples[i][round] = (s_clock() - t0) / reps[i];
             }
+        QuickArgs.WarnIfCompiled("conv", jit, QuickArgs.JitTotals);
         ratio1 = Median(samples[1].Zip(samples[0], (a, b) => a / b).ToArray());
         ratio2 = Median(samples[2].Zip(samples[0], (a, b) => a / b).ToArray());
         return samples.Select(Median).ToArray();

@@ -38,17 +38,26 @@ internal static class QuickRnn
         {
             var cases = new[] { ("lora", new RnnStepCase(cell == "gru", true, n, t, inputSize, hidden, rank)),
                                 ("full", new RnnStepCase(cell == "gru", false, n, t, inputSize, hidden, rank)) };
-            // Warm-up: JIT tiers (their background compilation would count on the process CPU clock), pools, packing.
-            foreach (var (_, c) in cases) QuickArgs.WarmUp(() => c.Step());
-            var times = cases.ToDictionary(c => c.Item1, _ => new List<double>());
+            // Warm-up, exactly as timed (clock reads included): JIT tiers (their background compilation would count
+            // on the process CPU clock and take the second core), pools, packing.
+            double Timed(RnnStepCase c)
+            {
+                double t0 = clock();
+                c.Step(profile ? clock : null);
+                return clock() - t0;
+            }
+            foreach (var (_, c) in cases)
+            {
+                QuickArgs.WarmUp(() => Timed(c));
+                Array.Clear(c.PhaseMs); // --profile reports the timed steps only
+            }
+            var times = cases.Select(_ => new double[steps]).ToArray();
+            var jit = QuickArgs.JitTotals;
             for (int s = 0; s < steps; s++)
-                foreach (var (mode, c) in cases)
-                {
-                    double t0 = clock();
-                    c.Step(profile ? clock : null);
-                    times[mode].Add(clock() - t0);
-                }
-            var median = times.ToDictionary(x => x.Key, x => x.Value.Order().ElementAt(x.Value.Count / 2));
+                for (int i = 0; i < cases.Length; i++) times[i][s] = Timed(cases[i].Item2);
+            QuickArgs.WarnIfCompiled("rnn", jit, QuickArgs.JitTotals);
+            var median = new Dictionary<string, double>();
+            for (int i = 0; i < cases.Length; i++) median[cases[i].Item1] = times[i].Order().ElementAt(steps / 2);
             foreach (var (mode, c) in cases)
             {
                 if (json)
