@@ -5,7 +5,7 @@ using Lora.Kernels;
 namespace Lora.Bench;
 
 /// <summary>
-/// <c>quick lora [--threads N] [--json] [--rounds R] [--shape n,d,k,r] [--clock cpu] [--no-prefetch]</c>: the fused LoRA kernels against the plain GEMM, the
+/// <c>quick lora [--threads N] [--json] [--rounds R] [--shape n,d,k,r]... [--clock cpu] [--no-prefetch]</c>: the fused LoRA kernels against the plain GEMM, the
 /// unfused three-call forward and the full fine-tuning step, on the five shapes. Kernels run interleaved
 /// in rounds (each round times every kernel once), so a burst of load from other processes hits them alike; each
 /// figure is the median over rounds of the time per call. Also measures the read bandwidth (<see cref="Bandwidth"/>)
@@ -34,17 +34,19 @@ internal static class QuickLora
         }
         bool cpu = QuickArgs.CpuClock(args);
         var shapes = Shapes;
-        int si = Array.IndexOf(args, "--shape");
-        if (si >= 0)
+        var given = new List<(int, int, int, int)>();
+        for (int si = 0; si < args.Length; si++)
         {
+            if (args[si] != "--shape") continue;
             var v = si + 1 < args.Length ? args[si + 1].Split(',') : [];
             if (v.Length != 4 || !v.All(t => int.TryParse(t, out int z) && z >= 1))
             {
                 Console.Error.WriteLine("quick lora: --shape takes n,d,k,r (positive integers).");
                 return 2;
             }
-            shapes = [(int.Parse(v[0]), int.Parse(v[1]), int.Parse(v[2]), int.Parse(v[3]))];
+            given.Add((int.Parse(v[0]), int.Parse(v[1]), int.Parse(v[2]), int.Parse(v[3])));
         }
+        if (given.Count > 0) shapes = [.. given]; // each --shape adds one
         s_clock = cpu ? QuickArgs.ProcessCpuMs : QuickArgs.WallMs;
         KernelThreads.Count = threads;
         if (args.Contains("--profile"))
