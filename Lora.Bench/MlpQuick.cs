@@ -43,25 +43,16 @@ internal static class MlpQuick
         // --lr-pass: also the LoRA step with the low-rank stretch as a k-block of its own (GemmDriver.FuseTail off).
         if (args.Contains("--lr-pass")) cases = [.. cases, ("lora_lrpass", new MlpStepCase(true))];
         // Each case is warmed up exactly as it is timed, clock reads included, so that the JIT has nothing left to
-        // compile once timing starts (its compiler thread would take the second core of a two-thread run).
-        double Timed(int i)
+        // compile once timing starts (its compiler thread would take the second core of a two-thread run); the modes
+        // are interleaved so that a change in machine load affects them alike.
+        double Timed(string mode, MlpStepCase c)
         {
             long t0 = Stopwatch.GetTimestamp();
             double c0 = cpu ? QuickArgs.ThreadCpuMs() : 0;
-            Step(cases[i].Item1, cases[i].Item2);
+            Step(mode, c);
             return cpu ? QuickArgs.ThreadCpuMs() - c0 : Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
         }
-        for (int i = 0; i < cases.Length; i++)
-        {
-            int index = i;
-            QuickArgs.WarmUp(() => Timed(index)); // JIT tiers, pools, packing
-        }
-        // Interleave the modes so a change in machine load affects them alike.
-        var times = cases.Select(_ => new double[steps]).ToArray();
-        var jit = QuickArgs.JitTotals;
-        for (int s = 0; s < steps; s++)
-            for (int i = 0; i < cases.Length; i++) times[i][s] = Timed(i);
-        QuickArgs.WarnIfCompiled("mlp", jit, QuickArgs.JitTotals);
+        var medians = QuickArgs.InterleavedMedians("mlp", [.. cases.Select(c => (Func<double>)(() => Timed(c.Item1, c.Item2)))], steps);
         static void Step(string mode, MlpStepCase c)
         {
             if (mode == "lora_lrpass") { GemmDriver.FuseTail = false; c.Step(); GemmDriver.FuseTail = true; return; }
@@ -70,8 +61,7 @@ internal static class MlpQuick
             c.Step();
             (LoraGemmFused.Kc, LoraGemmFused.LowRankMaxR) = (0, 8);
         }
-        var median = new Dictionary<string, double>();
-        for (int i = 0; i < cases.Length; i++) median[cases[i].Item1] = times[i].Order().ElementAt(steps / 2);
+        var median = cases.Select(c => c.Item1).Zip(medians).ToDictionary(p => p.First, p => p.Second);
         var lora = cases[0].Item2.Report;
         foreach (var (mode, _) in cases)
         {

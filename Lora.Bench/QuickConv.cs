@@ -147,26 +147,8 @@ internal static class QuickConv
     /// per-round ratios of kernels 1 and 2 to kernel 0 (timed seconds apart, so load shifts cancel better).</summary>
     static double[] Measure((string Name, Action Body)[] kernels, int rounds, out double ratio1, out double ratio2)
     {
-        var reps = new int[kernels.Length];
-        for (int i = 0; i < kernels.Length; i++)
-        {
-            var body = kernels[i].Body;
-            QuickArgs.WarmUp(() => { double t = s_clock(); body(); _ = s_clock() - t; }); // JIT tiers, buffers, the clock
-            long t0 = Stopwatch.GetTimestamp();
-            kernels[i].Body();
-            reps[i] = (int)Math.Clamp(0.1 / Math.Max(Stopwatch.GetElapsedTime(t0).TotalSeconds, 1e-7), 1, 1000); // ~100 ms per sample
-        }
-        var samples = new double[kernels.Length][];
-        for (int i = 0; i < kernels.Length; i++) samples[i] = new double[rounds];
-        var jit = QuickArgs.JitTotals;
-        for (int round = 0; round < rounds; round++)
-            for (int i = 0; i < kernels.Length; i++)
-            {
-                double t0 = s_clock();
-                for (int j = 0; j < reps[i]; j++) kernels[i].Body();
-                samples[i][round] = (s_clock() - t0) / reps[i];
-            }
-        QuickArgs.WarnIfCompiled("conv", jit, QuickArgs.JitTotals);
+        var samples = QuickArgs.InterleavedRounds("conv", [.. kernels.Select(k => k.Body)], rounds, s_clock,
+            once => (int)Math.Clamp(0.1 / Math.Max(once, 1e-7), 1, 1000)); // ~100 ms per sample
         ratio1 = Median(samples[1].Zip(samples[0], (a, b) => a / b).ToArray());
         ratio2 = Median(samples[2].Zip(samples[0], (a, b) => a / b).ToArray());
         return samples.Select(Median).ToArray();

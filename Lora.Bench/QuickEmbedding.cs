@@ -37,22 +37,7 @@ internal static class QuickEmbedding
             ("kernel_gemm_part", KernelGemm(lora, n)),
         };
         const int rounds = 9, inner = 10;
-        var times = new double[cases.Length][];
-        for (int c = 0; c < cases.Length; c++)
-        {
-            times[c] = new double[rounds];
-            var body = cases[c].Body;
-            QuickArgs.WarmUp(() => { long t0 = Stopwatch.GetTimestamp(); body(); _ = Stopwatch.GetElapsedTime(t0); }); // JIT tiers, pools, optimizer state, the clock
-        }
-        var jit = QuickArgs.JitTotals;
-        for (int round = 0; round < rounds; round++)
-            for (int c = 0; c < cases.Length; c++)
-            {
-                long t0 = Stopwatch.GetTimestamp();
-                for (int i = 0; i < inner; i++) cases[c].Body();
-                times[c][round] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds / inner;
-            }
-        QuickArgs.WarnIfCompiled("embedding", jit, QuickArgs.JitTotals);
+        var times = QuickArgs.InterleavedRounds("embedding", [.. cases.Select(c => c.Body)], rounds, QuickArgs.WallMs, _ => inner);
         Console.WriteLine($"embedding num={num} dim={dim} ids={n} r={r} threads={KernelThreads.Count} (median of {rounds} interleaved rounds of {inner})");
         var median = times.Select(t => { var s = (double[])t.Clone(); Array.Sort(s); return s[rounds / 2]; }).ToArray();
         for (int c = 0; c < cases.Length; c++) Console.WriteLine($"{cases[c].Name,-16} {median[c],9:F3} ms");

@@ -107,31 +107,10 @@ internal static class QuickLora
     }
 
     /// <summary>Median ms per call of each kernel, over rounds that interleave the kernels.</summary>
-    internal static double[] Measure((string Name, Action Body)[] kernels, int rounds)
-    {
-        var reps = new int[kernels.Length];
-        for (int i = 0; i < kernels.Length; i++)
-        {
-            var body = kernels[i].Body;
-            QuickArgs.WarmUp(() => { double t = s_clock(); body(); _ = s_clock() - t; }); // JIT tiers, buffers, the clock
-            long t0 = Stopwatch.GetTimestamp();
-            kernels[i].Body();
-            double once = Stopwatch.GetElapsedTime(t0).TotalSeconds;
-            reps[i] = (int)Math.Clamp(0.03 / Math.Max(once, 1e-7), 1, 10000); // about 30 ms per measurement
-        }
-        var samples = new double[kernels.Length][];
-        for (int i = 0; i < kernels.Length; i++) samples[i] = new double[rounds];
-        var jit = QuickArgs.JitTotals;
-        for (int round = 0; round < rounds; round++)
-            for (int i = 0; i < kernels.Length; i++)
-            {
-                double t0 = s_clock();
-                for (int j = 0; j < reps[i]; j++) kernels[i].Body();
-                samples[i][round] = (s_clock() - t0) / reps[i];
-            }
-        QuickArgs.WarnIfCompiled("lora", jit, QuickArgs.JitTotals);
-        return samples.Select(s => { Array.Sort(s); return s[s.Length / 2]; }).ToArray();
-    }
+    internal static double[] Measure((string Name, Action Body)[] kernels, int rounds) =>
+        QuickArgs.InterleavedRounds("lora", [.. kernels.Select(k => k.Body)], rounds, s_clock,
+                once => (int)Math.Clamp(0.03 / Math.Max(once, 1e-7), 1, 10000)) // about 30 ms per measurement
+            .Select(s => { Array.Sort(s); return s[s.Length / 2]; }).ToArray();
 
     static Func<double> s_clock = QuickArgs.WallMs;
 }

@@ -38,7 +38,7 @@ internal static class QuickRnn
         {
             var cases = new[] { ("lora", new RnnStepCase(cell == "gru", true, n, t, inputSize, hidden, rank)),
                                 ("full", new RnnStepCase(cell == "gru", false, n, t, inputSize, hidden, rank)) };
-            // Warm-up, exactly as timed (clock reads included): JIT tiers (their background compilation would count
+            // Warmed up exactly as timed (clock reads included): JIT tiers (their background compilation would count
             // on the process CPU clock and take the second core), pools, packing.
             double Timed(RnnStepCase c)
             {
@@ -46,18 +46,9 @@ internal static class QuickRnn
                 c.Step(profile ? clock : null);
                 return clock() - t0;
             }
-            foreach (var (_, c) in cases)
-            {
-                QuickArgs.WarmUp(() => Timed(c));
-                Array.Clear(c.PhaseMs); // --profile reports the timed steps only
-            }
-            var times = cases.Select(_ => new double[steps]).ToArray();
-            var jit = QuickArgs.JitTotals;
-            for (int s = 0; s < steps; s++)
-                for (int i = 0; i < cases.Length; i++) times[i][s] = Timed(cases[i].Item2);
-            QuickArgs.WarnIfCompiled("rnn", jit, QuickArgs.JitTotals);
-            var median = new Dictionary<string, double>();
-            for (int i = 0; i < cases.Length; i++) median[cases[i].Item1] = times[i].Order().ElementAt(steps / 2);
+            var medians = QuickArgs.InterleavedMedians("rnn", [.. cases.Select(c => (Func<double>)(() => Timed(c.Item2)))], steps,
+                afterWarmUp: () => { foreach (var (_, c) in cases) Array.Clear(c.PhaseMs); }); // --profile: the timed steps only
+            var median = cases.Select(c => c.Item1).Zip(medians).ToDictionary(p => p.First, p => p.Second);
             foreach (var (mode, c) in cases)
             {
                 if (json)
