@@ -16,9 +16,17 @@ internal sealed class ProgressReporter(TextWriter stderr, ProgressStyle style)
     readonly Stopwatch _clock = new();
     string _phase = "";
     int _epochs;
+    bool _midLine;
 
     public static ProgressStyle Detect(bool quiet) =>
         quiet ? ProgressStyle.None : Console.IsErrorRedirected ? ProgressStyle.Lines : ProgressStyle.Bar;
+
+    /// <summary>Ends a bar left mid-line, so that an error written next starts on a line of its own.</summary>
+    public void Abort()
+    {
+        if (_midLine) stderr.WriteLine();
+        _midLine = false;
+    }
 
     public void BeginPhase(string phase, int epochs)
     {
@@ -35,6 +43,7 @@ internal sealed class ProgressReporter(TextWriter stderr, ProgressStyle style)
         double rate = done / Math.Max(_clock.Elapsed.TotalSeconds, 1e-9);
         stderr.Write(string.Create(CultureInfo.InvariantCulture,
             $"\r{_phase,-10} epoch {epoch,3}/{_epochs} [{new string('#', filled)}{new string('.', BarWidth - filled)}] loss {loss,8:0.0000}  {rate,9:0} samples/s "));
+        _midLine = true;
     }
 
     public void EpochEnd(int epoch, double loss, double? accuracy, double samplesPerSecond)
@@ -44,6 +53,7 @@ internal sealed class ProgressReporter(TextWriter stderr, ProgressStyle style)
         string line = string.Create(CultureInfo.InvariantCulture,
             $"{_phase,-10} epoch {epoch,3}/{_epochs}  loss {loss,8:0.0000}{acc}  {samplesPerSecond,9:0} samples/s");
         stderr.WriteLine(style == ProgressStyle.Bar ? "\r" + line + new string(' ', 8) : line);
+        _midLine = false;
         _clock.Restart();
     }
 }

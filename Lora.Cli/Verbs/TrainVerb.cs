@@ -3,6 +3,7 @@ using System.Globalization;
 using Lora.Cli.Output;
 using Lora.Core.Data;
 using Lora.Core.Experiments;
+using Lora.Core.Training;
 using Lora.Core.Lora;
 using Lora.Core.Models;
 using Lora.Core.Modules;
@@ -103,7 +104,16 @@ internal static class TrainVerb
             if (p.Kind == Lora.Core.Training.ProgressKind.Batch) progress.Batch(p.Epoch, p.Batch, p.BatchesPerEpoch, p.Loss);
             else progress.EpochEnd(p.Epoch, p.Loss, p.EpochResult?.ValidationAccuracy, p.SamplesPerSecond);
         }
-        var result = AdaptationExperiment.Run(task, data, options, OnProgress);
+        AdaptationResult result;
+        try
+        {
+            result = AdaptationExperiment.Run(task, data, options, OnProgress);
+        }
+        catch (TrainingDivergedException e)
+        {
+            progress.Abort();
+            throw new UsageException($"train: {e.Message} This phase's learning rate: {LearningRateOption(e.Phase, options)}.");
+        }
         long peak = Process.GetCurrentProcess().PeakWorkingSet64;
 
         ModelFiles.Save(result.Base, Path.Combine(output.Staging, "base"));
@@ -159,6 +169,15 @@ internal static class TrainVerb
     static int[] IntList(string name, string value) => List(name, value).Select(s =>
         int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v >= 1 ? v
             : throw new UsageException($"--{name}: '{s}' is not a positive integer.")).ToArray();
+
+    /// <summary>The option that sets the learning rate of the phase a divergence names, with its value.</summary>
+    static string LearningRateOption(string? phase, AdaptationOptions o)
+    {
+        var (option, lr) = phase == AdaptationExperiment.Describe(ExperimentPhase.Pretrain) ? ("--base-lr", o.BaseLearningRate)
+            : phase == AdaptationExperiment.Describe(ExperimentPhase.Lora) ? ("--lr", o.LoraLearningRate)
+            : ("--full-lr", o.FullLearningRate);
+        return string.Create(CultureInfo.InvariantCulture, $"{option} {(float)lr}"); // options are read as floats
+    }
 
     static string PhaseName(ExperimentPhase p) => p switch
     {

@@ -114,6 +114,23 @@ public static class AdaptationExperiment
         {
             Epochs = epochs, BatchSize = options.BatchSize, Seed = options.Seed + (ulong)phase * 1000, ProgressInterval = 4,
         };
-        return task.Fit(model, optimizer, train, test, trainerOptions, progress is null ? null : p => progress(phase, p));
+        try
+        {
+            return task.Fit(model, optimizer, train, test, trainerOptions, progress is null ? null : p => progress(phase, p));
+        }
+        catch (TrainingDivergedException e) when (e.Phase is null)
+        {
+            throw e.WithPhase(Describe(phase));
+        }
     }
+
+    /// <summary>The phase as the job's messages name it: "pretraining", "LoRA adaptation" or "full fine-tuning" (the
+    /// <see cref="TrainingDivergedException.Phase"/> of a divergence in that phase).</summary>
+    public static string Describe(ExperimentPhase phase) => phase switch
+    {
+        ExperimentPhase.Pretrain => "pretraining",
+        ExperimentPhase.Lora => "LoRA adaptation",
+        ExperimentPhase.Full => "full fine-tuning",
+        _ => throw new ArgumentException($"Unknown phase {phase}.", nameof(phase)),
+    };
 }

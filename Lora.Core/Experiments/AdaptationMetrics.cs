@@ -12,7 +12,9 @@ namespace Lora.Core.Experiments;
 /// <c>history</c>, and under <c>config</c> every option of the run, the <c>model</c> (<c>--model</c> name) and the
 /// base model's <c>architecture</c> (its config.json). A language model adds <c>perplexity.base</c> (task A),
 /// <c>perplexity.before</c>, <c>perplexity.lora</c>, <c>perplexity.full</c> (task B) and
-/// <c>tokens_per_second.lora</c>, <c>tokens_per_second.full</c> (training throughput).
+/// <c>tokens_per_second.lora</c>, <c>tokens_per_second.full</c> (training throughput). A figure that is not finite (a
+/// perplexity beyond float range after a run that went astray, say) is written as <c>null</c>: JSON has no NaN or
+/// infinity.
 /// </remarks>
 public static class AdaptationMetrics
 {
@@ -24,7 +26,7 @@ public static class AdaptationMetrics
         {
             w.WriteStartObject();
             w.WriteStartObject("base");
-            w.WriteNumber("accuracy", r.BaseAccuracy);
+            Number(w, "accuracy", r.BaseAccuracy);
             w.WriteEndObject();
             Pair(w, "task_b", r.Lora.Accuracy, r.Full.Accuracy, ("before", r.TaskBBefore));
             Pair(w, "trainable_params", r.Lora.TrainableParameters, r.Full.TrainableParameters);
@@ -33,10 +35,10 @@ public static class AdaptationMetrics
             if (r.Task.IsLanguageModel)
             {
                 w.WriteStartObject("perplexity");
-                w.WriteNumber("base", AdaptationResult.Perplexity(r.BaseLoss));
-                w.WriteNumber("before", AdaptationResult.Perplexity(r.TaskBBeforeLoss));
-                w.WriteNumber("lora", AdaptationResult.Perplexity(r.Lora.Loss));
-                w.WriteNumber("full", AdaptationResult.Perplexity(r.Full.Loss));
+                Number(w, "base", AdaptationResult.Perplexity(r.BaseLoss));
+                Number(w, "before", AdaptationResult.Perplexity(r.TaskBBeforeLoss));
+                Number(w, "lora", AdaptationResult.Perplexity(r.Lora.Loss));
+                Number(w, "full", AdaptationResult.Perplexity(r.Full.Loss));
                 w.WriteEndObject();
                 Pair(w, "tokens_per_second", r.Lora.SamplesPerSecond * r.Task.TokensPerSample, r.Full.SamplesPerSecond * r.Task.TokensPerSample);
             }
@@ -90,10 +92,16 @@ public static class AdaptationMetrics
     static void Pair(Utf8JsonWriter w, string name, double lora, double full, (string Key, double Value)? first = null)
     {
         w.WriteStartObject(name);
-        if (first is { } f) w.WriteNumber(f.Key, f.Value);
-        w.WriteNumber("lora", lora);
-        w.WriteNumber("full", full);
+        if (first is { } f) Number(w, f.Key, f.Value);
+        Number(w, "lora", lora);
+        Number(w, "full", full);
         w.WriteEndObject();
+    }
+
+    static void Number(Utf8JsonWriter w, string name, double value)
+    {
+        if (double.IsFinite(value)) w.WriteNumber(name, value);
+        else w.WriteNull(name);
     }
 
     static void History(Utf8JsonWriter w, string name, Training.TrainingHistory h)
@@ -103,12 +111,12 @@ public static class AdaptationMetrics
         {
             w.WriteStartObject();
             w.WriteNumber("epoch", e.Epoch);
-            w.WriteNumber("train_loss", e.TrainLoss);
-            w.WriteNumber("train_accuracy", e.TrainAccuracy);
-            if (e.ValidationLoss is double vl) w.WriteNumber("test_loss", vl);
-            if (e.ValidationAccuracy is double va) w.WriteNumber("test_accuracy", va);
-            w.WriteNumber("seconds", e.Seconds);
-            w.WriteNumber("lr", e.LearningRate);
+            Number(w, "train_loss", e.TrainLoss);
+            Number(w, "train_accuracy", e.TrainAccuracy);
+            if (e.ValidationLoss is double vl) Number(w, "test_loss", vl);
+            if (e.ValidationAccuracy is double va) Number(w, "test_accuracy", va);
+            Number(w, "seconds", e.Seconds);
+            Number(w, "lr", e.LearningRate);
             w.WriteEndObject();
         }
         w.WriteEndArray();

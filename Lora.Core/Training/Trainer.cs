@@ -59,6 +59,8 @@ public sealed class Trainer
     /// <summary>Trains for <see cref="TrainerOptions.Epochs"/> epochs (fewer with early stopping or cancellation).</summary>
     /// <exception cref="ArgumentException">A dataset whose feature count differs from the other's or that the
     /// <see cref="Objective"/> cannot read, or an empty training set.</exception>
+    /// <exception cref="TrainingDivergedException">A step's loss was NaN or infinite (with
+    /// <see cref="TrainerOptions.StopOnNonFiniteLoss"/>); that step's update was not applied.</exception>
     public TrainingHistory Fit(Dataset train, Dataset? validation = null, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(train);
@@ -88,7 +90,7 @@ public sealed class Trainer
             long start = Stopwatch.GetTimestamp();
             while (batches.Next(_features, _labels, out int count))
             {
-                var (loss, right) = StepCore(_features, _labels, count, train.FeatureCount);
+                var (loss, right) = StepCore(_features, _labels, count, train.FeatureCount, epoch, batch + 1);
                 long targets = (long)count * perSample;
                 lossSum += (double)loss * targets; correct += right; epochTargets += targets; epochSamples += count; seen += count; batch++;
                 history.Steps++;
@@ -122,18 +124,20 @@ public sealed class Trainer
     /// <summary>One training step on <paramref name="count"/> samples: returns the mean loss and the number of targets
     /// predicted correctly. Allocation-free in steady state.</summary>
     /// <exception cref="ArgumentException">Buffers shorter than <paramref name="count"/> samples.</exception>
+    /// <exception cref="TrainingDivergedException">The loss was NaN or infinite (with
+    /// <see cref="TrainerOptions.StopOnNonFiniteLoss"/>); the update was not applied.</exception>
     public (float Loss, int Correct) Step(ReadOnlySpan<float> features, ReadOnlySpan<int> labels, int count, int featureCount)
     {
         if (count < 1 || features.Length < (long)count * featureCount || labels.Length < count)
             throw new ArgumentException($"Step: {count} samples of {featureCount} features need {(long)count * featureCount} values and {count} labels; got {features.Length} and {labels.Length}.");
         Objective.TargetsPerSample(featureCount);
         EnsureBuffers(Math.Max(count, _labels.Length), featureCount);
-        return StepCore(features, labels, count, featureCount);
+        return StepCore(features, labels, count, featureCount, 0, 0);
     }
 
     // The objective reads the batch where it lies (the caller's spans, or the iterator's buffers in Fit) straight
     // into the model's input, so a batch is copied once.
-    (float Loss, int Correct) StepCore(ReadOnlySpan<float> features, ReadOnlySpan<int> labels, int count, int featureCount)
+    (float Loss, int Correct) StepCore(ReadOnlySpan<float> features, ReadOnlySpan<int> labels, int count, int featureCount, int epoch, int step)
     {
         var tape = Tape.Current;
         tape.Reset();
@@ -142,6 +146,12 @@ public sealed class Trainer
         var logits = Objective.Logits(_model.Forward(Input(count, featureCount)), targets);
         var loss = Ops.SoftmaxCrossEntropy(logits, _targets.AsMemory(0, targets));
         float value = loss.Item;
+        if (!float.IsFinite(value) && Options.StopOnNonFiniteLoss)
+        {
+            // Before backward: a NaN loss would put NaN into every gradient and, through the update, every parameter.
+            tape.Reset();
+            throw new TrainingDivergedException(epoch, step, value);
+        }
         int correct = CountCorrect(logits.Data, _targets, targets, logits.Shape.Last);
         loss.Backward();
         _optimizer.Step();

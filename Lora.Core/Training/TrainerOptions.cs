@@ -42,6 +42,10 @@ public sealed record TrainerOptions
     /// <summary>Raise a batch progress event every this many steps (default 1); epoch events are always raised.</summary>
     public int ProgressInterval { get; init => field = value >= 1 ? value : throw new ArgumentException($"ProgressInterval = {value} must be at least 1.", nameof(ProgressInterval)); } = 1;
 
+    /// <summary>Throw <see cref="TrainingDivergedException"/> at the first step whose loss is NaN or infinite, before
+    /// its backward pass and update (default true). False trains on, as PyTorch does: the parameters then turn NaN.</summary>
+    public bool StopOnNonFiniteLoss { get; init; } = true;
+
     /// <summary>Optimizer steps in a run over <paramref name="trainCount"/> samples: what a cosine schedule needs.</summary>
     public long TotalSteps(int trainCount) => (long)Epochs * (DropLast ? trainCount / BatchSize : (trainCount + BatchSize - 1) / BatchSize);
 }
