@@ -30,6 +30,25 @@ public class TrainDivergenceTests
     }
 
     [Fact]
+    public void ADivergedLoraPhaseNamesLr()
+    {
+        string root = CliHarness.TempDir();
+        try
+        {
+            // The tiny n-gram model's LoRA phase turns NaN within a few steps at lr 1e9 (its pretraining is at 1e-3).
+            string run = Path.Combine(root, "run");
+            var (code, _, err) = CliHarness.Run(["train", "--model", "embedding", "--out", run, "--lr", "1e9", "--hidden", "4",
+                "--rank", "2", "--base-epochs", "1", "--epochs", "1", "--full-epochs", "1", "--batch-size", "8192", "--quiet"]);
+            Assert.Equal(2, code);
+            string line = Assert.Single(err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.StartsWith("lora: train: LoRA adaptation diverged at epoch 1, step ", line);
+            Assert.EndsWith("This phase's learning rate: --lr 1E+09.", line.TrimEnd());
+            Assert.False(Directory.Exists(run));
+        }
+        finally { Directory.Delete(root, recursive: true); }
+    }
+
+    [Fact]
     public void APerplexityBeyondFloatRangeIsNullInMetrics()
     {
         string root = CliHarness.TempDir();
