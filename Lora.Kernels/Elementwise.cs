@@ -56,6 +56,7 @@ public static partial class Elementwise
     public static void RowBroadcastScalar<TOp>(int rows, int cols, ReadOnlySpan<float> x, ReadOnlySpan<float> row, Span<float> z)
         where TOp : IBinaryOperator => RowBroadcast<TOp>(rows, cols, x, row, z, false);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Unary<TOp>(ReadOnlySpan<float> x, Span<float> y, bool vector) where TOp : IUnaryOperator
     {
         CheckPair("x", x, "y", y);
@@ -68,6 +69,7 @@ public static partial class Elementwise
         for (; i < n; i++) Unsafe.Add(ref yr, i) = TOp.Invoke(Unsafe.Add(ref xr, i));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Binary<TOp>(ReadOnlySpan<float> x, ReadOnlySpan<float> y, Span<float> z, bool vector, bool accumulate)
         where TOp : IBinaryOperator
     {
@@ -95,6 +97,7 @@ public static partial class Elementwise
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void BinaryWithScalar<TOp>(ReadOnlySpan<float> x, float s, Span<float> z, bool vector) where TOp : IBinaryOperator
     {
         CheckPair("x", x, "z", z);
@@ -110,6 +113,7 @@ public static partial class Elementwise
         for (; i < n; i++) Unsafe.Add(ref zr, i) = TOp.Invoke(Unsafe.Add(ref xr, i), s);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void RowBroadcast<TOp>(int rows, int cols, ReadOnlySpan<float> x, ReadOnlySpan<float> row, Span<float> z, bool vector)
         where TOp : IBinaryOperator
     {

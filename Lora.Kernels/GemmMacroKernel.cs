@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using static Lora.Kernels.GemmBlocking;
 
 namespace Lora.Kernels;
@@ -40,6 +41,7 @@ internal static unsafe class GemmMacroKernel
 
     /// <summary>As above, with <paramref name="tail"/>'s stretch accumulated after the kc steps in every micro-kernel
     /// call (<see cref="MicroKernel.RunTail"/>): C = alpha·(Ap·Bp + A2·B2) + beta·C (+ bias), one pass over C.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run(int mc, int nc, int kc, float* ap, nint aPanelStride, float* bp, nint bPanelStride, in GemmTail tail,
         float* c, nint ldc, float alpha, float beta, float* bias, float* tile)
     {

@@ -34,6 +34,7 @@ internal static unsafe class GemmPacking
     }
 
     // op(A) rows are contiguous along p (A not transposed): a 6×8 block is transposed per step.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void PackARows(float* src, nint ld, int mr, int kc, float* dst)
     {
         int p = 0;
@@ -63,6 +64,7 @@ internal static unsafe class GemmPacking
     }
 
     // op(A) = Aᵀ: for each p the mr values are contiguous in memory.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void PackACols(float* src, nint ld, int mr, int kc, float* dst)
     {
         for (int p = 0; p < kc; p++, src += ld, dst += MR)
@@ -97,6 +99,7 @@ internal static unsafe class GemmPacking
     }
 
     // op(B) = B: the NR values of each p are contiguous.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void PackBRows(float* src, nint ld, int nr, int kc, float* dst, int prefetch)
     {
         if (Simd && nr == NR)
@@ -118,6 +121,7 @@ internal static unsafe class GemmPacking
     }
 
     // op(B) = Bᵀ: column c of the panel is row c of the stored matrix, contiguous along p; 8×8 blocks are transposed.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void PackBCols(float* src, nint ld, int nr, int kc, float* dst)
     {
         int p = 0;

@@ -73,6 +73,7 @@ internal static unsafe partial class LoraLowRank
 
     // su (n×width) = s·u with its r columns padded by zeros to width, in this thread's scratch: the multipliers
     // the tiles broadcast (or, in OuterTransposed, load as one vector per row).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static float* ScaledRanks(ref Job job, int width, LoraBuffers buffers)
     {
         int n = job.N, r = job.R;
@@ -84,6 +85,7 @@ internal static unsafe partial class LoraLowRank
 
     // Strip s of dst (rows × sw floats, at s·rows·sw) = v[0..rows, s·sw..(s+1)·sw), zero past column w; v is read
     // row by row. sw is 24 (Outer) or 12 (OuterTransposed).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void PackStrips(int rows, float* v, nint ldv, int w, int sw, float* dst)
     {
         int full = w / sw, rest = w - full * sw;

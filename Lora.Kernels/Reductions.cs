@@ -92,6 +92,7 @@ public static class Reductions
         if (length != (long)rows * cols) throw new ArgumentException($"{op}: x has {length} elements, expected ({rows}, {cols}).", "x");
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static float SumVector(ReadOnlySpan<float> x)
     {
         int n = x.Length, i = 0;
@@ -127,6 +128,7 @@ public static class Reductions
         return s;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static float MaxVector(ReadOnlySpan<float> x)
     {
         int n = x.Length, i = 0;

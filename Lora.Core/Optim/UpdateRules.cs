@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Numerics;
 using System.Runtime.InteropServices;
 
@@ -17,6 +18,7 @@ public static class UpdateRules
     /// PyTorch's clone), then d = d + μ·buf (Nesterov) or d = buf; finally p ← p − lr·d.
     /// <paramref name="buffer"/> may be empty when μ = 0.
     /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Sgd(Span<float> p, ReadOnlySpan<float> g, Span<float> buffer,
         float lr, float momentum, float weightDecay, bool nesterov)
     {
@@ -77,6 +79,7 @@ public static class UpdateRules
     /// p ← p − (lr/(1 − β1ᵗ))·(m / (√v/√(1 − β2ᵗ) + ε)). Pass <paramref name="stepSize"/> and
     /// <paramref name="invSqrtBias2"/> from <see cref="AdamWConstants"/>.
     /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void AdamW(Span<float> p, ReadOnlySpan<float> g, Span<float> m, Span<float> v,
         float lr, float beta1, float beta2, float eps, float weightDecay, float stepSize, float invSqrtBias2)
     {
