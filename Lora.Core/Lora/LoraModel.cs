@@ -214,20 +214,29 @@ public static class LoraModel
 
     /// <summary>Sets the active adapters on every LoRA layer that has all of them; every modules_to_save module runs
     /// the copy of the one named adapter it holds, or its original when it holds none of them.</summary>
-    /// <exception cref="ArgumentException">A modules_to_save module holds copies for two of the names (one copy
-    /// runs at a time, as in PEFT); nothing is changed.</exception>
+    /// <exception cref="ArgumentException">A name that no LoRA layer and no modules_to_save module holds (PEFT raises
+    /// for it too: a typo would otherwise change nothing, silently), or a modules_to_save module that holds copies for
+    /// two of the names (one copy runs at a time, as in PEFT); nothing is changed.</exception>
     /// <exception cref="InvalidOperationException">A LoRA layer is merged (unmerge first).</exception>
     public static void SetActiveAdapters(this Module model, params string[] names)
     {
         ArgumentNullException.ThrowIfNull(names);
         var wrappers = model.ModulesToSaveLayers().ToList();
+        var layers = model.LoraLayers().ToList();
+        foreach (string name in names)
+            if (!layers.Any(l => l.Layer.Adapters.Any(a => a.Name == name)) && !wrappers.Any(w => w.Layer.HasCopy(name)))
+            {
+                var known = layers.SelectMany(l => l.Layer.Adapters.Select(a => a.Name))
+                    .Concat(wrappers.SelectMany(w => w.Layer.AdapterNames)).Distinct().Order(StringComparer.Ordinal);
+                throw new ArgumentException($"No LoRA layer or modules_to_save module holds an adapter named '{name}'; the model's adapters are [{string.Join(", ", known)}].", nameof(names));
+            }
         foreach (var (path, w) in wrappers)
             if (names.Count(w.HasCopy) > 1)
                 throw new ArgumentException($"modules_to_save module '{path}' holds copies for {string.Join(" and ", names.Where(w.HasCopy))}; only one copy can run at a time.", nameof(names));
-        foreach (var (path, l) in model.LoraLayers().ToList())
+        foreach (var (path, l) in layers)
             if (l.IsMerged && names.All(n => l.Adapters.Any(a => a.Name == n)))
                 throw new InvalidOperationException($"Cannot change the active adapters of merged layer '{path}'; call UnmergeAdapters() first.");
-        foreach (var (_, l) in model.LoraLayers().ToList())
+        foreach (var (_, l) in layers)
             if (names.All(n => l.Adapters.Any(a => a.Name == n))) l.SetActiveAdapters(names);
         foreach (var (_, w) in wrappers) w.SetActive(names.FirstOrDefault(w.HasCopy));
     }

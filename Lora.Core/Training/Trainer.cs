@@ -228,9 +228,13 @@ public sealed class Trainer
     }
 
     /// <summary>The class predicted for each of <paramref name="count"/> samples (argmax of the logits; the first on ties).</summary>
+    /// <exception cref="ArgumentException">A count below 1, a feature count below 1, or fewer than
+    /// count·featureCount features.</exception>
     public static int[] Predict(Module model, ReadOnlySpan<float> features, int count, int featureCount)
     {
         ArgumentNullException.ThrowIfNull(model);
+        if (count < 1 || featureCount < 1 || features.Length < (long)count * featureCount)
+            throw new ArgumentException($"Predict: {count} samples of {featureCount} features need {(long)count * featureCount} values (both counts ≥ 1); got {features.Length}.");
         var copy = features[..(count * featureCount)].ToArray();
         bool wasTraining = model.Training;
         model.Eval();

@@ -153,6 +153,11 @@ public class LoraModelTests
         Assert.All(m.NamedParameters(), p => Assert.Equal(p.Name.Contains(".b.weight"), !p.Parameter.Frozen));
         m.SetActiveAdapters("a", "b");
         Assert.All(m.LoraLayers(), l => Assert.Equal(2, l.Layer.ActiveAdapters.Count));
+        // a name no layer holds is an error naming it and the known ones, and changes nothing (PEFT raises too)
+        var e = Assert.Throws<ArgumentException>(() => m.SetActiveAdapters("a", "typo"));
+        Assert.Contains("'typo'", e.Message);
+        Assert.Contains("[a, b]", e.Message);
+        Assert.All(m.LoraLayers(), l => Assert.Equal(["a", "b"], l.Layer.ActiveAdapters.Select(x => x.Name)));
         m.AddWeightedAdapter("ab", [("a", 1f), ("b", 1f)]);
         Assert.All(m.LoraLayers(), l => Assert.Equal(5, l.Layer.GetAdapter("ab").Rank));
         m.DeleteAdapter("a");

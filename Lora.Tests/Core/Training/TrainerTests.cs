@@ -116,6 +116,25 @@ public class TrainerTests
     }
 
     [Fact]
+    public void PredictIsTheArgmaxOfTheLogitsAndKeepsTheMode()
+    {
+        var model = new Mlp([8, 16, 4], seed: 3);
+        var data = Blobs(13, 4);
+        model.Train();
+        int[] predicted = Trainer.Predict(model, data.Features, 13, 8);
+        Assert.True(model.Training);
+        // an independent argmax over a plain forward of each sample alone (eval mode, no tape)
+        model.Eval();
+        using (Tape.NoGrad())
+            for (int i = 0; i < 13; i++)
+            {
+                Tape.Current.Reset();
+                var row = model.Forward(new Tensor(data.Features.AsSpan(i * 8, 8).ToArray(), new Shape(1, 8))).Data.ToArray();
+                Assert.Equal(Array.IndexOf(row, row.Max()), predicted[i]);
+            }
+    }
+
+    [Fact]
     public void BadInputsThrow()
     {
         var model = new Mlp([8, 4], seed: 1);
@@ -125,6 +144,11 @@ public class TrainerTests
         Assert.Throws<ArgumentException>(() => new TrainerOptions { Epochs = 0 });
         Assert.Throws<ArgumentException>(() => new TrainerOptions { BatchSize = -1 });
         Assert.Throws<ArgumentException>(() => t.Step(new float[8], new int[1], 2, 8));
+        // Predict names the sizes instead of failing inside a span slice
+        var e = Assert.Throws<ArgumentException>(() => Trainer.Predict(model, new float[64], 9, 8));
+        Assert.Contains("9 samples of 8 features need 72 values", e.Message);
+        Assert.Throws<ArgumentException>(() => Trainer.Predict(model, new float[64], 0, 8));
+        Assert.Throws<ArgumentException>(() => Trainer.Predict(model, new float[64], 2, 0));
         var frozen = new Mlp([8, 4], seed: 1);
         frozen.Freeze();
         Assert.Throws<ArgumentException>(() => TrainableSlots.AdamW(frozen, LearningRateSchedule.Constant(0.1)));
