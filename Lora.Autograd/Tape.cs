@@ -22,6 +22,9 @@ public sealed unsafe class Tape
     int _count;
     readonly List<Tensor> _live = new(64);
     readonly Stack<Tensor> _free = new(64);
+    // Tensor objects released by the last reset: reissued only after the next one, so that a reference kept from the
+    // previous step reads as released (and throws) during this whole step instead of aliasing a new activation.
+    readonly List<Tensor> _cooling = new(64);
     readonly List<int[]> _liveInts = new(8);
     bool _consumed;
 
@@ -62,8 +65,14 @@ public sealed unsafe class Tape
 
     /// <summary>Forgets the graph and returns every activation to the pool; tensors made by ops since the previous
     /// reset must not be used afterwards. Parameters and their gradients are untouched.</summary>
+    /// <remarks>Storage is reused at once, tensor objects only after the next reset: until then a reference kept from
+    /// before this reset throws <see cref="ObjectDisposedException"/> when read, instead of silently standing for a
+    /// new activation. (After two resets the object may be reissued, and a stale reference can no longer be told
+    /// from its new owner.)</remarks>
     public void Reset()
     {
+        foreach (var t in _cooling) _free.Push(t);
+        _cooling.Clear();
         foreach (var t in _live)
         {
             if (t._ownsData) Pool.Return(t._data!);
@@ -73,7 +82,7 @@ public sealed unsafe class Tape
             t._ownsData = t._ownsGrad = false;
             t._requiresGrad = false;
             t.Name = null;
-            _free.Push(t);
+            _cooling.Add(t);
         }
         _live.Clear();
         foreach (var a in _liveInts) Pool.Return(a);
@@ -92,6 +101,8 @@ public sealed unsafe class Tape
         Pool.Clear();
         _free.Clear();
         _free.TrimExcess();
+        _cooling.Clear();
+        _cooling.TrimExcess();
     }
 
     /// <summary>A pooled activation with unspecified contents; released on reset.</summary>

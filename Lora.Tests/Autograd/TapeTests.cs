@@ -158,6 +158,26 @@ public class TapeTests
     }
 
     [Fact]
+    public void AnActivationKeptFromThePreviousStepThrowsThroughoutTheNextOne()
+    {
+        // Tensor objects are recycled, so a stale reference could stand for a new activation; they are reissued only
+        // after the next reset, so a whole step's ops cannot hand out the object the caller kept from the last one.
+        var tape = Fresh();
+        var x = Leaf(new Shape(3), 1);
+        var kept = Ops.Tanh(x);
+        tape.Reset();
+        var fresh = new List<Tensor>();
+        for (int i = 0; i < 8; i++) fresh.Add(Ops.Tanh(x));      // more outputs than the last step made
+        Assert.DoesNotContain(kept, fresh);
+        var e = Assert.Throws<ObjectDisposedException>(() => Ops.Add(kept, kept));
+        Assert.Contains("Tape.Reset()", e.Message);
+        tape.Reset();
+        tape.Reset();                                           // two resets later the object may be reissued
+        Ops.Tanh(x);
+        tape.Reset();
+    }
+
+    [Fact]
     public void ThePoolReusesStorageAndCanReleaseIt()
     {
         var tape = Fresh();
