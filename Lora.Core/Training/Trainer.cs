@@ -14,7 +14,7 @@ namespace Lora.Core.Training;
 /// (<see cref="TrainingObjective.NextToken"/>). The loss is the mean cross-entropy over the batch's targets and the
 /// accuracy the fraction of targets whose argmax is right; epoch figures weight every target alike.</para>
 /// <para>A step is: <c>Tape.Current.Reset()</c>, forward in training mode, mean cross-entropy, backward, optimizer
-/// step, zero the gradients. Once the first step has sized every pool, a step allocates nothing on the managed heap:
+/// step, zero the gradients. Once the first two steps have sized every pool, a step allocates nothing on the managed heap:
 /// the batch buffers and input tensors are made once, the minibatch order is shuffled in place, and the engine
 /// reuses its activations.</para>
 /// <para>Determinism: the batch order depends only on (seed, epoch), dropout masks on their seeds and call counts, and
