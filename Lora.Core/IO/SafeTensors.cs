@@ -22,9 +22,10 @@ public static class SafeTensors
 
     /// <summary>Reads every tensor of the file at <paramref name="path"/> into float32.</summary>
     /// <exception cref="InvalidDataException">The file is corrupt, truncated, or holds a dtype other than F32, F16, BF16.</exception>
+    /// <exception cref="FileNotFoundException">No file at <paramref name="path"/> (a directory there included).</exception>
     public static SafeTensorsFile Read(string path)
     {
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        using var stream = OpenFile(path);
         if (stream.Length > Array.MaxLength)
             throw Corrupt(path, "file", $"is {stream.Length} bytes; Lora reads safetensors files up to {Array.MaxLength} bytes");
         var bytes = new byte[stream.Length];
@@ -32,11 +33,21 @@ public static class SafeTensors
         return Parse(bytes, path);
     }
 
+    // On Linux, opening a directory as a file fails with "Access to the path is denied", which sends the user
+    // looking at permissions.
+    static FileStream OpenFile(string path)
+    {
+        if (Directory.Exists(path))
+            throw new FileNotFoundException($"{path} is a directory, not a safetensors file.", path);
+        return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+    }
+
     /// <summary>Reads and validates only the header of the file at <paramref name="path"/>, whatever its dtypes.</summary>
     /// <exception cref="InvalidDataException">The header is corrupt or disagrees with the file's size.</exception>
+    /// <exception cref="FileNotFoundException">No file at <paramref name="path"/> (a directory there included).</exception>
     public static SafeTensorsHeader ReadHeader(string path)
     {
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        using var stream = OpenFile(path);
         Span<byte> prefix = stackalloc byte[8];
         if (stream.Length < 8) throw Corrupt(path, "header length", $"the file has {stream.Length} bytes, fewer than the 8-byte prefix");
         stream.ReadExactly(prefix);

@@ -68,6 +68,21 @@ public class SafeTensorsRejectionTests
         Rejects(RawSafeTensors.Build(header, dataBytes), key);
 
     [Fact]
+    public void ADirectoryIsNotAFile()
+    {
+        // Opening a directory as a file fails on Linux with "Access to the path is denied"; name what it is instead.
+        string dir = Directory.CreateTempSubdirectory("lora-st-").FullName;
+        try
+        {
+            var e = Assert.Throws<FileNotFoundException>(() => SafeTensors.Read(dir));
+            Assert.Contains("is a directory", e.Message);
+            Assert.Equal(dir, e.FileName);
+            Assert.Throws<FileNotFoundException>(() => SafeTensors.ReadHeader(dir));
+        }
+        finally { Directory.Delete(dir); }
+    }
+
+    [Fact]
     public void AcceptsWhatTheSpecificationAllows()
     {
         // Any entry order, trailing spaces, unknown entry fields, null metadata, zero-sized tensors at any offset.
