@@ -26,7 +26,7 @@ public static class LoraAdapterFiles
     public static PeftAdapter ToPeft(Module model, string adapterName = "default", string? baseModelNameOrPath = null)
     {
         ArgumentNullException.ThrowIfNull(model);
-        var layers = model.LoraLayers().Where(l => l.Layer.Adapters.Any(a => a.Name == adapterName))
+        var layers = model.LoraLayers().Where(l => l.Layer.HasAdapter(adapterName))
             .Select(l => (l.Path, l.Layer, Adapter: l.Layer.GetAdapter(adapterName))).ToList();
         if (layers.Count == 0) throw new ArgumentException($"No LoRA layer has an adapter named '{adapterName}'.", nameof(adapterName));
         var first = layers[0].Adapter;
@@ -114,7 +114,7 @@ public static class LoraAdapterFiles
         foreach (var m in adapter.Modules)
             if (layers[m.ModulePath] is LoraLayer ll)
             {
-                if (ll.Adapters.Any(a => a.Name == adapterName))
+                if (ll.HasAdapter(adapterName))
                     throw Corrupt(adapter.Source, Quote(m.KeyA), $"the model's layer '{m.ModulePath}' already has an adapter named '{adapterName}'");
                 if (ll.IsMerged)
                     throw Corrupt(adapter.Source, Quote(m.KeyA), $"the model's layer '{m.ModulePath}' is merged; unmerge it before loading an adapter");

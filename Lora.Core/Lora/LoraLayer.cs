@@ -118,6 +118,9 @@ public abstract class LoraLayer : Module
         }
     }
 
+    /// <summary>Whether this layer holds an adapter named <paramref name="name"/>.</summary>
+    public bool HasAdapter(string name) => _adapters.Exists(a => a.Name == name);
+
     /// <summary>The adapter named <paramref name="name"/>.</summary>
     /// <exception cref="ArgumentException">No such adapter.</exception>
     public LoraAdapter GetAdapter(string name) =>
@@ -131,7 +134,7 @@ public abstract class LoraLayer : Module
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
         if (name.Contains('.')) throw new ArgumentException($"Adapter name '{name}' must not contain a dot.", nameof(name));
-        if (_adapters.Exists(x => x.Name == name)) throw new ArgumentException($"Layer already has an adapter '{name}'.", nameof(name));
+        if (HasAdapter(name)) throw new ArgumentException($"Layer already has an adapter '{name}'.", nameof(name));
         if (rank < 1) throw new ArgumentException($"Adapter '{name}': rank {rank} must be at least 1.", nameof(rank));
         CheckFactorLengths(rank, a.Length, b.Length, name);
         if (!(double.IsFinite(alpha) && alpha > 0)) throw new ArgumentException($"Adapter '{name}': alpha {alpha} must be finite and positive.", nameof(alpha));

@@ -38,7 +38,7 @@ public static class LoraModel
             _ = config.AlphaFor(path); // a pattern that cannot be matched fails here, before anything changes
             if (layer is LoraLayer ll)
             {
-                if (ll.Adapters.Any(a => a.Name == adapterName))
+                if (ll.HasAdapter(adapterName))
                     throw new ArgumentException($"Layer '{path}' already has an adapter named '{adapterName}'.", nameof(adapterName));
                 if (ll.IsMerged) throw new ArgumentException($"Layer '{path}' is merged; unmerge before adding an adapter.", nameof(model));
             }
@@ -90,7 +90,7 @@ public static class LoraModel
         model.Freeze();
         foreach (var (_, lora) in model.LoraLayers())
         {
-            if (!lora.Adapters.Any(a => a.Name == adapterName)) continue;
+            if (!lora.HasAdapter(adapterName)) continue;
             var ad = lora.GetAdapter(adapterName);
             ad.A.Frozen = false;
             ad.B.Frozen = false;
@@ -224,7 +224,7 @@ public static class LoraModel
         var wrappers = model.ModulesToSaveLayers().ToList();
         var layers = model.LoraLayers().ToList();
         foreach (string name in names)
-            if (!layers.Any(l => l.Layer.Adapters.Any(a => a.Name == name)) && !wrappers.Any(w => w.Layer.HasCopy(name)))
+            if (!layers.Any(l => l.Layer.HasAdapter(name)) && !wrappers.Any(w => w.Layer.HasCopy(name)))
             {
                 var known = layers.SelectMany(l => l.Layer.Adapters.Select(a => a.Name))
                     .Concat(wrappers.SelectMany(w => w.Layer.AdapterNames)).Distinct().Order(StringComparer.Ordinal);
@@ -234,10 +234,10 @@ public static class LoraModel
             if (names.Count(w.HasCopy) > 1)
                 throw new ArgumentException($"modules_to_save module '{path}' holds copies for {string.Join(" and ", names.Where(w.HasCopy))}; only one copy can run at a time.", nameof(names));
         foreach (var (path, l) in layers)
-            if (l.IsMerged && names.All(n => l.Adapters.Any(a => a.Name == n)))
+            if (l.IsMerged && names.All(n => l.HasAdapter(n)))
                 throw new InvalidOperationException($"Cannot change the active adapters of merged layer '{path}'; call UnmergeAdapters() first.");
         foreach (var (_, l) in layers)
-            if (names.All(n => l.Adapters.Any(a => a.Name == n))) l.SetActiveAdapters(names);
+            if (names.All(n => l.HasAdapter(n))) l.SetActiveAdapters(names);
         foreach (var (_, w) in wrappers) w.SetActive(names.FirstOrDefault(w.HasCopy));
     }
 
@@ -245,7 +245,7 @@ public static class LoraModel
     /// (a module whose active copy is deleted runs its original).</summary>
     public static void DeleteAdapter(this Module model, string name)
     {
-        var layers = model.LoraLayers().Where(l => l.Layer.Adapters.Any(a => a.Name == name)).ToList();
+        var layers = model.LoraLayers().Where(l => l.Layer.HasAdapter(name)).ToList();
         var wrappers = model.ModulesToSaveLayers().Where(w => w.Layer.HasCopy(name)).ToList();
         if (layers.Count == 0 && wrappers.Count == 0) throw new ArgumentException($"No LoRA layer has an adapter '{name}'.", nameof(name));
         foreach (var (_, l) in layers) l.DeleteAdapter(name);
@@ -263,7 +263,7 @@ public static class LoraModel
             foreach (var (adapter, _) in sources)
                 if (w.HasCopy(adapter))
                     throw new ArgumentException($"Adapter '{adapter}' trains '{path}' in full (modules_to_save); AddWeightedAdapter combines LoRA deltas only.", nameof(sources));
-        var layers = model.LoraLayers().Where(l => sources.All(s => l.Layer.Adapters.Any(a => a.Name == s.Adapter))).ToList();
+        var layers = model.LoraLayers().Where(l => sources.All(s => l.Layer.HasAdapter(s.Adapter))).ToList();
         if (layers.Count == 0) throw new ArgumentException($"No LoRA layer holds all of [{string.Join(", ", sources.Select(s => s.Adapter))}].", nameof(sources));
         foreach (var (_, l) in layers) l.AddWeightedAdapter(newName, sources);
     }
