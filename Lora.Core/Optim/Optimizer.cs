@@ -7,6 +7,10 @@ namespace Lora.Core.Optim;
 /// <see cref="StepCount"/>, updates every slot in order and advances the count.</para>
 /// <para>Clipping (when <see cref="MaxGradNorm"/> is set) uses the norm of all slots' gradients together, in double,
 /// in slot order, so it is deterministic (PyTorch's <c>clip_grad_norm_</c>).</para>
+/// <para>A slot whose <see cref="OptimizerSlot.Parameter"/> is frozen is skipped, by the update (weight decay
+/// included) and by the clipping norm, as PyTorch skips a parameter without a gradient: an optimizer built before
+/// <c>ApplyLora</c> froze the base weights leaves them bitwise unchanged. Its state waits; the step count, and
+/// with it AdamW's bias correction, is the optimizer's, not the slot's.</para>
 /// </remarks>
 public abstract class Optimizer
 {
@@ -74,13 +78,13 @@ public abstract class Optimizer
     /// <summary>Bytes of optimizer state actually allocated.</summary>
     public long StateBytes => ParameterCount * StateFloatsPerParameter * sizeof(float);
 
-    /// <summary>Applies one update to every slot from its current gradient.</summary>
+    /// <summary>Applies one update to every slot from its current gradient (frozen parameters excepted).</summary>
     public void Step()
     {
         if (MaxGradNorm is { } maxNorm)
         {
             double sum = 0;
-            foreach (var s in _slots) sum += GradientClipping.SumOfSquares(s.Gradient);
+            foreach (var s in _slots) if (!IsFrozen(s)) sum += GradientClipping.SumOfSquares(s.Gradient);
             double norm = Math.Sqrt(sum);
             LastGradNorm = norm;
             double coef = GradientClipping.Coefficient(norm, maxNorm);
@@ -89,6 +93,7 @@ public abstract class Optimizer
                 float f = (float)coef;
                 foreach (var s in _slots)
                 {
+                    if (IsFrozen(s)) continue;
                     var g = s.Gradient;
                     for (int i = 0; i < g.Length; i++) g[i] *= f;
                 }
@@ -101,9 +106,11 @@ public abstract class Optimizer
         for (int i = 0; i < _slots.Length; i++)
         {
             var s = _slots[i];
-            Update(i, s.Value, s.Gradient, (float)(lr * s.LrScale), s.Decay);
+            if (!IsFrozen(s)) Update(i, s.Value, s.Gradient, (float)(lr * s.LrScale), s.Decay);
         }
     }
+
+    static bool IsFrozen(OptimizerSlot s) => s.Parameter is { Frozen: true };
 
     /// <summary>Sets every slot's gradient to zero.</summary>
     public void ZeroGrad()

@@ -37,6 +37,7 @@ public sealed class Trainer
         ArgumentNullException.ThrowIfNull(optimizer);
         _model = model;
         _optimizer = optimizer;
+        if (OptimizerMisses() is { } why) throw new ArgumentException(why, nameof(optimizer));
         Options = options ?? new TrainerOptions();
         Objective = objective ?? TrainingObjective.Classification;
     }
@@ -64,6 +65,8 @@ public sealed class Trainer
     public TrainingHistory Fit(Dataset train, Dataset? validation = null, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(train);
+        // Again here: the model may have changed since (LoRA applied, layers frozen).
+        if (OptimizerMisses() is { } why) throw new InvalidOperationException(why);
         if (train.Count == 0) throw new ArgumentException($"Training set '{train.Name}' is empty.", nameof(train));
         if (validation is not null && validation.FeatureCount != train.FeatureCount)
             throw new ArgumentException($"Validation set '{validation.Name}' has {validation.FeatureCount} features but training set '{train.Name}' has {train.FeatureCount}.", nameof(validation));
@@ -270,6 +273,30 @@ public sealed class Trainer
         int best = 0;
         for (int j = 1; j < row.Length; j++) if (row[j] > row[best]) best = j;
         return best;
+    }
+
+    /// <summary>Why the optimizer cannot train the model, or null. It cannot when every slot is a parameter (slots
+    /// over raw memory cannot be checked) and none of them is a trainable parameter of the model: the optimizer was
+    /// built before <c>ApplyLora</c> froze the base weights, or over another model. Such a run would train nothing.</summary>
+    string? OptimizerMisses()
+    {
+        var slots = _optimizer.Slots;
+        foreach (var s in slots) if (s.Parameter is null) return null;
+        var own = new Dictionary<Parameter, bool>(ReferenceEqualityComparer.Instance);
+        foreach (var p in _model.Parameters()) own[p] = !p.Frozen;
+        int frozen = 0;
+        foreach (var s in slots)
+            if (own.TryGetValue(s.Parameter!, out bool trainable))
+            {
+                if (trainable) return null;
+                frozen++;
+            }
+        string head = $"The optimizer's {slots.Count} parameters (the first is '{slots[0].Name}')";
+        string what = frozen == slots.Count ? $"{head} are all frozen in this model"
+            : frozen == 0 ? $"{head} belong to another model"
+            : $"Of the optimizer's {slots.Count} parameters (the first is '{slots[0].Name}'), {frozen} are frozen in this model and {slots.Count - frozen} belong to another";
+        return $"{what}, so it would update none of the model's {_model.TrainableParameterCount():N0} trainable elements. " +
+            "Build the optimizer from this model after applying LoRA or freezing, e.g. TrainableSlots.AdamW(model, schedule).";
     }
 
     static double Seconds(long start) => Math.Max(Stopwatch.GetElapsedTime(start).TotalSeconds, 1e-9);
