@@ -158,7 +158,11 @@ public abstract class LoraLayer : Module
             throw new ArgumentException($"{(name is null ? "LoRA" : $"Adapter '{name}'")}: A has {aLength} and B {bLength} elements, expected rank ≥ 1 and ({rank}, {FanIn}) and ({FanOut}, {rank}) flat.");
     }
 
-    /// <summary>Chooses the active adapters (their deltas add up in the forward).</summary>
+    /// <summary>Chooses the active adapters (their deltas add up in the forward) and, as PEFT's <c>set_adapter</c>
+    /// does, makes their factors trainable and freezes the other adapters' factors.</summary>
+    /// <remarks>An inactive adapter left trainable gets no gradient, but an optimizer over it would still apply its
+    /// weight decay; and the newly active one would train only if it had been unfrozen by hand. Call
+    /// <see cref="LoraModel.MarkTrainable"/> or <see cref="Module.Freeze"/> afterwards for another choice.</remarks>
     /// <exception cref="ArgumentException">An unknown name.</exception>
     /// <exception cref="InvalidOperationException">The layer is merged (unmerge first).</exception>
     public void SetActiveAdapters(params string[] names)
@@ -167,7 +171,13 @@ public abstract class LoraLayer : Module
         var chosen = names.Select(GetAdapter).ToList();
         if (IsMerged) throw new InvalidOperationException("Cannot change the active adapters of a merged layer; call Unmerge() first.");
         _active.Clear();
-        foreach (var a in _adapters) if (chosen.Contains(a)) _active.Add(a);
+        foreach (var a in _adapters)
+        {
+            bool on = chosen.Contains(a);
+            if (on) _active.Add(a);
+            a.A.Frozen = !on;
+            a.B.Frozen = !on;
+        }
         Refresh();
     }
 

@@ -95,10 +95,13 @@ public sealed class ModulesToSaveLayer : Module
         return copy;
     }
 
-    /// <summary>Makes <paramref name="adapter"/>'s copy the one that runs; null (or an adapter without a copy here) runs the original.</summary>
+    /// <summary>Makes <paramref name="adapter"/>'s copy the one that runs, trainable, and freezes the other copies
+    /// (PEFT's <c>set_adapter</c>); null (or an adapter without a copy here) runs the original and freezes every copy.</summary>
     internal void SetActive(string? adapter)
     {
         ActiveAdapter = adapter is not null && HasCopy(adapter) ? adapter : null;
+        foreach (var (name, copy) in _copies.Children)
+            foreach (var p in copy.Parameters()) p.Frozen = name != ActiveAdapter;
         Refresh();
     }
 

@@ -1,0 +1,78 @@
+using Lora.Core.Data;
+using Lora.Core.IO;
+using Lora.Core.Lora;
+using Lora.Core.Modules;
+using Lora.Core.Optim;
+using Lora.Core.Training;
+
+namespace Lora.Tests.Core.Lora;
+
+/// <summary>Setting the active adapters makes them trainable and freezes the others (PEFT's <c>set_adapter</c>), so
+/// switching to an earlier adapter and training trains that adapter and leaves the other one bitwise alone.</summary>
+public class ActiveAdapterTrainingTests
+{
+    static Mlp TwoAdapters(bool headCopies = true)
+    {
+        var m = new Mlp([6, 12, 10, 3], ActivationKind.Relu, 0, seed: 4);
+        var config = new LoraConfig { R = 2, Alpha = 4, TargetModules = ["layers.0", "layers.1"], ModulesToSave = headCopies ? ["layers.2"] : [] };
+        m.ApplyLora(config, "a", seed: 1);
+        m.ApplyLora(config, "b", seed: 2);
+        return m;
+    }
+
+    static Dictionary<string, float[]> Snapshot(Module m) => m.NamedParameters().ToDictionary(p => p.Name, p => p.Parameter.Data.ToArray());
+
+    static bool Trainable(Module m, string name) => !m.NamedParameters().First(p => p.Name == name).Parameter.Frozen;
+
+    [Fact]
+    public void TheActiveAdapterTrainsAndTheOtherStaysBitwiseUnchanged()
+    {
+        var m = TwoAdapters();
+        Assert.True(Trainable(m, "layers.0.lora_A.b.weight"));
+        Assert.False(Trainable(m, "layers.0.lora_A.a.weight"));
+
+        m.SetActiveAdapters("a");
+        foreach (var (name, p) in m.NamedParameters())
+        {
+            bool isA = name.Contains(".a.", StringComparison.Ordinal);
+            Assert.True(isA != p.Frozen, $"{name}: frozen {p.Frozen}"); // a's factors and head copy, nothing else
+        }
+        var before = Snapshot(m);
+        var rng = new SeededRandom(9);
+        var x = new float[24 * 6];
+        for (int i = 0; i < x.Length; i++) x[i] = (float)rng.NextGaussian();
+        var data = new Dataset("gauss", x, Enumerable.Range(0, 24).Select(i => i % 3).ToArray(), 6, 3);
+        // AdamW with weight decay: an inactive adapter left trainable would be decayed although it gets no gradient.
+        var opt = TrainableSlots.AdamW(m, LearningRateSchedule.Constant(1e-2), weightDecay: 0.1);
+        new Trainer(m, opt, new TrainerOptions { Epochs = 2, BatchSize = 8 }).Fit(data);
+        foreach (var (name, p) in m.NamedParameters())
+        {
+            bool changed = !before[name].AsSpan().SequenceEqual(p.Data);
+            bool isA = name.Contains(".a.", StringComparison.Ordinal);
+            Assert.True(changed == isA, $"{name}: changed {changed}");
+        }
+    }
+
+    [Fact]
+    public void SeveralActiveAdaptersAllTrainAndALayerCanBeSetOnItsOwn()
+    {
+        var m = TwoAdapters(headCopies: false); // one modules_to_save copy runs at a time, so none here
+        m.SetActiveAdapters("a", "b");
+        Assert.All(m.NamedParameters().Where(p => p.Name.Contains("lora_", StringComparison.Ordinal)), p => Assert.False(p.Parameter.Frozen, p.Name));
+        var layer = (LoraLayer)m.GetSubmodule("layers.1");
+        layer.SetActiveAdapters("b");
+        Assert.True(Trainable(m, "layers.1.lora_B.b.weight"));
+        Assert.False(Trainable(m, "layers.1.lora_B.a.weight"));
+        Assert.True(Trainable(m, "layers.0.lora_B.a.weight")); // the other layer is untouched
+    }
+
+    [Fact]
+    public void AnOptimizerBuiltBeforeSwitchingIsRefused()
+    {
+        var m = TwoAdapters();
+        var overB = TrainableSlots.AdamW(m, LearningRateSchedule.Constant(1e-2));
+        m.SetActiveAdapters("a");
+        var e = Assert.Throws<ArgumentException>(() => new Trainer(m, overB));
+        Assert.Contains("are all frozen in this model", e.Message);
+    }
+}
