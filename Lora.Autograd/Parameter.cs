@@ -24,15 +24,23 @@ public sealed class Parameter : Tensor
     public bool Frozen
     {
         get => !_requiresGrad;
-        set => _requiresGrad = !value;
+        set => RequiresGrad = !value;
     }
 
     /// <summary>Same as <c>!Frozen</c>.</summary>
     public override bool RequiresGrad
     {
         get => _requiresGrad;
-        set => _requiresGrad = value;
+        set
+        {
+            if (value && !_requiresGrad) UnfreezeCount++;
+            _requiresGrad = value;
+        }
     }
+
+    /// <summary>How many times the parameter went from frozen to trainable. A copy derived from a frozen weight (the
+    /// fused LoRA layer's packed W) is stale once this changes, because the weight may have been trained meanwhile.</summary>
+    public long UnfreezeCount { get; private set; }
 
     /// <summary>Places the gradient in <c>array[offset .. offset + Length)</c>, copying any gradient accumulated so far.</summary>
     public void SetGradStorage(float[] array, int offset)

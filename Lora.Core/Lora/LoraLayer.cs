@@ -251,7 +251,9 @@ public abstract class LoraLayer : Module
         return added;
     }
 
-    /// <summary>Tells the layer that the base weight changed outside it (e.g. loaded): caches derived from it are rebuilt.</summary>
+    /// <summary>Tells the layer that the base weight's values were changed outside it while it was frozen (e.g.
+    /// written by hand): caches derived from it are rebuilt. Loading a base checkpoint (<c>ModelFiles.LoadInto</c>)
+    /// and training an unfrozen weight need no call.</summary>
     public void RefreshBaseWeight() => OnBaseWeightChanged();
 
     void Refresh() => _activeArray = _active.ToArray();

@@ -11,13 +11,16 @@ namespace Lora.Core.Lora;
 /// merged are <see cref="LoraLayer"/>'s.</para>
 /// <para>With one active adapter and a frozen W, the forward and backward run on the fused kernel
 /// (<see cref="Ops.LoraLinear"/> over a <see cref="PackedWeight"/> copy of W, repacked whenever W changes through the
-/// layer: merge, unmerge, PiSSA, <see cref="LoraLayer.RefreshBaseWeight"/>). Further active adapters add their terms
+/// layer: merge, unmerge, PiSSA, <see cref="LoraLayer.RefreshBaseWeight"/>, and when W has been unfrozen since it was
+/// packed, since it may have been trained; only an edit of a frozen W's values from outside needs
+/// <see cref="LoraLayer.RefreshBaseWeight"/>). Further active adapters add their terms
 /// through plain ops; a trainable W falls back to <see cref="Ops.Linear"/> plus the LoRA terms.</para>
 /// </remarks>
 public sealed class LoraLinear : LoraLayer
 {
     PackedWeight? _packed;
     bool _packedStale = true;
+    long _packedAtUnfreeze;
 
     /// <summary>Wraps <paramref name="baseLayer"/> (which becomes the child <c>base_layer</c>).</summary>
     public LoraLinear(Linear baseLayer) : base(baseLayer) => BaseLayer = baseLayer;
@@ -50,13 +53,16 @@ public sealed class LoraLinear : LoraLayer
     /// <inheritdoc/>
     protected override void OnBaseWeightChanged() => _packedStale = true;
 
+    // Repacked after this class changed W, and after W was unfrozen since the last pack (it may have been trained).
     PackedWeight Packed()
     {
         _packed ??= new PackedWeight(OutFeatures, InFeatures);
-        if (_packedStale)
+        var w = BaseLayer.Weight;
+        if (_packedStale || w.UnfreezeCount != _packedAtUnfreeze)
         {
-            _packed.Pack(BaseLayer.Weight.Data);
+            _packed.Pack(w.Data);
             _packedStale = false;
+            _packedAtUnfreeze = w.UnfreezeCount;
         }
         return _packed;
     }

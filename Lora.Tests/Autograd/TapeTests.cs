@@ -67,6 +67,24 @@ public class TapeTests
     }
 
     [Fact]
+    public void UnfreezeCountCountsOnlyFrozenToTrainableTransitions()
+    {
+        var p = new Parameter("p", new Shape(2));
+        Assert.Equal(0, p.UnfreezeCount);      // born trainable
+        p.Frozen = false;
+        Assert.Equal(0, p.UnfreezeCount);
+        p.Frozen = true;
+        p.Frozen = true;
+        Assert.Equal(0, p.UnfreezeCount);
+        p.Frozen = false;
+        Assert.Equal(1, p.UnfreezeCount);
+        p.RequiresGrad = false;
+        p.RequiresGrad = true;
+        p.RequiresGrad = true;
+        Assert.Equal(2, p.UnfreezeCount);
+    }
+
+    [Fact]
     public void RequiresGradPropagatesFromAnyInput()
     {
         var tape = Fresh();

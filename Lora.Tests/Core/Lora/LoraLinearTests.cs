@@ -69,6 +69,28 @@ public class LoraLinearTests
     }
 
     [Fact]
+    public void TheFusedPathSeesAWeightTrainedWhileUnfrozenAndOneRefreshedByHand()
+    {
+        var l = Layer();
+        var x = Random(N * K, 99);
+        _ = Run(l.Eval(), x, N); // the fused path packs W
+        var w = l.BaseLayer.Weight;
+        // Unfrozen, W runs on the plain path; changed there (as an optimizer would) and frozen again, the fused path
+        // must not use the copy packed before.
+        w.Frozen = false;
+        _ = Run(l, x, N);
+        for (int i = 0; i < w.Length; i++) w.Data[i] += 0.25f * MathF.Sin(i);
+        w.Frozen = true;
+        var (y, mag) = Reference(l, x, [(l.Adapters[0], 1.0)]);
+        AssertNear(y, mag, Run(l, x, N), K + 3, "after unfreeze, change, freeze");
+        // Values written by hand while frozen need RefreshBaseWeight.
+        for (int i = 0; i < w.Length; i++) w.Data[i] -= 0.5f * MathF.Cos(i);
+        l.RefreshBaseWeight();
+        (y, mag) = Reference(l, x, [(l.Adapters[0], 1.0)]);
+        AssertNear(y, mag, Run(l, x, N), K + 3, "after RefreshBaseWeight");
+    }
+
+    [Fact]
     public void ZeroBOutputEqualsBase()
     {
         // B = 0 adds exact zeros: the only difference to the base layer is the summation order of x·Wᵀ inside the
