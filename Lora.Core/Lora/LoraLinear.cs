@@ -18,8 +18,9 @@ namespace Lora.Core.Lora;
 /// </remarks>
 public sealed class LoraLinear : LoraLayer
 {
+    readonly object _packLock = new();
     PackedWeight? _packed;
-    bool _packedStale = true;
+    volatile bool _packedStale = true;
     long _packedAtUnfreeze;
 
     /// <summary>Wraps <paramref name="baseLayer"/> (which becomes the child <c>base_layer</c>).</summary>
@@ -54,17 +55,23 @@ public sealed class LoraLinear : LoraLayer
     protected override void OnBaseWeightChanged() => _packedStale = true;
 
     // Repacked after this class changed W, and after W was unfrozen since the last pack (it may have been trained).
+    // The lock makes the first pack safe when several threads run inference on the model at once; the fast path
+    // only reads.
     PackedWeight Packed()
     {
-        _packed ??= new PackedWeight(OutFeatures, InFeatures);
         var w = BaseLayer.Weight;
-        if (_packedStale || w.UnfreezeCount != _packedAtUnfreeze)
+        if (!_packedStale && w.UnfreezeCount == Volatile.Read(ref _packedAtUnfreeze) && _packed is { } current) return current;
+        lock (_packLock)
         {
-            _packed.Pack(w.Data);
-            _packedStale = false;
-            _packedAtUnfreeze = w.UnfreezeCount;
+            _packed ??= new PackedWeight(OutFeatures, InFeatures);
+            if (_packedStale || w.UnfreezeCount != _packedAtUnfreeze)
+            {
+                _packed.Pack(w.Data);
+                Volatile.Write(ref _packedAtUnfreeze, w.UnfreezeCount);
+                _packedStale = false;
+            }
+            return _packed;
         }
-        return _packed;
     }
 
     /// <inheritdoc/>

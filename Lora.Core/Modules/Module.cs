@@ -17,8 +17,35 @@ public abstract class Module
     readonly List<(string Name, Module Module)> _children = [];
     string _prefix = "";
 
-    /// <summary>True in training mode (the default), false after <see cref="Eval"/>.</summary>
-    public bool Training { get; private set; } = true;
+    bool _training = true;
+    [ThreadStatic] static bool t_evaluating;
+
+    /// <summary>True in training mode (the default), false after <see cref="Eval"/>, and false for every module on a
+    /// thread inside <see cref="EvaluationScope"/>.</summary>
+    public bool Training => _training && !t_evaluating;
+
+    /// <summary>Runs every module in evaluation mode on the calling thread until the scope is disposed (which restores
+    /// the thread's previous state), without changing any module's mode. <c>Trainer.Predict</c> and
+    /// <c>Trainer.Evaluate</c> use it, so that threads predicting with one shared model never see each other switch
+    /// it (they used to flip the model to eval and back, which let a concurrent call run with dropout on).</summary>
+    /// <example><code>using (Module.EvaluationScope()) { var logits = model.Forward(x); }</code></example>
+    public static EvaluationScopeHandle EvaluationScope()
+    {
+        var scope = new EvaluationScopeHandle(t_evaluating);
+        t_evaluating = true;
+        return scope;
+    }
+
+    /// <summary>Restores the thread's previous evaluation state when disposed. See <see cref="EvaluationScope"/>.</summary>
+    public readonly struct EvaluationScopeHandle : IDisposable
+    {
+        readonly bool _previous;
+
+        internal EvaluationScopeHandle(bool previous) => _previous = previous;
+
+        /// <summary>Restores the state that was in force when the scope was created.</summary>
+        public void Dispose() => t_evaluating = _previous;
+    }
 
     /// <summary>The forward pass; <paramref name="x"/> is (batch, features).</summary>
     public abstract Tensor Forward(Tensor x);
@@ -70,7 +97,7 @@ public abstract class Module
         if (i < 0) throw new ArgumentException($"{GetType().Name} at '{_prefix}' has no child '{name}'.", nameof(name));
         _children[i] = (name, module);
         module.SetPrefix(_prefix + name + ".");
-        module.SetMode(Training);
+        module.SetMode(_training);
         OnChildReplaced(name, module);
     }
 
@@ -147,7 +174,7 @@ public abstract class Module
 
     void SetMode(bool training)
     {
-        Training = training;
+        _training = training;
         foreach (var (_, c) in _children) c.SetMode(training);
     }
 

@@ -186,7 +186,8 @@ public sealed class Trainer
 
     /// <summary>Mean cross-entropy and accuracy of <paramref name="model"/> on <paramref name="data"/> under
     /// <paramref name="objective"/> (default <see cref="TrainingObjective.Classification"/>), in eval mode without
-    /// recording gradients; the model's train/eval mode is restored afterwards. Loss and accuracy are means over every
+    /// recording gradients (<see cref="Module.EvaluationScope"/>: the model's own mode is never switched, so threads
+    /// may evaluate one model at once). Loss and accuracy are means over every
     /// target (per token for <see cref="TrainingObjective.NextToken"/>); <see cref="Evaluation.Count"/> is the number
     /// of samples.</summary>
     /// <exception cref="ArgumentException">A batch size below 1, or data the objective cannot read.</exception>
@@ -201,12 +202,10 @@ public sealed class Trainer
         int f = data.FeatureCount, perSample = objective.TargetsPerSample(f), b = Math.Min(batchSize, data.Count);
         var input = new float[objective.InputShape(b, f).Length];
         var targets = new int[b * perSample];
-        bool wasTraining = model.Training;
-        model.Eval();
         var tape = Tape.Current;
         double lossSum = 0;
         long correct = 0;
-        try
+        using (Module.EvaluationScope())
         {
             using (Tape.NoGrad())
             {
@@ -222,15 +221,13 @@ public sealed class Trainer
                 tape.Reset();
             }
         }
-        finally
-        {
-            if (wasTraining) model.Train();
-        }
         double total = (double)data.Count * perSample;
         return new Evaluation(lossSum / total, correct / total, data.Count);
     }
 
-    /// <summary>The class predicted for each of <paramref name="count"/> samples (argmax of the logits; the first on ties).</summary>
+    /// <summary>The class predicted for each of <paramref name="count"/> samples (argmax of the logits; the first on
+    /// ties), in evaluation mode without recording gradients. The model's own mode is never switched
+    /// (<see cref="Module.EvaluationScope"/>), so several threads may predict with one model at once.</summary>
     /// <exception cref="ArgumentException">A count below 1, a feature count below 1, or fewer than
     /// count·featureCount features.</exception>
     public static int[] Predict(Module model, ReadOnlySpan<float> features, int count, int featureCount)
@@ -239,25 +236,17 @@ public sealed class Trainer
         if (count < 1 || featureCount < 1 || features.Length < (long)count * featureCount)
             throw new ArgumentException($"Predict: {count} samples of {featureCount} features need {(long)count * featureCount} values (both counts ≥ 1); got {features.Length}.");
         var copy = features[..(count * featureCount)].ToArray();
-        bool wasTraining = model.Training;
-        model.Eval();
-        try
+        using (Module.EvaluationScope())
+        using (Tape.NoGrad())
         {
-            using (Tape.NoGrad())
-            {
-                Tape.Current.Reset();
-                var logits = model.Forward(new Tensor(copy, new Shape(count, featureCount)));
-                var result = new int[count];
-                int c = logits.Shape.Last;
-                var d = logits.Data;
-                for (int i = 0; i < count; i++) result[i] = ArgMax(d.Slice(i * c, c));
-                Tape.Current.Reset();
-                return result;
-            }
-        }
-        finally
-        {
-            if (wasTraining) model.Train();
+            Tape.Current.Reset();
+            var logits = model.Forward(new Tensor(copy, new Shape(count, featureCount)));
+            var result = new int[count];
+            int c = logits.Shape.Last;
+            var d = logits.Data;
+            for (int i = 0; i < count; i++) result[i] = ArgMax(d.Slice(i * c, c));
+            Tape.Current.Reset();
+            return result;
         }
     }
 
