@@ -171,25 +171,38 @@ public abstract class LoraLayer : Module
         var chosen = names.Select(GetAdapter).ToList();
         if (IsMerged) throw new InvalidOperationException("Cannot change the active adapters of a merged layer; call Unmerge() first.");
         _active.Clear();
-        foreach (var a in _adapters)
-        {
-            bool on = chosen.Contains(a);
-            if (on) _active.Add(a);
-            a.A.Frozen = !on;
-            a.B.Frozen = !on;
-        }
+        foreach (var a in _adapters) if (chosen.Contains(a)) _active.Add(a);
+        SetTrainable();
         Refresh();
     }
 
-    /// <summary>Turns the adapters off (forward = base layer), unmerging first when merged.</summary>
+    /// <summary>Turns the adapters off (forward = base layer), unmerging first when merged, and freezes every
+    /// adapter's factors, as PEFT's <c>enable_adapters(False)</c> does: they get no gradient while off, and an
+    /// optimizer left over them must not decay them.</summary>
     public void DisableAdapters()
     {
         if (IsMerged) Unmerge();
         AdaptersDisabled = true;
+        foreach (var a in _adapters) a.A.Frozen = a.B.Frozen = true;
     }
 
-    /// <summary>Turns the adapters back on.</summary>
-    public void EnableAdapters() => AdaptersDisabled = false;
+    /// <summary>Turns the adapters back on, the active adapters' factors trainable and the others frozen (PEFT's
+    /// <c>enable_adapters(True)</c>, which sets the active adapters again).</summary>
+    public void EnableAdapters()
+    {
+        AdaptersDisabled = false;
+        SetTrainable();
+    }
+
+    // PEFT's set_adapter: the active adapters' factors train, the others are frozen.
+    void SetTrainable()
+    {
+        foreach (var a in _adapters)
+        {
+            bool on = _active.Contains(a);
+            a.A.Frozen = a.B.Frozen = !on;
+        }
+    }
 
     /// <summary>Folds the active adapters that are not yet merged into the base weight: W += s·ΔW.</summary>
     /// <remarks>Rounding: each element of W changes by at most (r + 1)·2⁻²⁴·(|W| + s·Σ|B||A|) per adapter

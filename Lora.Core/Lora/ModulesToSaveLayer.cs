@@ -100,9 +100,16 @@ public sealed class ModulesToSaveLayer : Module
     internal void SetActive(string? adapter)
     {
         ActiveAdapter = adapter is not null && HasCopy(adapter) ? adapter : null;
-        foreach (var (name, copy) in _copies.Children)
-            foreach (var p in copy.Parameters()) p.Frozen = name != ActiveAdapter;
+        SetTrainable();
         Refresh();
+    }
+
+    // The running copy trains, the others are frozen; while disabled, every copy is frozen (the original stays
+    // frozen throughout, where PEFT would make it trainable while disabled).
+    void SetTrainable()
+    {
+        foreach (var (name, copy) in _copies.Children)
+            foreach (var p in copy.Parameters()) p.Frozen = AdaptersDisabled || name != ActiveAdapter;
     }
 
     /// <summary>Removes <paramref name="adapter"/>'s copy; when it was active, the original runs afterwards.</summary>
@@ -117,12 +124,14 @@ public sealed class ModulesToSaveLayer : Module
     internal void Disable()
     {
         AdaptersDisabled = true;
+        SetTrainable();
         Refresh();
     }
 
     internal void Enable()
     {
         AdaptersDisabled = false;
+        SetTrainable();
         Refresh();
     }
 

@@ -29,7 +29,7 @@ public static class TrainableSlots
             bool isBias = name == "bias" || name.EndsWith(".bias", StringComparison.Ordinal);
             slots.Add(new OptimizerSlot(p, isB ? (float)loraPlusRatio : 1f, decayBiases || !isBias));
         }
-        if (slots.Count == 0) throw new ArgumentException("The model has no trainable parameter: everything is frozen.", nameof(model));
+        if (slots.Count == 0) throw new ArgumentException("The model has no trainable parameter: everything is frozen (disabled adapters are frozen too; EnableAdapters turns them back on).", nameof(model));
         return slots;
     }
 

@@ -156,6 +156,12 @@ public sealed class Trainer
             throw new TrainingDivergedException(epoch, step, value);
         }
         int correct = CountCorrect(logits.Data, _targets, targets, logits.Shape.Last);
+        if (!loss.RequiresGrad)
+        {
+            tape.Reset();
+            throw new InvalidOperationException("The loss depends on no trainable parameter, so the step cannot train anything: " +
+                "the model's adapters are disabled (EnableAdapters), every parameter its forward uses is frozen, or gradients are off on this thread (Tape.NoGrad).");
+        }
         loss.Backward();
         _optimizer.Step();
         _optimizer.ZeroGrad();
@@ -285,7 +291,8 @@ public sealed class Trainer
             : frozen == 0 ? $"{head} belong to another model"
             : $"Of the optimizer's {slots.Count} parameters (the first is '{slots[0].Name}'), {frozen} are frozen in this model and {slots.Count - frozen} belong to another";
         return $"{what}, so it would update none of the model's {_model.TrainableParameterCount():N0} trainable elements. " +
-            "Build the optimizer from this model after applying LoRA or freezing, e.g. TrainableSlots.AdamW(model, schedule).";
+            "Build the optimizer from this model after applying LoRA, choosing adapters or freezing, e.g. TrainableSlots.AdamW(model, schedule); " +
+            "disabled adapters are frozen until EnableAdapters.";
     }
 
     static double Seconds(long start) => Math.Max(Stopwatch.GetElapsedTime(start).TotalSeconds, 1e-9);

@@ -75,4 +75,34 @@ public class ActiveAdapterTrainingTests
         var e = Assert.Throws<ArgumentException>(() => new Trainer(m, overB));
         Assert.Contains("are all frozen in this model", e.Message);
     }
+    [Fact]
+    public void DisablingFreezesEveryAdapterAndEnablingThawsTheActiveOnes()
+    {
+        var m = TwoAdapters();
+        m.SetActiveAdapters("a");
+        m.DisableAdapters();
+        Assert.Equal(0, m.TrainableParameterCount());
+        m.EnableAdapters();
+        foreach (var (name, p) in m.NamedParameters())
+            Assert.True(name.Contains(".a.", StringComparison.Ordinal) != p.Frozen, $"{name}: frozen {p.Frozen}");
+    }
+
+    [Fact]
+    public void TrainingWithDisabledAdaptersIsAClearErrorAndChangesNothing()
+    {
+        var m = TwoAdapters();
+        var trainer = new Trainer(m, TrainableSlots.AdamW(m, LearningRateSchedule.Constant(1e-2), weightDecay: 0.1));
+        m.DisableAdapters();
+        var before = Snapshot(m);
+        var x = new float[8 * 6];
+        for (int i = 0; i < x.Length; i++) x[i] = MathF.Sin(i);
+        var e = Assert.Throws<InvalidOperationException>(() => trainer.Step(x, [0, 1, 2, 0, 1, 2, 0, 1], 8, 6));
+        Assert.Contains("EnableAdapters", e.Message);
+        foreach (var (name, p) in m.NamedParameters()) Assert.True(before[name].AsSpan().SequenceEqual(p.Data), name);
+        var fit = Assert.Throws<InvalidOperationException>(() => trainer.Fit(new Dataset("x", x, [0, 1, 2, 0, 1, 2, 0, 1], 6, 3)));
+        Assert.Contains("are all frozen in this model", fit.Message);
+        m.EnableAdapters();
+        Assert.True(float.IsFinite(trainer.Step(x, [0, 1, 2, 0, 1, 2, 0, 1], 8, 6).Loss)); // trains again
+        Assert.False(before["layers.0.lora_A.b.weight"].AsSpan().SequenceEqual(m.NamedParameters().First(p => p.Name == "layers.0.lora_A.b.weight").Parameter.Data));
+    }
 }
