@@ -249,7 +249,8 @@ public abstract class LoraLayer : Module
     }
 
     /// <summary>Adds adapter <paramref name="newName"/> whose delta is exactly Σ weight_i·s_i·ΔW_i over the named
-    /// adapters, by concatenating their ranks (rank Σr_i, alpha = rank so s = 1). The new adapter is not activated.</summary>
+    /// adapters, by concatenating their ranks (rank Σr_i, alpha = rank so s = 1). The new adapter is not activated, and
+    /// its factors are frozen until it is (<see cref="SetActiveAdapters"/>), as in PEFT.</summary>
     public LoraAdapter AddWeightedAdapter(string newName, IReadOnlyList<(string Adapter, float Weight)> sources)
     {
         ArgumentNullException.ThrowIfNull(sources);
@@ -260,6 +261,8 @@ public abstract class LoraLayer : Module
         var added = AddAdapter(newName, rank, rank, useRsLora: false, 0, ca, cb);
         _active.Clear();
         _active.AddRange(wasActive);
+        // Inactive, so frozen (PEFT's set_adapter rule) until chosen: an optimizer built now must not decay it.
+        added.A.Frozen = added.B.Frozen = true;
         Refresh();
         return added;
     }

@@ -288,8 +288,8 @@ public sealed class Trainer
             }
         string head = $"The optimizer's {slots.Count} parameters (the first is '{slots[0].Name}')";
         string what = frozen == slots.Count ? $"{head} are all frozen in this model"
-            : frozen == 0 ? $"{head} belong to another model"
-            : $"Of the optimizer's {slots.Count} parameters (the first is '{slots[0].Name}'), {frozen} are frozen in this model and {slots.Count - frozen} belong to another";
+            : frozen == 0 ? $"{head} are not in this model (another model's, or removed from it)"
+            : $"Of the optimizer's {slots.Count} parameters (the first is '{slots[0].Name}'), {frozen} are frozen in this model and {slots.Count - frozen} are not in it";
         return $"{what}, so it would update none of the model's {_model.TrainableParameterCount():N0} trainable elements. " +
             "Build the optimizer from this model after applying LoRA, choosing adapters or freezing, e.g. TrainableSlots.AdamW(model, schedule); " +
             "disabled adapters are frozen until EnableAdapters.";

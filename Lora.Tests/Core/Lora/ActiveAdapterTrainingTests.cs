@@ -105,4 +105,15 @@ public class ActiveAdapterTrainingTests
         Assert.True(float.IsFinite(trainer.Step(x, [0, 1, 2, 0, 1, 2, 0, 1], 8, 6).Loss)); // trains again
         Assert.False(before["layers.0.lora_A.b.weight"].AsSpan().SequenceEqual(m.NamedParameters().First(p => p.Name == "layers.0.lora_A.b.weight").Parameter.Data));
     }
+    [Fact]
+    public void AWeightedAdapterStaysFrozenUntilChosen()
+    {
+        var m = TwoAdapters(headCopies: false);
+        m.AddWeightedAdapter("w", [("a", 0.5f), ("b", 0.5f)]);
+        Assert.All(m.NamedParameters().Where(p => p.Name.Contains(".w.", StringComparison.Ordinal)), p => Assert.True(p.Parameter.Frozen, p.Name));
+        Assert.True(Trainable(m, "layers.0.lora_A.b.weight")); // the active adapter is untouched
+        m.SetActiveAdapters("w");
+        Assert.True(Trainable(m, "layers.0.lora_A.w.weight"));
+        Assert.False(Trainable(m, "layers.0.lora_A.b.weight"));
+    }
 }

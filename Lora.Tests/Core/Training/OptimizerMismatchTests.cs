@@ -43,7 +43,7 @@ public class OptimizerMismatchTests
         var model = new Mlp([6, 3], seed: 1);
         var other = new Mlp([6, 3], seed: 1);
         var e = Assert.Throws<ArgumentException>(() => new Trainer(model, TrainableSlots.Sgd(other, Lr)));
-        Assert.Contains("belong to another model", e.Message);
+        Assert.Contains("are not in this model", e.Message);
     }
 
     [Fact]
