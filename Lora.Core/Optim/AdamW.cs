@@ -44,6 +44,9 @@ public sealed class AdamW : Optimizer
     protected override void BeginStep(long t) => _t = t;
 
     /// <inheritdoc/>
+    protected override IReadOnlyList<(string Kind, Memory<float>[] Views)> StateKinds => [("exp_avg", _m), ("exp_avg_sq", _v)];
+
+    /// <inheritdoc/>
     protected override void Update(int index, Span<float> value, ReadOnlySpan<float> gradient, float lr, bool decay)
     {
         // The step size depends on the per-slot lr (LoRA+), so the constants are formed per slot (two Math.Pow);

@@ -118,6 +118,34 @@ public abstract class Optimizer
         foreach (var s in _slots) s.Gradient.Clear();
     }
 
+    /// <summary>Writes the optimizer's state (moments or momentum of every slot, and the step count) to a safetensors
+    /// file at <paramref name="path"/>, atomically, so that training can resume where it stopped
+    /// (<see cref="LoadState"/>); the parameters themselves are saved with the model or adapter.</summary>
+    public void SaveState(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        OptimizerStateFile.Save(path, this, StateKinds);
+    }
+
+    /// <summary>Reads a state written by <see cref="SaveState"/> for an optimizer of the same type over slots of the
+    /// same names and shapes, and continues from it: the next <see cref="Step"/> is the one after the saved step count
+    /// (the schedule and AdamW's bias correction included), so resumed training takes the steps the uninterrupted
+    /// run would have taken.</summary>
+    /// <exception cref="InvalidDataException">A corrupt file, another optimizer's state, a missing or unexpected slot, or a
+    /// shape mismatch, naming the file and key; the optimizer is then unchanged.</exception>
+    public void LoadState(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        var kinds = StateKinds;
+        var (step, values) = OptimizerStateFile.Load(path, this, kinds);
+        for (int k = 0; k < kinds.Count; k++)
+            for (int i = 0; i < _slots.Length; i++) values[k][i].CopyTo(kinds[k].Views[i].Span);
+        StepCount = step;
+    }
+
+    /// <summary>The kinds of per-slot state, by PyTorch's names, each with one view per slot (none for plain SGD).</summary>
+    protected virtual IReadOnlyList<(string Kind, Memory<float>[] Views)> StateKinds => [];
+
     /// <summary>Called once per step, before the updates, with the 1-based step number.</summary>
     protected virtual void BeginStep(long t) { }
 

@@ -33,6 +33,11 @@ public sealed class Sgd : Optimizer
     public override int StateFloatsPerParameter => Momentum != 0 ? 1 : 0;
 
     /// <inheritdoc/>
+    /// <inheritdoc/>
+    protected override IReadOnlyList<(string Kind, Memory<float>[] Views)> StateKinds =>
+        _buffers is null ? [] : [("momentum_buffer", _buffers)];
+
+    /// <inheritdoc/>
     protected override void Update(int index, Span<float> value, ReadOnlySpan<float> gradient, float lr, bool decay) =>
         UpdateRules.Sgd(value, gradient, _buffers is null ? default : _buffers[index].Span, lr, Momentum, decay ? WeightDecay : 0f, Nesterov);
 }

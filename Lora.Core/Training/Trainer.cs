@@ -73,6 +73,7 @@ public sealed class Trainer
         Objective.Check(train);
         int perSample = Objective.TargetsPerSample(train.FeatureCount);
         var o = Options;
+        if (o.FirstEpoch > o.Epochs) throw new ArgumentException($"TrainerOptions.FirstEpoch = {o.FirstEpoch} is past Epochs = {o.Epochs}: nothing would run.");
         var batches = new MinibatchIterator(train, o.BatchSize, o.Seed, shuffle: true, dropLast: o.DropLast);
         if (batches.BatchesPerEpoch == 0) throw new ArgumentException($"Training set '{train.Name}' has {train.Count} samples, fewer than one batch of {o.BatchSize} with DropLast.", nameof(train));
         EnsureBuffers(o.BatchSize, train.FeatureCount);
@@ -82,7 +83,7 @@ public sealed class Trainer
         double best = double.NaN;
         int sinceBest = 0;
         long seen = 0;
-        for (int epoch = 1; epoch <= o.Epochs; epoch++)
+        for (int epoch = o.FirstEpoch; epoch <= o.Epochs; epoch++)
         {
             if (cancellation.IsCancellationRequested) { history.Cancelled = true; break; }
             _model.Train();

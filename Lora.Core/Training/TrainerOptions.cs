@@ -15,6 +15,12 @@ public sealed record TrainerOptions
     /// <summary>Passes over the training set (default 10, ≥ 1).</summary>
     public int Epochs { get; init => field = value >= 1 ? value : throw new ArgumentException($"Epochs = {value} must be at least 1.", nameof(Epochs)); } = 10;
 
+    /// <summary>The epoch <see cref="Trainer.Fit"/> starts at (default 1), to resume a run that stopped after epoch
+    /// FirstEpoch − 1: each epoch's batch order depends on (seed, epoch) only, so with the parameters and the
+    /// optimizer's state of that moment (<see cref="Optim.Optimizer.LoadState"/>) the resumed run takes the same steps
+    /// as the uninterrupted one. Must not exceed <see cref="Epochs"/> (checked by Fit).</summary>
+    public int FirstEpoch { get; init => field = value >= 1 ? value : throw new ArgumentException($"FirstEpoch = {value} must be at least 1.", nameof(FirstEpoch)); } = 1;
+
     /// <summary>Samples per training step (default 64, ≥ 1).</summary>
     public int BatchSize { get; init => field = value >= 1 ? value : throw new ArgumentException($"BatchSize = {value} must be at least 1.", nameof(BatchSize)); } = 64;
 
