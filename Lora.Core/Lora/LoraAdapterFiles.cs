@@ -136,7 +136,8 @@ public static class LoraAdapterFiles
         foreach (var m in adapter.Modules)
         {
             var lora = layers[m.ModulePath] as LoraLayer ?? LoraModel.Wrap(model, m.ModulePath, layers[m.ModulePath]);
-            var added = lora.AddAdapter(adapterName, m.Rank, alphas[m.ModulePath], c.UseRsLora, c.LoraDropout, m.A.Data, m.B.Data);
+            var added = lora.AddAdapter(adapterName, m.Rank, alphas[m.ModulePath], c.UseRsLora, c.LoraDropout, m.A.Data, m.B.Data,
+                DropoutSeed(adapterName, m.ModulePath));
             added.Bias = bias;
             added.Init = init;
             lora.SetActiveAdapters(adapterName);
@@ -149,6 +150,16 @@ public static class LoraAdapterFiles
         foreach (var (path, m) in selected) ModulesToSaveSelection.AddCopy(model, path, m, adapterName, copies[path]);
         if (trainable) model.MarkTrainable(adapterName, bias);
         else model.Freeze();
+    }
+
+    /// <summary>A loaded adapter's dropout seed for one layer: FNV-1a over the adapter name and module path, so that
+    /// every layer draws its own masks (with one seed for all, layers of equal width dropped the same inputs) and the
+    /// same load gives the same masks.</summary>
+    static ulong DropoutSeed(string adapterName, string modulePath)
+    {
+        ulong h = 14695981039346656037UL;
+        foreach (char ch in adapterName + "/" + modulePath) h = (h ^ ch) * 1099511628211UL;
+        return h;
     }
 
     /// <summary>The bias of an adaptable layer or of a LoRA wrapper's base layer, or null.</summary>
