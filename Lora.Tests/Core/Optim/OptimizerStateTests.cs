@@ -4,6 +4,7 @@ using Lora.Core.Lora;
 using Lora.Core.Modules;
 using Lora.Core.Optim;
 using Lora.Core.Training;
+using Lora.Tests.Core.IO;
 
 namespace Lora.Tests.Core.Optim;
 
@@ -11,11 +12,10 @@ namespace Lora.Tests.Core.Optim;
 /// a run stopped, saved and resumed takes the same steps, bit for bit, as the uninterrupted one.</summary>
 public sealed class OptimizerStateTests : IDisposable
 {
-    readonly string _dir = Path.Combine(Path.GetTempPath(), "lora-optstate-" + Guid.NewGuid().ToString("N"));
+    readonly TempDir _temp = new();
+    string Dir => _temp.PathName;
 
-    public OptimizerStateTests() => Directory.CreateDirectory(_dir);
-
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => _temp.Dispose();
 
     static Dataset Data()
     {
@@ -58,7 +58,7 @@ public sealed class OptimizerStateTests : IDisposable
         var first = Model();
         var firstOpt = Make(first);
         new Trainer(first, firstOpt, Options(2)).Fit(data);
-        string adapter = Path.Combine(_dir, "adapter"), state = Path.Combine(_dir, "optimizer.safetensors");
+        string adapter = Path.Combine(Dir, "adapter"), state = Path.Combine(Dir, "optimizer.safetensors");
         LoraAdapterFiles.Save(first, adapter);
         firstOpt.SaveState(state);
 
@@ -78,7 +78,7 @@ public sealed class OptimizerStateTests : IDisposable
         var m = Model();
         var opt = TrainableSlots.AdamW(m, Schedule);
         new Trainer(m, opt, Options(1)).Fit(Data());
-        string path = Path.Combine(_dir, "s.safetensors");
+        string path = Path.Combine(Dir, "s.safetensors");
         opt.SaveState(path);
         var file = SafeTensors.Read(path);
         Assert.Equal(opt.StepCount.ToString(System.Globalization.CultureInfo.InvariantCulture), file.Metadata["step"]);
@@ -95,12 +95,12 @@ public sealed class OptimizerStateTests : IDisposable
         var m = Model();
         var opt = TrainableSlots.AdamW(m, Schedule);
         new Trainer(m, opt, Options(1)).Fit(Data());
-        string good = Path.Combine(_dir, "good.safetensors");
+        string good = Path.Combine(Dir, "good.safetensors");
         opt.SaveState(good);
         var other = Model();
         var target = TrainableSlots.AdamW(other, Schedule);
         new Trainer(other, target, Options(2)).Fit(Data());
-        string before = Path.Combine(_dir, "before.safetensors");
+        string before = Path.Combine(Dir, "before.safetensors");
         target.SaveState(before);
         byte[] beforeBytes = File.ReadAllBytes(before);
         long steps = target.StepCount;
@@ -108,7 +108,7 @@ public sealed class OptimizerStateTests : IDisposable
         var saved = SafeTensors.Read(good);
         string Variant(string name, IEnumerable<TensorData> tensors, Dictionary<string, string> meta)
         {
-            string p = Path.Combine(_dir, name + ".safetensors");
+            string p = Path.Combine(Dir, name + ".safetensors");
             SafeTensors.Write(p, tensors, meta);
             return p;
         }
