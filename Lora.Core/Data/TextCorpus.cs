@@ -79,9 +79,12 @@ public sealed class TextCorpus
 
     /// <summary>Loads a UTF-8 text file, gzip-compressed when its name ends in <c>.gz</c>.</summary>
     /// <exception cref="InvalidDataException">The file is not valid (gzip) UTF-8 text; the message names it.</exception>
+    /// <exception cref="FileNotFoundException">No such file, or the path is a directory.</exception>
     public static TextCorpus Load(string path, CharVocabulary? vocabulary = null)
     {
         ArgumentNullException.ThrowIfNull(path);
+        // Linux reports opening a directory as "access denied", which points at permissions instead.
+        if (Directory.Exists(path)) throw new FileNotFoundException($"{path} is a directory, not a text file.", path);
         using var file = File.OpenRead(path);
         string name = Path.GetFileName(path);
         if (name.EndsWith(".gz", StringComparison.OrdinalIgnoreCase)) name = name[..^3];

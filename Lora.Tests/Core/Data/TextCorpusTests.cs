@@ -182,6 +182,10 @@ public class TextCorpusTests
                 gz.Write(Encoding.UTF8.GetBytes("Café au lait\n"));
             var c = TextCorpus.Load(good);
             Assert.Equal(("good", "caf¿ au lait"), (c.Name, V.Decode(c.Ids)));
+
+            // A directory is named as one (the OS says "access denied", which points at permissions).
+            var nf = Assert.Throws<FileNotFoundException>(() => TextCorpus.Load(dir));
+            Assert.Contains("is a directory", nf.Message);
         }
         finally { Directory.Delete(dir, recursive: true); }
     }
