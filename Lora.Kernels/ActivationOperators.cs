@@ -2,14 +2,15 @@ using System.Runtime.Intrinsics;
 
 namespace Lora.Kernels;
 
-/// <summary>max(x, 0).</summary>
+/// <summary>max(x, 0), NaN kept (PyTorch's relu).</summary>
 public readonly struct ReluOperator : IUnaryOperator
 {
     /// <inheritdoc/>
-    public static float Invoke(float x) => x > 0f ? x : 0f;
+    // NaN passes through, as in PyTorch: mapping it to 0 would hide a diverged layer from the loss (and from the
+    // trainer's check for a non-finite loss). −0 gives +0 in both forms.
+    public static float Invoke(float x) => x <= 0f ? 0f : x;
     /// <inheritdoc/>
-    // A compare-and-mask keeps NaN mapping to 0 in both forms, as the scalar ternary does.
-    public static Vector256<float> Invoke(Vector256<float> x) => Vector256.GreaterThan(x, Vector256<float>.Zero) & x;
+    public static Vector256<float> Invoke(Vector256<float> x) => Vector256.AndNot(x, Vector256.LessThanOrEqual(x, Vector256<float>.Zero));
 }
 
 /// <summary>dy · [x &gt; 0]: ReLU's local gradient applied to the incoming gradient (x, dy).</summary>

@@ -171,4 +171,22 @@ public class ElementwiseTests
         Assert.True(y[3] == 0f && y[1] == 0f, "gelu of very negative inputs is 0");
         Assert.All(y, v => Assert.False(float.IsNaN(v)));
     }
+    [Theory, MemberData(nameof(Lengths))]
+    public void ReluKeepsNaNAndTurnsNegativeZeroIntoZeroAtEveryTail(int n)
+    {
+        // As PyTorch: a NaN must reach the loss, where the trainer's check sees it, instead of becoming 0.
+        var x = new float[n];
+        for (int i = 0; i < n; i++) x[i] = (i % 4) switch { 0 => float.NaN, 1 => -0f, 2 => -3f, _ => 2.5f };
+        foreach (var (name, relu) in new (string, Action<float[], float[]>)[]
+            { ("vector", (a, b) => Elementwise.Relu(a, b)), ("scalar", (a, b) => Elementwise.UnaryScalar<ReluOperator>(a, b)) })
+        {
+            var y = new float[n];
+            relu(x, y);
+            for (int i = 0; i < n; i++)
+            {
+                uint expected = (i % 4) switch { 0 => BitConverter.SingleToUInt32Bits(float.NaN), 3 => BitConverter.SingleToUInt32Bits(2.5f), _ => 0u };
+                Assert.True(i % 4 == 0 ? float.IsNaN(y[i]) : BitConverter.SingleToUInt32Bits(y[i]) == expected, $"{name} [{i}] of {n}: {y[i]}");
+            }
+        }
+    }
 }

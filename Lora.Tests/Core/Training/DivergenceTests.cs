@@ -32,6 +32,18 @@ public class DivergenceTests
     }
 
     [Fact]
+    public void ANaNWeightBehindAReluStillStopsTheRun()
+    {
+        // ReLU used to map NaN to 0, so a NaN in the first layer left the loss finite and the layer silently dead.
+        var model = new Mlp([8, 16, 4], seed: 3);
+        model.NamedParameters().First(p => p.Name == "layers.0.weight").Parameter.Data[5] = float.NaN;
+        var trainer = new Trainer(model, TrainableSlots.AdamW(model, LearningRateSchedule.Constant(1e-3)), new TrainerOptions { Epochs = 1, BatchSize = 16, Seed = 1 });
+        var e = Assert.Throws<TrainingDivergedException>(() => trainer.Fit(Data(64, 2)));
+        Assert.Equal((1, 1), (e.Epoch, e.Step));
+        Assert.True(float.IsNaN(e.Loss));
+    }
+
+    [Fact]
     public void FitStopsAtTheFirstNonFiniteLossBeforeItsUpdate()
     {
         var model = new Mlp([8, 16, 4], seed: 3);
