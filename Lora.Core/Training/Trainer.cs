@@ -90,19 +90,30 @@ public sealed class Trainer
             batches.StartEpoch(epoch - 1);
             double lossSum = 0;
             long correct = 0, epochSamples = 0, epochTargets = 0;
-            int batch = 0;
+            int batch = 0, groupEnd = 0;
+            long groupTargets = 0;
             long start = Stopwatch.GetTimestamp();
             while (batches.Next(_features, _labels, out int count))
             {
-                var (loss, right) = StepCore(_features, _labels, count, train.FeatureCount, epoch, batch + 1);
+                if (batch == groupEnd)
+                {
+                    // The next group of minibatches sums its gradients into one step; each minibatch's mean loss is
+                    // weighted by its share of the group's targets (1 when the group is one minibatch: same bits).
+                    groupEnd = Math.Min(batch + o.GradientAccumulation, batches.BatchesPerEpoch);
+                    groupTargets = 0;
+                    for (int b = batch; b < groupEnd; b++) groupTargets += (long)BatchCount(train.Count, o, b) * perSample;
+                }
                 long targets = (long)count * perSample;
+                bool update = batch + 1 == groupEnd;
+                var (loss, right) = StepCore(_features, _labels, count, train.FeatureCount, epoch, batch + 1, (float)((double)targets / groupTargets), update);
                 lossSum += (double)loss * targets; correct += right; epochTargets += targets; epochSamples += count; seen += count; batch++;
-                history.Steps++;
+                if (update) history.Steps++;
                 if (Progress is { } p && (batch % o.ProgressInterval == 0 || batch == batches.BatchesPerEpoch))
                     p(new TrainingProgress(ProgressKind.Batch, epoch, o.Epochs, batch, batches.BatchesPerEpoch, seen,
                         lossSum / epochTargets, epochSamples / Seconds(start), _optimizer.LastLearningRate, null));
                 if (cancellation.IsCancellationRequested) break;
             }
+            if (batch < groupEnd) _optimizer.ZeroGrad(); // cancelled inside a group: its gradients are dropped, not carried over
             double seconds = Seconds(start);
             Evaluation? val = validation is null ? null : Evaluate(_model, validation, o.EvaluationBatchSize, Objective);
             var metrics = new EpochMetrics(epoch, lossSum / epochTargets, (double)correct / epochTargets, val?.Loss, val?.Accuracy, seconds, _optimizer.LastLearningRate);
@@ -136,12 +147,17 @@ public sealed class Trainer
             throw new ArgumentException($"Step: {count} samples of {featureCount} features need {(long)count * featureCount} values and {count} labels; got {features.Length} and {labels.Length}.");
         Objective.TargetsPerSample(featureCount);
         EnsureBuffers(Math.Max(count, _labels.Length), featureCount);
-        return StepCore(features, labels, count, featureCount, 0, 0);
+        return StepCore(features, labels, count, featureCount, 0, 0, 1f, update: true);
     }
+
+    // Samples in minibatch b of an epoch (the iterator's batches: full ones, then the rest unless DropLast).
+    static int BatchCount(int samples, TrainerOptions o, int b) => Math.Min(o.BatchSize, samples - b * o.BatchSize);
 
     // The objective reads the batch where it lies (the caller's spans, or the iterator's buffers in Fit) straight
     // into the model's input, so a batch is copied once.
-    (float Loss, int Correct) StepCore(ReadOnlySpan<float> features, ReadOnlySpan<int> labels, int count, int featureCount, int epoch, int step)
+    // lossScale weights this minibatch's mean loss in its accumulation group; update: the group's last minibatch.
+    (float Loss, int Correct) StepCore(ReadOnlySpan<float> features, ReadOnlySpan<int> labels, int count, int featureCount, int epoch, int step,
+        float lossScale, bool update)
     {
         var tape = Tape.Current;
         tape.Reset();
@@ -153,19 +169,27 @@ public sealed class Trainer
         if (!float.IsFinite(value) && Options.StopOnNonFiniteLoss)
         {
             // Before backward: a NaN loss would put NaN into every gradient and, through the update, every parameter.
+            // The group's gradients so far are dropped too, so the optimizer is as after its last step.
             tape.Reset();
+            _optimizer.ZeroGrad();
             throw new TrainingDivergedException(epoch, step, value);
         }
         int correct = CountCorrect(logits.Data, _targets, targets, logits.Shape.Last);
         if (!loss.RequiresGrad)
         {
             tape.Reset();
+            _optimizer.ZeroGrad();
             throw new InvalidOperationException("The loss depends on no trainable parameter, so the step cannot train anything: " +
                 "the model's adapters are disabled (EnableAdapters), every parameter its forward uses is frozen, or gradients are off on this thread (Tape.NoGrad).");
         }
-        loss.Backward();
-        _optimizer.Step();
-        _optimizer.ZeroGrad();
+        Span<float> seed = stackalloc float[1];
+        seed[0] = lossScale;
+        loss.Backward(seed);
+        if (update)
+        {
+            _optimizer.Step();
+            _optimizer.ZeroGrad();
+        }
         tape.Reset();
         return (value, correct);
     }

@@ -52,6 +52,15 @@ public sealed record TrainerOptions
     /// its backward pass and update (default true). False trains on, as PyTorch does: the parameters then turn NaN.</summary>
     public bool StopOnNonFiniteLoss { get; init; } = true;
 
+    /// <summary>Minibatches whose gradients add up before each optimizer step (default 1, ≥ 1): the step then follows
+    /// the gradient of the mean loss over all their targets, as one batch of that size would, while the activations
+    /// held at once are those of one minibatch. An epoch's last group may have fewer minibatches.</summary>
+    public int GradientAccumulation { get; init => field = value >= 1 ? value : throw new ArgumentException($"GradientAccumulation = {value} must be at least 1.", nameof(GradientAccumulation)); } = 1;
+
     /// <summary>Optimizer steps in a run over <paramref name="trainCount"/> samples: what a cosine schedule needs.</summary>
-    public long TotalSteps(int trainCount) => (long)Epochs * (DropLast ? trainCount / BatchSize : (trainCount + BatchSize - 1) / BatchSize);
+    public long TotalSteps(int trainCount)
+    {
+        long batches = DropLast ? trainCount / BatchSize : (trainCount + BatchSize - 1) / BatchSize;
+        return Epochs * ((batches + GradientAccumulation - 1) / GradientAccumulation);
+    }
 }

@@ -13,8 +13,9 @@ public enum ProgressKind
 /// <param name="Kind">Batch or end of epoch.</param>
 /// <param name="Epoch">The epoch, counted from 1.</param>
 /// <param name="Epochs">The number of epochs planned.</param>
-/// <param name="Batch">Steps done in this epoch, counted from 1.</param>
-/// <param name="BatchesPerEpoch">Steps per epoch.</param>
+/// <param name="Batch">Minibatches done in this epoch, counted from 1 (optimizer steps too, unless
+/// <see cref="TrainerOptions.GradientAccumulation"/> groups them).</param>
+/// <param name="BatchesPerEpoch">Minibatches per epoch.</param>
 /// <param name="SamplesSeen">Training samples processed since the run began.</param>
 /// <param name="Loss">Mean training loss over this epoch's batches so far (sample-weighted).</param>
 /// <param name="SamplesPerSecond">Training throughput over this epoch so far.</param>
