@@ -85,8 +85,12 @@ public static class LoraModel
     /// <summary>Freezes everything except adapter <paramref name="adapterName"/>'s factors, its modules_to_save copies
     /// and the biases <paramref name="bias"/> selects (PEFT's <c>mark_only_lora_as_trainable</c>); the originals of
     /// modules_to_save modules and other adapters' copies stay frozen.</summary>
+    /// <exception cref="ArgumentException">No LoRA layer or modules_to_save module holds <paramref name="adapterName"/>
+    /// (a typo would otherwise freeze the whole model); nothing is changed.</exception>
     public static void MarkTrainable(this Module model, string adapterName, LoraBias bias)
     {
+        ArgumentNullException.ThrowIfNull(model);
+        RequireAdapter(model.LoraLayers().ToList(), model.ModulesToSaveLayers().ToList(), adapterName, nameof(adapterName));
         model.Freeze();
         foreach (var (_, lora) in model.LoraLayers())
         {
@@ -104,6 +108,15 @@ public static class LoraModel
             w.Freeze();
             if (w.HasCopy(adapterName)) w.GetCopy(adapterName).Unfreeze();
         }
+    }
+
+    static void RequireAdapter(List<(string Path, LoraLayer Layer)> layers, List<(string Path, ModulesToSaveLayer Layer)> wrappers,
+        string name, string parameter)
+    {
+        if (layers.Any(l => l.Layer.HasAdapter(name)) || wrappers.Any(w => w.Layer.HasCopy(name))) return;
+        var known = layers.SelectMany(l => l.Layer.Adapters.Select(a => a.Name))
+            .Concat(wrappers.SelectMany(w => w.Layer.AdapterNames)).Distinct().Order(StringComparer.Ordinal);
+        throw new ArgumentException($"No LoRA layer or modules_to_save module holds an adapter named '{name}'; the model's adapters are [{string.Join(", ", known)}].", parameter);
     }
 
     /// <summary>The cost report for the model as it is now (trainable = not frozen).</summary>
@@ -223,13 +236,7 @@ public static class LoraModel
         ArgumentNullException.ThrowIfNull(names);
         var wrappers = model.ModulesToSaveLayers().ToList();
         var layers = model.LoraLayers().ToList();
-        foreach (string name in names)
-            if (!layers.Any(l => l.Layer.HasAdapter(name)) && !wrappers.Any(w => w.Layer.HasCopy(name)))
-            {
-                var known = layers.SelectMany(l => l.Layer.Adapters.Select(a => a.Name))
-                    .Concat(wrappers.SelectMany(w => w.Layer.AdapterNames)).Distinct().Order(StringComparer.Ordinal);
-                throw new ArgumentException($"No LoRA layer or modules_to_save module holds an adapter named '{name}'; the model's adapters are [{string.Join(", ", known)}].", nameof(names));
-            }
+        foreach (string name in names) RequireAdapter(layers, wrappers, name, nameof(names));
         foreach (var (path, w) in wrappers)
             if (names.Count(w.HasCopy) > 1)
                 throw new ArgumentException($"modules_to_save module '{path}' holds copies for {string.Join(" and ", names.Where(w.HasCopy))}; only one copy can run at a time.", nameof(names));

@@ -116,4 +116,14 @@ public class ActiveAdapterTrainingTests
         Assert.True(Trainable(m, "layers.0.lora_A.w.weight"));
         Assert.False(Trainable(m, "layers.0.lora_A.b.weight"));
     }
+    [Fact]
+    public void MarkTrainableWithAnUnknownNameIsRefusedAndChangesNothing()
+    {
+        var m = TwoAdapters();
+        var before = m.NamedParameters().Select(p => p.Parameter.Frozen).ToArray();
+        var e = Assert.Throws<ArgumentException>(() => m.MarkTrainable("typo", LoraBias.None));
+        Assert.Contains("'typo'", e.Message);
+        Assert.Contains("[a, b]", e.Message);
+        Assert.Equal(before, m.NamedParameters().Select(p => p.Parameter.Frozen).ToArray()); // it used to freeze everything
+    }
 }
