@@ -258,6 +258,16 @@ public sealed record LoraConfig
         return (float)(UseRsLora ? alpha / Math.Sqrt(r) : alpha / r);
     }
 
+    /// <summary>The first <see cref="RankPattern"/> or <see cref="AlphaPattern"/> key that selects none of
+    /// <paramref name="paths"/>, with the property's name, or null.</summary>
+    internal (string Property, string Key)? UnmatchedPatternKey(IReadOnlyList<string> paths)
+    {
+        foreach (var (property, keys) in new[] { (nameof(RankPattern), _rankPattern.Select(p => p.Key)), (nameof(AlphaPattern), _alphaPattern.Select(p => p.Key)) })
+            foreach (var key in keys)
+                if (!paths.Any(path => Lookup([new KeyValuePair<string, bool>(key, true)], path, false, property))) return (property, key);
+        return null;
+    }
+
     static T Lookup<T>(KeyValuePair<string, T>[] pattern, string path, T fallback, string name)
     {
         ArgumentNullException.ThrowIfNull(path);

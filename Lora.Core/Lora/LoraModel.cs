@@ -14,7 +14,8 @@ public static class LoraModel
     /// freezes everything except the new factors, those copies and the biases <see cref="LoraConfig.Bias"/> selects, and reports the cost.</summary>
     /// <remarks>Everything is validated before the model is touched: on an exception the model is unchanged.
     /// Initialisation draws from <paramref name="seed"/> in layer order, so the same seed gives the same adapter.</remarks>
-    /// <exception cref="ArgumentException">No layer matches, the adapter name exists already on a targeted layer, a
+    /// <exception cref="ArgumentException">No layer matches, a rank_pattern or alpha_pattern key selects no targeted layer,
+    /// the adapter name exists already on a targeted layer, a
     /// layer's rank (<see cref="LoraConfig.RankFor"/>) exceeds its min(in, out) (a larger rank cannot add expressiveness),
     /// or a <see cref="LoraConfig.ModulesToSave"/> entry selects nothing, a LoRA target, or a module Lora cannot copy.</exception>
     public static LoraReport ApplyLora(this Module model, LoraConfig config, string adapterName = "default", ulong seed = 0)
@@ -29,6 +30,10 @@ public static class LoraModel
         var targets = candidates.Where(c => config.Targets(c.Path)).ToList();
         if (targets.Count == 0)
             throw new ArgumentException($"LoRA target_modules [{string.Join(", ", config.TargetModules)}]{LayersNote(config)} match no adaptable layer; the model's adaptable layers are [{string.Join(", ", candidates.Select(c => c.Path))}].", nameof(config));
+        // Like an unmatched ModulesToSave entry, a pattern key that selects no targeted layer is a typo that would
+        // silently leave ranks or alphas at the defaults.
+        if (config.UnmatchedPatternKey(targets.Select(t => t.Path).ToList()) is var (property, key))
+            throw new ArgumentException($"LoraConfig.{property} key '{key}' selects none of the targeted layers [{string.Join(", ", targets.Select(t => t.Path))}] (a key selects a layer path whole or from a dot).", nameof(config));
         foreach (var (path, layer) in targets)
         {
             var layout = LayoutOf(layer);

@@ -78,6 +78,23 @@ public class LoraPatternTests
         Assert.True(Std(adapters[0].A.ToArray()) < Std(adapters[2].A.ToArray()));
     }
 
+    [Theory]
+    [InlineData("rank", "layers.9")]   // no such layer
+    [InlineData("alpha", "layer.0")]   // a typo
+    [InlineData("rank", "layers.1")]   // a layer that exists but is not targeted
+    public void APatternKeyThatSelectsNoTargetedLayerIsRefusedAndChangesNothing(string which, string key)
+    {
+        var model = new Mlp([12, 10, 3], seed: 3);
+        var config = which == "rank"
+            ? new LoraConfig { R = 2, TargetModules = ["layers.0"], RankPattern = new Dictionary<string, int> { ["layers.0"] = 3, [key] = 4 } }
+            : new LoraConfig { R = 2, TargetModules = ["layers.0"], AlphaPattern = new Dictionary<string, double> { [key] = 8 } };
+        var e = Assert.Throws<ArgumentException>(() => model.ApplyLora(config));
+        Assert.Contains($"'{key}'", e.Message);
+        Assert.Contains(which == "rank" ? "RankPattern" : "AlphaPattern", e.Message);
+        Assert.Contains("[layers.0]", e.Message);
+        Assert.Empty(model.LoraLayers());
+    }
+
     [Fact]
     public void ARankFromThePatternBeyondTheLayerFailsNamingTheLayerAndLeavesTheModelUnchanged()
     {
