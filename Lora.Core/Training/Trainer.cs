@@ -70,6 +70,12 @@ public sealed class Trainer
         if (train.Count == 0) throw new ArgumentException($"Training set '{train.Name}' is empty.", nameof(train));
         if (validation is not null && validation.FeatureCount != train.FeatureCount)
             throw new ArgumentException($"Validation set '{validation.Name}' has {validation.FeatureCount} features but training set '{train.Name}' has {train.FeatureCount}.", nameof(validation));
+        // Checked before training, not found after the first epoch: an empty set gives NaN metrics that early
+        // stopping cannot use, and classes the training set lacks are labels the model may not have outputs for.
+        if (validation is not null && validation.Count == 0)
+            throw new ArgumentException($"Validation set '{validation.Name}' is empty; pass null for none.", nameof(validation));
+        if (validation is not null && validation.ClassCount > train.ClassCount)
+            throw new ArgumentException($"Validation set '{validation.Name}' has {validation.ClassCount} classes but training set '{train.Name}' has {train.ClassCount}.", nameof(validation));
         Objective.Check(train);
         int perSample = Objective.TargetsPerSample(train.FeatureCount);
         var o = Options;

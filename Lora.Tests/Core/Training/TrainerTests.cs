@@ -141,6 +141,14 @@ public class TrainerTests
         var t = new Trainer(model, TrainableSlots.Sgd(model, LearningRateSchedule.Constant(0.1)));
         Assert.Throws<ArgumentException>(() => t.Fit(new Dataset("e", [], [], 8, 4)));
         Assert.Throws<ArgumentException>(() => t.Fit(Blobs(8, 1), Blobs(8, 1, 6)));
+        // A validation set that is empty, or has classes the training set lacks, is refused before any training.
+        var before = model.Parameters().SelectMany(p => p.ToArray()).ToArray();
+        var ev = Assert.Throws<ArgumentException>(() => t.Fit(Blobs(8, 1), new Dataset("none", [], [], 8, 4)));
+        Assert.Contains("'none' is empty", ev.Message);
+        var wide = Blobs(8, 2);
+        ev = Assert.Throws<ArgumentException>(() => t.Fit(Blobs(8, 1), new Dataset("wide", wide.Features, wide.Labels, 8, 6)));
+        Assert.Contains("6 classes but training set 'blobs' has 4", ev.Message);
+        Assert.Equal(before, model.Parameters().SelectMany(p => p.ToArray()).ToArray());
         Assert.Throws<ArgumentException>(() => new TrainerOptions { Epochs = 0 });
         Assert.Throws<ArgumentException>(() => new TrainerOptions { BatchSize = -1 });
         Assert.Throws<ArgumentException>(() => t.Step(new float[8], new int[1], 2, 8));
