@@ -190,6 +190,14 @@ public class TrainVerbTests
             var (code, _, err) = CliHarness.Run("merge", "--base", Path.Combine(run, "base"), "--adapter", Path.Combine(run, "adapter"), "--out", merged);
             Assert.True(code == 0, err);
             Assert.Equal(2, CliHarness.Run("merge", "--base", Path.Combine(run, "base"), "--adapter", Path.Combine(run, "adapter"), "--out", merged).Code);
+            // The merged model records the adapter, and merging it a second time is refused before anything is written.
+            string recorded = SafeTensors.ReadHeader(Path.Combine(merged, "model.safetensors")).Metadata["lora_merged_adapters"];
+            Assert.Matches("^[0-9a-f]{64}$", recorded);
+            string twice = Path.Combine(root, "twice");
+            var again = CliHarness.Run("merge", "--base", merged, "--adapter", Path.Combine(run, "adapter"), "--out", twice);
+            Assert.Equal(2, again.Code);
+            Assert.Contains("already merged", again.Err);
+            Assert.False(Directory.Exists(twice));
 
             var adapted = ModelFiles.Load(Path.Combine(run, "base"));
             LoraAdapterFiles.Load(adapted, Path.Combine(run, "adapter"));
