@@ -31,7 +31,8 @@ internal static class MergeVerb
         var model = ModelFiles.Load(baseDir);
         LoraAdapterFiles.Load(model, adapterDir);
         // Identify the adapter by its weights file's bytes, so a copy under another directory is still recognised.
-        string hash = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(Path.Combine(adapterDir, PeftAdapter.WeightsFileName))));
+        string hash;
+        using (var weights = File.OpenRead(Path.Combine(adapterDir, PeftAdapter.WeightsFileName))) hash = Convert.ToHexStringLower(SHA256.HashData(weights));
         var recorded = SafeTensors.ReadHeader(Path.Combine(baseDir, ModelCheckpoint.WeightsFileName)).Metadata
             .GetValueOrDefault(MergedKey, "").Split(',', StringSplitOptions.RemoveEmptyEntries);
         if (recorded.Contains(hash))

@@ -46,6 +46,15 @@ public sealed class MinibatchIterator
     /// <summary>Batches per epoch.</summary>
     public int BatchesPerEpoch => DropLast ? data.Count / BatchSize : (data.Count + BatchSize - 1) / BatchSize;
 
+    /// <summary>Samples in batch <paramref name="index"/> (from 0) of every epoch: <see cref="BatchSize"/>, except a
+    /// last, partial batch (kept unless <see cref="DropLast"/>).</summary>
+    public int SamplesIn(int index)
+    {
+        if ((uint)index >= (uint)BatchesPerEpoch)
+            throw new ArgumentOutOfRangeException(nameof(index), $"Batch {index} is outside [0, {BatchesPerEpoch}).");
+        return Math.Min(BatchSize, data.Count - index * BatchSize);
+    }
+
     /// <summary>The dataset indices of the batch <see cref="Next"/> returned last.</summary>
     public ReadOnlySpan<int> LastIndices => order.AsSpan(lastStart, lastCount);
 

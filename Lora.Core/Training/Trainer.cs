@@ -37,7 +37,7 @@ public sealed class Trainer
         ArgumentNullException.ThrowIfNull(optimizer);
         _model = model;
         _optimizer = optimizer;
-        if (OptimizerMisses() is { } why) throw new ArgumentException(why, nameof(optimizer));
+        if (OptimizerCoverage.Problem(model, optimizer) is { } why) throw new ArgumentException(why, nameof(optimizer));
         Options = options ?? new TrainerOptions();
         Objective = objective ?? TrainingObjective.Classification;
     }
@@ -66,16 +66,19 @@ public sealed class Trainer
     {
         ArgumentNullException.ThrowIfNull(train);
         // Again here: the model may have changed since (LoRA applied, layers frozen).
-        if (OptimizerMisses() is { } why) throw new InvalidOperationException(why);
+        if (OptimizerCoverage.Problem(_model, _optimizer) is { } why) throw new InvalidOperationException(why);
         if (train.Count == 0) throw new ArgumentException($"Training set '{train.Name}' is empty.", nameof(train));
-        if (validation is not null && validation.FeatureCount != train.FeatureCount)
-            throw new ArgumentException($"Validation set '{validation.Name}' has {validation.FeatureCount} features but training set '{train.Name}' has {train.FeatureCount}.", nameof(validation));
-        // Checked before training, not found after the first epoch: an empty set gives NaN metrics that early
-        // stopping cannot use, and classes the training set lacks are labels the model may not have outputs for.
-        if (validation is not null && validation.Count == 0)
-            throw new ArgumentException($"Validation set '{validation.Name}' is empty; pass null for none.", nameof(validation));
-        if (validation is not null && validation.ClassCount > train.ClassCount)
-            throw new ArgumentException($"Validation set '{validation.Name}' has {validation.ClassCount} classes but training set '{train.Name}' has {train.ClassCount}.", nameof(validation));
+        if (validation is not null)
+        {
+            if (validation.FeatureCount != train.FeatureCount)
+                throw new ArgumentException($"Validation set '{validation.Name}' has {validation.FeatureCount} features but training set '{train.Name}' has {train.FeatureCount}.", nameof(validation));
+            // Checked before training, not found after the first epoch: an empty set gives NaN metrics that early
+            // stopping cannot use, and classes the training set lacks are labels the model may not have outputs for.
+            if (validation.Count == 0)
+                throw new ArgumentException($"Validation set '{validation.Name}' is empty; pass null for none.", nameof(validation));
+            if (validation.ClassCount > train.ClassCount)
+                throw new ArgumentException($"Validation set '{validation.Name}' has {validation.ClassCount} classes but training set '{train.Name}' has {train.ClassCount}.", nameof(validation));
+        }
         Objective.Check(train);
         int perSample = Objective.TargetsPerSample(train.FeatureCount);
         var o = Options;
@@ -107,7 +110,7 @@ public sealed class Trainer
                     // weighted by its share of the group's targets (1 when the group is one minibatch: same bits).
                     groupEnd = Math.Min(batch + o.GradientAccumulation, batches.BatchesPerEpoch);
                     groupTargets = 0;
-                    for (int b = batch; b < groupEnd; b++) groupTargets += (long)BatchCount(train.Count, o, b) * perSample;
+                    for (int b = batch; b < groupEnd; b++) groupTargets += (long)batches.SamplesIn(b) * perSample;
                 }
                 long targets = (long)count * perSample;
                 bool update = batch + 1 == groupEnd;
@@ -156,8 +159,6 @@ public sealed class Trainer
         return StepCore(features, labels, count, featureCount, 0, 0, 1f, update: true);
     }
 
-    // Samples in minibatch b of an epoch (the iterator's batches: full ones, then the rest unless DropLast).
-    static int BatchCount(int samples, TrainerOptions o, int b) => Math.Min(o.BatchSize, samples - b * o.BatchSize);
 
     // The objective reads the batch where it lies (the caller's spans, or the iterator's buffers in Fit) straight
     // into the model's input, so a batch is copied once.
@@ -299,31 +300,6 @@ public sealed class Trainer
         int best = 0;
         for (int j = 1; j < row.Length; j++) if (row[j] > row[best]) best = j;
         return best;
-    }
-
-    /// <summary>Why the optimizer cannot train the model, or null. It cannot when every slot is a parameter (slots
-    /// over raw memory cannot be checked) and none of them is a trainable parameter of the model: the optimizer was
-    /// built before <c>ApplyLora</c> froze the base weights, or over another model. Such a run would train nothing.</summary>
-    string? OptimizerMisses()
-    {
-        var slots = _optimizer.Slots;
-        foreach (var s in slots) if (s.Parameter is null) return null;
-        var own = new Dictionary<Parameter, bool>(ReferenceEqualityComparer.Instance);
-        foreach (var p in _model.Parameters()) own[p] = !p.Frozen;
-        int frozen = 0;
-        foreach (var s in slots)
-            if (own.TryGetValue(s.Parameter!, out bool trainable))
-            {
-                if (trainable) return null;
-                frozen++;
-            }
-        string head = $"The optimizer's {slots.Count} parameters (the first is '{slots[0].Name}')";
-        string what = frozen == slots.Count ? $"{head} are all frozen in this model"
-            : frozen == 0 ? $"{head} are not in this model (another model's, or removed from it)"
-            : $"Of the optimizer's {slots.Count} parameters (the first is '{slots[0].Name}'), {frozen} are frozen in this model and {slots.Count - frozen} are not in it";
-        return $"{what}, so it would update none of the model's {_model.TrainableParameterCount():N0} trainable elements. " +
-            "Build the optimizer from this model after applying LoRA, choosing adapters or freezing, e.g. TrainableSlots.AdamW(model, schedule); " +
-            "disabled adapters are frozen until EnableAdapters.";
     }
 
     static double Seconds(long start) => Math.Max(Stopwatch.GetElapsedTime(start).TotalSeconds, 1e-9);

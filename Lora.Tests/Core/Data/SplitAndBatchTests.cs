@@ -118,4 +118,19 @@ public class SplitAndBatchTests
         Assert.Throws<ArgumentException>(() => it.Next(new float[10], y, out _));
         Assert.Throws<ArgumentException>(() => new MinibatchIterator(DigitsData, 0, 0));
     }
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void SamplesInGivesTheCountsNextReturns(bool dropLast)
+    {
+        var it = new MinibatchIterator(DigitsData, batchSize: 500, seed: 1, dropLast: dropLast);
+        var x = new float[500 * 64];
+        var y = new int[500];
+        it.StartEpoch();
+        int b = 0;
+        while (it.Next(x, y, out int n)) Assert.Equal(n, it.SamplesIn(b++));
+        Assert.Equal(it.BatchesPerEpoch, b);
+        Assert.Throws<ArgumentOutOfRangeException>(() => it.SamplesIn(b));
+        Assert.Throws<ArgumentOutOfRangeException>(() => it.SamplesIn(-1));
+    }
 }
