@@ -183,7 +183,7 @@ public abstract class LoraLayer : Module
     {
         if (IsMerged) Unmerge();
         AdaptersDisabled = true;
-        foreach (var a in _adapters) a.A.Frozen = a.B.Frozen = true;
+        SetTrainable();
     }
 
     /// <summary>Turns the adapters back on, the active adapters' factors trainable and the others frozen (PEFT's
@@ -194,12 +194,13 @@ public abstract class LoraLayer : Module
         SetTrainable();
     }
 
-    // PEFT's set_adapter: the active adapters' factors train, the others are frozen.
+    // PEFT's set_adapter: the active adapters' factors train, the others are frozen; while disabled, all are frozen
+    // (they get no gradient). The same rule as ModulesToSaveLayer's copies.
     void SetTrainable()
     {
         foreach (var a in _adapters)
         {
-            bool on = _active.Contains(a);
+            bool on = !AdaptersDisabled && _active.Contains(a);
             a.A.Frozen = a.B.Frozen = !on;
         }
     }

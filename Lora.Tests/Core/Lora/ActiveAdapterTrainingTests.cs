@@ -82,6 +82,8 @@ public class ActiveAdapterTrainingTests
         m.SetActiveAdapters("a");
         m.DisableAdapters();
         Assert.Equal(0, m.TrainableParameterCount());
+        m.SetActiveAdapters("a"); // choosing adapters while disabled keeps them frozen: they would get no gradient
+        Assert.Equal(0, m.TrainableParameterCount());
         m.EnableAdapters();
         foreach (var (name, p) in m.NamedParameters())
             Assert.True(name.Contains(".a.", StringComparison.Ordinal) != p.Frozen, $"{name}: frozen {p.Frozen}");
