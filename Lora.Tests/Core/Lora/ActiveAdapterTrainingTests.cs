@@ -4,6 +4,7 @@ using Lora.Core.Lora;
 using Lora.Core.Modules;
 using Lora.Core.Optim;
 using Lora.Core.Training;
+using Lora.Tests.Core.Training;
 
 namespace Lora.Tests.Core.Lora;
 
@@ -38,10 +39,7 @@ public class ActiveAdapterTrainingTests
             Assert.True(isA != p.Frozen, $"{name}: frozen {p.Frozen}"); // a's factors and head copy, nothing else
         }
         var before = Snapshot(m);
-        var rng = new SeededRandom(9);
-        var x = new float[24 * 6];
-        for (int i = 0; i < x.Length; i++) x[i] = (float)rng.NextGaussian();
-        var data = new Dataset("gauss", x, Enumerable.Range(0, 24).Select(i => i % 3).ToArray(), 6, 3);
+        var data = TrainingTestData.Gaussian(24, 6, 3, 9);
         // AdamW with weight decay: an inactive adapter left trainable would be decayed although it gets no gradient.
         var opt = TrainableSlots.AdamW(m, LearningRateSchedule.Constant(1e-2), weightDecay: 0.1);
         new Trainer(m, opt, new TrainerOptions { Epochs = 2, BatchSize = 8 }).Fit(data);

@@ -5,6 +5,7 @@ using Lora.Core.Modules;
 using Lora.Core.Optim;
 using Lora.Core.Training;
 using Lora.Tests.Core.IO;
+using Lora.Tests.Core.Training;
 
 namespace Lora.Tests.Core.Optim;
 
@@ -17,18 +18,7 @@ public sealed class OptimizerStateTests : IDisposable
 
     public void Dispose() => _temp.Dispose();
 
-    static Dataset Data()
-    {
-        var rng = new SeededRandom(7);
-        var x = new float[96 * 10];
-        var y = new int[96];
-        for (int i = 0; i < 96; i++)
-        {
-            y[i] = i % 3;
-            for (int f = 0; f < 10; f++) x[i * 10 + f] = (float)(rng.NextGaussian() + (f % 3 == y[i] ? 1.5 : 0));
-        }
-        return new Dataset("gauss", x, y, 10, 3);
-    }
+    static Dataset Data() => TrainingTestData.Gaussian(96, 10, 3, 7, shift: 1.5);
 
     static Mlp Model()
     {

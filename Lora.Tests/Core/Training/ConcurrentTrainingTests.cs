@@ -14,19 +14,6 @@ namespace Lora.Tests.Core.Training;
 [Collection(global::Lora.Tests.SerialCollection.Name)]
 public class ConcurrentTrainingTests
 {
-    static Dataset Data(int count, int features, ulong seed)
-    {
-        var rng = new SeededRandom(seed);
-        var x = new float[count * features];
-        var y = new int[count];
-        for (int i = 0; i < count; i++)
-        {
-            y[i] = i % 4;
-            for (int f = 0; f < features; f++) x[i * features + f] = (float)(rng.NextGaussian() + (f % 4 == y[i] ? 1 : 0));
-        }
-        return new Dataset("gauss", x, y, features, 4);
-    }
-
     // Layers big enough (64 × 256 × 512 per forward product) that the kernels split them over the pool's threads.
     static float[] Train(ulong seed, Dataset data)
     {
@@ -44,7 +31,7 @@ public class ConcurrentTrainingTests
         KernelThreads.Count = 2;
         try
         {
-            var data = Data(256, 256, 3);
+            var data = TrainingTestData.Gaussian(256, 256, 4, 3, shift: 1);
             ulong[] seeds = [11, 12, 13];
             var sequential = seeds.Select(s => Train(s, data)).ToArray();
             Assert.NotEqual(sequential[0], sequential[1]);

@@ -10,18 +10,7 @@ namespace Lora.Tests.Core.Training;
 [Collection(global::Lora.Tests.SerialCollection.Name)]
 public class DivergenceTests
 {
-    static Dataset Data(int count, ulong seed)
-    {
-        var rng = new SeededRandom(seed);
-        var x = new float[count * 8];
-        var y = new int[count];
-        for (int i = 0; i < count; i++)
-        {
-            y[i] = i % 4;
-            for (int f = 0; f < 8; f++) x[i * 8 + f] = (float)rng.NextGaussian();
-        }
-        return new Dataset("gauss", x, y, 8, 4);
-    }
+    static Dataset Data(int count, ulong seed) => TrainingTestData.Gaussian(count, 8, 4, seed);
 
     static float[][] Snapshot(Optimizer o) => o.Slots.Select(s => s.Value.ToArray()).ToArray();
 

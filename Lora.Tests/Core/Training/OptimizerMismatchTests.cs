@@ -12,13 +12,7 @@ public class OptimizerMismatchTests
 {
     static LearningRateSchedule Lr => LearningRateSchedule.Constant(1e-2);
 
-    static Dataset Data()
-    {
-        var rng = new SeededRandom(5);
-        var x = new float[32 * 6];
-        for (int i = 0; i < x.Length; i++) x[i] = (float)rng.NextGaussian();
-        return new Dataset("gauss", x, Enumerable.Range(0, 32).Select(i => i % 3).ToArray(), 6, 3);
-    }
+    static Dataset Data() => TrainingTestData.Gaussian(32, 6, 3, 5);
 
     [Fact]
     public void AnOptimizerBuiltBeforeApplyLoraIsRefusedAndTheBaseIsUntouched()
