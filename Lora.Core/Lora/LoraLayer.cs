@@ -129,8 +129,21 @@ public abstract class LoraLayer : Module
 
     /// <summary>Adds an adapter with the given flat factors (copied), A (rank, FanIn) and B (FanOut, rank), and makes it active.</summary>
     /// <exception cref="ArgumentException">A duplicate or invalid name, wrong lengths, bad alpha or dropout.</exception>
+    /// <exception cref="InvalidOperationException">The layer is merged: a merged layer's forward is the base layer's, so
+    /// the new active adapter would be left out until an unmerge (call <see cref="Unmerge"/> first).</exception>
     public LoraAdapter AddAdapter(string name, int rank, double alpha, bool useRsLora, double dropout,
         ReadOnlySpan<float> a, ReadOnlySpan<float> b, ulong seed = 0)
+    {
+        var adapter = Register(name, rank, alpha, useRsLora, dropout, a, b, seed);
+        _active.Add(adapter);
+        Refresh();
+        return adapter;
+    }
+
+    // Validates and registers a new, inactive adapter; the merged check comes after the argument checks, so bad
+    // arguments are reported as such whatever the layer's state.
+    LoraAdapter Register(string name, int rank, double alpha, bool useRsLora, double dropout,
+        ReadOnlySpan<float> a, ReadOnlySpan<float> b, ulong seed, bool whileMerged = false)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
         if (name.Contains('.')) throw new ArgumentException($"Adapter name '{name}' must not contain a dot.", nameof(name));
@@ -139,6 +152,9 @@ public abstract class LoraLayer : Module
         CheckFactorLengths(rank, a.Length, b.Length, name);
         if (!(double.IsFinite(alpha) && alpha > 0)) throw new ArgumentException($"Adapter '{name}': alpha {alpha} must be finite and positive.", nameof(alpha));
         if (!(dropout >= 0 && dropout < 1)) throw new ArgumentException($"Adapter '{name}': dropout {dropout} must be in [0, 1).", nameof(dropout));
+        if (IsMerged && !whileMerged)
+            throw new InvalidOperationException(
+                $"Cannot add adapter '{name}' to LoRA layer '{BaseWeight.Name}' while it is merged: its forward is the merged base layer's and would leave the new adapter out. Call Unmerge() first.");
         var layout = Layout;
         string nameA = NameOfA(name), nameB = NameOfB(name);
         var pa = new Parameter(nameA, a.ToArray(), new Shape(layout.ShapeOfA(rank)));
@@ -147,8 +163,6 @@ public abstract class LoraLayer : Module
         RegisterParameter(nameB, pb);
         var adapter = new LoraAdapter(name, pa, pb, alpha, useRsLora, (float)dropout, seed);
         _adapters.Add(adapter);
-        _active.Add(adapter);
-        Refresh();
         return adapter;
     }
 
@@ -258,13 +272,10 @@ public abstract class LoraLayer : Module
         if (sources.Count == 0) throw new ArgumentException("AddWeightedAdapter: no source adapters given.", nameof(sources));
         var parts = sources.Select(s => { var a = GetAdapter(s.Adapter); return (a.A.ToArray(), a.B.ToArray(), a.Rank, a.Scale, s.Weight); }).ToList();
         var (ca, cb, rank) = LoraMath.Concatenate(FanOut, FanIn, parts);
-        var wasActive = _active.ToList();
-        var added = AddAdapter(newName, rank, rank, useRsLora: false, 0, ca, cb);
-        _active.Clear();
-        _active.AddRange(wasActive);
+        // Not activated, so it changes no forward and may be added to a merged layer too.
+        var added = Register(newName, rank, rank, useRsLora: false, 0, ca, cb, seed: 0, whileMerged: true);
         // Inactive, so frozen (PEFT's set_adapter rule) until chosen: an optimizer built now must not decay it.
         added.A.Frozen = added.B.Frozen = true;
-        Refresh();
         return added;
     }
 

@@ -1,0 +1,78 @@
+using Lora.Autograd;
+using Lora.Core.Lora;
+using Lora.Core.Modules;
+using static Lora.Tests.Core.Lora.LoraTestUtil;
+
+namespace Lora.Tests.Core.Lora;
+
+/// <summary>The adapter life cycle on the convolution and embedding LoRA layers, driven as a user does: the state
+/// changes that must refuse rather than leave an adapter silently out of the forward.</summary>
+public class LayerKindsUsageTests
+{
+    static LoraLayer Conv()
+    {
+        var l = new LoraConv2d(new Conv2d(2, 3, 3, new SeededRandom(1), stride: 2, padding: 1));
+        l.AddAdapter("a", 2, 2, false, 0, Random(2 * 18, 2, 0.5), Random(3 * 2, 3, 0.5));
+        return l;
+    }
+
+    static LoraLayer Table()
+    {
+        var l = new LoraEmbedding(new Embedding(6, 3, new SeededRandom(4)));
+        l.AddAdapter("a", 2, 2, false, 0, Random(2 * 6, 5, 0.5), Random(3 * 2, 6, 0.5));
+        return l;
+    }
+
+    static (float[] X, Shape Shape) Input(bool conv) => conv
+        ? (Random(2 * 2 * 5 * 4, 7), new Shape(2, 2, 5, 4))
+        : ([0, 5, 2, 2, 3, 1], new Shape(2, 3));
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void AddingAnAdapterToAMergedLayerIsRefusedAndChangesNothing(bool conv)
+    {
+        // A merged layer's forward is the base layer's (the merged adapters are in W), so an adapter added and made
+        // active while merged was left out of the output until some later unmerge (it used to be accepted).
+        var l = conv ? Conv() : Table();
+        l.Eval();
+        var (x, shape) = Input(conv);
+        l.Merge();
+        var merged = Run(l, x, shape);
+        var w = l.BaseWeight.ToArray();
+        var e = Assert.Throws<InvalidOperationException>(() =>
+            l.AddAdapter("b", 1, 2, false, 0, Random(l.FanIn, 8, 0.5), Random(l.FanOut, 9, 0.5)));
+        Assert.Contains("'b'", e.Message);
+        Assert.Contains("Unmerge()", e.Message);
+        Assert.Equal(["a"], l.Adapters.Select(a => a.Name));
+        Assert.Equal(["a"], l.ActiveAdapters.Select(a => a.Name));
+        Assert.DoesNotContain(l.NamedParameters(), p => p.Name.Contains("_A.b") || p.Name.Contains("_B.b"));
+        Assert.Equal(w, l.BaseWeight.ToArray());
+        Assert.Equal(merged, Run(l, x, shape));
+
+        // Unmerged, the same call adds b, and the output moves by b's term.
+        l.Unmerge();
+        var before = Run(l, x, shape);
+        l.AddAdapter("b", 1, 2, false, 0, Random(l.FanIn, 8, 0.5), Random(l.FanOut, 9, 0.5));
+        Assert.Equal(["a", "b"], l.ActiveAdapters.Select(a => a.Name));
+        var after = Run(l, x, shape);
+        Assert.True(after.Zip(before).Max(t => Math.Abs(t.First - t.Second)) > 0.1, "b changed nothing");
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void AWeightedAdapterMayBeAddedToAMergedLayerInactiveAndFrozen(bool conv)
+    {
+        // AddWeightedAdapter does not activate its result, so it changes no forward and stays allowed while merged.
+        var l = conv ? Conv() : Table();
+        l.Eval();
+        var (x, shape) = Input(conv);
+        l.Merge();
+        var merged = Run(l, x, shape);
+        var w = l.AddWeightedAdapter("w", [("a", 0.5f)]);
+        Assert.Equal(["a"], l.ActiveAdapters.Select(a => a.Name));
+        Assert.True(w.A.Frozen && w.B.Frozen);
+        Assert.Equal(merged, Run(l, x, shape));
+    }
+}
