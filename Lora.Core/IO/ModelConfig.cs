@@ -80,13 +80,15 @@ public sealed record ModelConfig : IModelConfig
     }
 
     /// <summary>Parses <c>config.json</c> bytes; <paramref name="file"/> names the file in errors.</summary>
-    /// <exception cref="InvalidDataException">Invalid JSON, duplicate keys, a wrong model_type, or invalid values.</exception>
+    /// <exception cref="InvalidDataException">Invalid JSON, duplicate keys, a wrong model_type, an unknown key (a
+    /// misspelt <c>activation</c> or <c>dropout</c> would otherwise leave the default in force), or invalid values.</exception>
     public static ModelConfig FromJson(ReadOnlySpan<byte> utf8, string file)
     {
         using var doc = StrictJson.Parse(utf8, file);
         var root = StrictJson.Object(doc, file);
         string type = StrictJson.String(StrictJson.Require(root, "model_type", file), "model_type", file);
         if (type != MlpModelType) throw Corrupt(file, "model_type", $"'{type}' is not supported (expected '{MlpModelType}')");
+        StrictJson.RejectUnknownKeys(root, file, "an mlp config", "model_type", "sizes", "activation", "dropout");
         var sizesJson = StrictJson.Require(root, "sizes", file);
         if (sizesJson.ValueKind != System.Text.Json.JsonValueKind.Array) throw Corrupt(file, "sizes", "must be an array of integers");
         var sizes = new List<int>();

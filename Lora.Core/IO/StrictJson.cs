@@ -59,6 +59,15 @@ internal static class StrictJson
     public static JsonElement Require(JsonElement obj, string key, string file) =>
         TryGet(obj, key, out var v) ? v : throw Corrupt(file, key, "is missing");
 
+    /// <summary>Refuses a key outside <paramref name="known"/>: in a format whose optional keys have defaults, a
+    /// misspelt key (<c>"activaton"</c>) would otherwise be ignored and its default used without a word.</summary>
+    public static void RejectUnknownKeys(JsonElement obj, string file, string what, params string[] known)
+    {
+        foreach (var p in obj.EnumerateObject())
+            if (Array.IndexOf(known, p.Name) < 0)
+                throw Corrupt(file, Quote(p.Name), $"unknown key: {what} holds only {string.Join(", ", known)}");
+    }
+
     public static int Int(JsonElement v, string key, string file, int min, int max)
     {
         if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt64(out long x))
