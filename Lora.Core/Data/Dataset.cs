@@ -65,7 +65,10 @@ public sealed class Dataset
     public bool IsImage => Height > 0;
 
     /// <summary>The features of sample <paramref name="index"/>.</summary>
-    public ReadOnlySpan<float> Sample(int index) => Features.AsSpan(checked(index * FeatureCount), FeatureCount);
+    /// <exception cref="ArgumentOutOfRangeException">An index outside [0, <see cref="Count"/>).</exception>
+    public ReadOnlySpan<float> Sample(int index) => (uint)index < (uint)Count
+        ? Features.AsSpan(index * FeatureCount, FeatureCount) // index·f < features.Length, an int
+        : throw new ArgumentOutOfRangeException(nameof(index), $"Dataset '{Name}': sample {index} is outside [0, {Count}).");
 
     /// <summary>The samples at <paramref name="indices"/>, in that order, as a new dataset.</summary>
     public Dataset Subset(ReadOnlySpan<int> indices, string? name = null)

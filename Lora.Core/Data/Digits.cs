@@ -29,7 +29,7 @@ public static class Digits
     }
 
     /// <summary>Parses digits CSV text (64 values in 0..16 and a label in 0..9 per line).</summary>
-    /// <exception cref="InvalidDataException">A malformed line, naming the source and line.</exception>
+    /// <exception cref="InvalidDataException">A malformed line, naming the source and line, or no line at all.</exception>
     public static Dataset Parse(TextReader reader, string source)
     {
         var features = new List<float>(SampleCount * 64);
@@ -53,6 +53,7 @@ public static class Digits
                 else labels.Add((int)v);
             }
         }
+        if (labels.Count == 0) throw new InvalidDataException($"{source}: no samples (the text holds no line of 64 pixels and a label)");
         return new Dataset("digits", features.ToArray(), labels.ToArray(), 64, 10, 8, 8);
     }
 }

@@ -54,8 +54,12 @@ public static class Idx
     /// <remarks>Files: <c>train-images-idx3-ubyte</c>, <c>train-labels-idx1-ubyte</c>, <c>t10k-images-idx3-ubyte</c>,
     /// <c>t10k-labels-idx1-ubyte</c>, each raw or with <c>.gz</c> (the raw file wins if both exist).</remarks>
     /// <exception cref="FileNotFoundException">A file is missing in both forms.</exception>
+    /// <exception cref="DirectoryNotFoundException"><paramref name="directory"/> does not exist or is a file.</exception>
     public static (Dataset Train, Dataset Test) LoadDirectory(string directory, int classCount = 10)
     {
+        ArgumentNullException.ThrowIfNull(directory);
+        if (!Directory.Exists(directory))
+            throw new DirectoryNotFoundException(File.Exists(directory) ? $"{directory} is a file; expected a directory of IDX files." : $"{directory}: no such directory.");
         string Find(string stem)
         {
             string raw = Path.Combine(directory, stem);
@@ -73,6 +77,8 @@ public static class Idx
 
     static (int[] Dims, byte[] Data) Read(string path, uint magic, int rank)
     {
+        // Linux reports opening a directory as "access denied", which points at permissions instead.
+        if (Directory.Exists(path)) throw new FileNotFoundException($"{path} is a directory, not an IDX file.", path);
         using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
         Span<byte> sniff = stackalloc byte[2];
         bool gzip = file.Read(sniff) == 2 && sniff[0] == 0x1f && sniff[1] == 0x8b;

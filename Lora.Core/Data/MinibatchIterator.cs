@@ -43,8 +43,12 @@ public sealed class MinibatchIterator
     /// <summary>The current epoch, counted from 0; -1 before the first <see cref="StartEpoch()"/>.</summary>
     public int Epoch { get; private set; }
 
+    /// <summary>Samples in the largest batch: <see cref="BatchSize"/>, or the whole set when it is smaller — the
+    /// buffer size <see cref="Next"/> needs, so a batch size far beyond the set allocates nothing extra.</summary>
+    public int LargestBatch => Math.Min(BatchSize, data.Count);
+
     /// <summary>Batches per epoch.</summary>
-    public int BatchesPerEpoch => DropLast ? data.Count / BatchSize : (data.Count + BatchSize - 1) / BatchSize;
+    public int BatchesPerEpoch => DropLast || data.Count % BatchSize == 0 ? data.Count / BatchSize : data.Count / BatchSize + 1; // no Count + BatchSize − 1: it overflows
 
     /// <summary>Samples in batch <paramref name="index"/> (from 0) of every epoch: <see cref="BatchSize"/>, except a
     /// last, partial batch (kept unless <see cref="DropLast"/>).</summary>
@@ -52,7 +56,7 @@ public sealed class MinibatchIterator
     {
         if ((uint)index >= (uint)BatchesPerEpoch)
             throw new ArgumentOutOfRangeException(nameof(index), $"Batch {index} is outside [0, {BatchesPerEpoch}).");
-        return Math.Min(BatchSize, data.Count - index * BatchSize);
+        return (int)Math.Min(BatchSize, data.Count - (long)index * BatchSize);
     }
 
     /// <summary>The dataset indices of the batch <see cref="Next"/> returned last.</summary>
@@ -74,14 +78,14 @@ public sealed class MinibatchIterator
 
     /// <summary>Copies the next batch into <paramref name="features"/> (count × f) and <paramref name="labels"/> (count).</summary>
     /// <returns>False when the epoch is over (call <see cref="StartEpoch()"/> for the next one).</returns>
-    /// <exception cref="ArgumentException">A buffer smaller than a full batch.</exception>
+    /// <exception cref="ArgumentException">A buffer smaller than the largest batch (<see cref="LargestBatch"/>).</exception>
     public bool Next(Span<float> features, Span<int> labels, out int count)
     {
         int f = data.FeatureCount;
-        if (features.Length < (long)BatchSize * f)
-            throw new ArgumentException($"The feature buffer holds {features.Length} values; a batch needs {(long)BatchSize * f}.", nameof(features));
-        if (labels.Length < BatchSize)
-            throw new ArgumentException($"The label buffer holds {labels.Length} values; a batch needs {BatchSize}.", nameof(labels));
+        if (features.Length < (long)LargestBatch * f)
+            throw new ArgumentException($"The feature buffer holds {features.Length} values; a batch needs {(long)LargestBatch * f}.", nameof(features));
+        if (labels.Length < LargestBatch)
+            throw new ArgumentException($"The label buffer holds {labels.Length} values; a batch needs {LargestBatch}.", nameof(labels));
         int remaining = order.Length - position;
         count = Math.Min(BatchSize, remaining);
         if (count == 0 || (DropLast && count < BatchSize))

@@ -18,8 +18,14 @@ public static class NgramContexts
 
     /// <summary>The smallest table for <paramref name="vocabularySize"/> and <paramref name="orders"/>: the exact
     /// rows of orders 1 and 2, plus one hashed row when orders ≥ 3 are used.</summary>
-    public static int MinimumRows(int vocabularySize, int orders) =>
-        vocabularySize + (orders >= 2 ? vocabularySize * vocabularySize : 0) + (orders >= 3 ? 1 : 0);
+    /// <exception cref="ArgumentException">A vocabulary below 1 id, or one whose exact order-2 rows (V²) do not fit an int.</exception>
+    public static int MinimumRows(int vocabularySize, int orders)
+    {
+        if (vocabularySize < 1) throw new ArgumentException($"Vocabulary size {vocabularySize} must be positive.", nameof(vocabularySize));
+        long rows = vocabularySize + (orders >= 2 ? (long)vocabularySize * vocabularySize : 0) + (orders >= 3 ? 1 : 0);
+        return rows <= int.MaxValue ? (int)rows
+            : throw new ArgumentException($"Orders 1..{orders} over {vocabularySize} ids need {rows} table rows, more than an int indexes.", nameof(vocabularySize));
+    }
 
     /// <summary>The table row of the context <paramref name="context"/> (its last character is the one just before
     /// the predicted position; its length is the order).</summary>

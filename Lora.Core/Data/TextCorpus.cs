@@ -102,6 +102,8 @@ public sealed class TextCorpus
             using var input = gzip ? new GZipStream(stream, CompressionMode.Decompress) : stream;
             using var reader = new StreamReader(input, encoding, detectEncodingFromByteOrderMarks: false);
             text = reader.ReadToEnd();
+            // A byte order mark marks the encoding, not text (it would become one unknown id at the start).
+            if (text.StartsWith('\uFEFF')) text = text[1..];
         }
         catch (Exception e) when (e is DecoderFallbackException or InvalidDataException)
         {

@@ -56,7 +56,7 @@ public sealed class TextWindows
         long count = 0;
         foreach (var b in blocks) count += WindowsIn(b.Length, length);
         if (count == 0)
-            throw new ArgumentException($"Text '{name}': no block holds the {length + 1} characters of one window of {length}.", nameof(blocks));
+            throw new ArgumentException($"Text '{name}': no block holds the {length + 1L} characters of one window of {length}.", nameof(blocks));
         var inputs = new float[checked(count * length)];
         var targets = new int[inputs.Length];
         int w = 0;

@@ -85,7 +85,7 @@ public sealed class Trainer
         if (o.FirstEpoch > o.Epochs) throw new ArgumentException($"TrainerOptions.FirstEpoch = {o.FirstEpoch} is past Epochs = {o.Epochs}: nothing would run.");
         var batches = new MinibatchIterator(train, o.BatchSize, o.Seed, shuffle: true, dropLast: o.DropLast);
         if (batches.BatchesPerEpoch == 0) throw new ArgumentException($"Training set '{train.Name}' has {train.Count} samples, fewer than one batch of {o.BatchSize} with DropLast.", nameof(train));
-        EnsureBuffers(o.BatchSize, train.FeatureCount);
+        EnsureBuffers(batches.LargestBatch, train.FeatureCount); // not BatchSize: a batch size beyond the set would allocate (or overflow) for samples that do not exist
         var history = new TrainingHistory();
         // best-weights snapshot storage, only when asked for
         var trainable = o.RestoreBestWeights ? _optimizer.Slots.Select(s => s.Value.ToArray()).ToArray() : [];

@@ -60,7 +60,7 @@ public sealed record TrainerOptions
     /// <summary>Optimizer steps in a run over <paramref name="trainCount"/> samples: what a cosine schedule needs.</summary>
     public long TotalSteps(int trainCount)
     {
-        long batches = DropLast ? trainCount / BatchSize : (trainCount + BatchSize - 1) / BatchSize;
+        long batches = DropLast ? trainCount / BatchSize : (trainCount + (long)BatchSize - 1) / BatchSize;
         return Epochs * ((batches + GradientAccumulation - 1) / GradientAccumulation);
     }
 }
