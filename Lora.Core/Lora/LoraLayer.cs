@@ -244,10 +244,12 @@ public abstract class LoraLayer : Module
 
     /// <summary>Merges the active adapters and returns the base layer (its weight now including them), to be used in
     /// place of this wrapper. With adapters disabled nothing is merged: the base layer comes back as it is.</summary>
+    /// <remarks>This wrapper stays merged, so while it is still in a model (replacing it is the caller's job;
+    /// <see cref="LoraModel.MergeAndUnload{T}"/> does it) its forward is the returned layer's, not base + adapters
+    /// twice, and a second call merges nothing more.</remarks>
     public Module MergeAndUnload()
     {
         if (!AdaptersDisabled) Merge();
-        _merged.Clear();
         return BaseLayer;
     }
 

@@ -75,4 +75,33 @@ public class LayerKindsUsageTests
         Assert.True(w.A.Frozen && w.B.Frozen);
         Assert.Equal(merged, Run(l, x, shape));
     }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void AWrapperLeftInTheModelAfterItsMergeAndUnloadRunsTheMergedLayerOnce(bool conv)
+    {
+        // A user merging one layer calls the layer's MergeAndUnload and may leave the wrapper where it is. The wrapper
+        // used to forget it was merged and add the adapters again on top of the merged weight (base + 2·delta), and a
+        // second call merged the delta a second time.
+        var l = conv ? Conv() : Table();
+        var model = new Sequential(l).Eval();
+        var (x, shape) = Input(conv);
+        l.DisableAdapters();
+        var baseOut = Run(model, x, shape);
+        l.EnableAdapters();
+        var adapted = Run(model, x, shape);
+        // The adapters' term is large, so counting it twice could not hide within the tolerance below.
+        Assert.True(adapted.Zip(baseOut).Max(t => Math.Abs(t.First - t.Second)) > 0.1);
+        var plain = l.MergeAndUnload();
+        Assert.Same(l.BaseWeight, plain.NamedParameters().Single(p => p.Name == "weight").Parameter);
+        var merged = Run(plain, x, shape);
+        Assert.Equal(merged, Run(model, x, shape)); // the same base forward on the same weight: bitwise
+        var w = l.BaseWeight.ToArray();
+        Assert.Same(plain, l.MergeAndUnload());
+        Assert.Equal(w, l.BaseWeight.ToArray());
+        // The merged output is the adapted one up to rounding.
+        double gap = adapted.Zip(merged).Max(t => Math.Abs(t.First - t.Second));
+        Assert.True(gap < 1e-4, $"merged output off by {gap}");
+    }
 }
