@@ -80,6 +80,12 @@ public sealed record LoraConfig
     /// <summary>Rank-stabilised scaling s = alpha/√r instead of alpha/r (default false).</summary>
     public bool UseRsLora { get; init; }
 
+    /// <summary>DoRA, weight-decomposed LoRA (PEFT's <c>use_dora</c>; default false): each targeted Linear layer's weight
+    /// becomes m ⊙ (W + s·B·A)/‖W + s·B·A‖ per output row, with a trained magnitude m that starts at ‖W‖ (so the
+    /// model's output is unchanged at first). Linear layers only; the norm is a constant in the backward, as in
+    /// the paper's §4.3 and in PEFT.</summary>
+    public bool UseDora { get; init; }
+
     /// <summary>How A and B start (default <see cref="LoraInit.KaimingUniform"/>).</summary>
     public LoraInit Init
     {
@@ -298,12 +304,12 @@ public sealed record LoraConfig
     /// <inheritdoc/>
     public bool Equals(LoraConfig? other) =>
         other is not null && R == other.R && Alpha.Equals(other.Alpha) && Dropout.Equals(other.Dropout) &&
-        UseRsLora == other.UseRsLora && Init == other.Init && Bias == other.Bias &&
+        UseRsLora == other.UseRsLora && UseDora == other.UseDora && Init == other.Init && Bias == other.Bias &&
         PissaIterations == other.PissaIterations && TargetModules.SequenceEqual(other.TargetModules) &&
         _rankPattern.SequenceEqual(other._rankPattern) && _alphaPattern.SequenceEqual(other._alphaPattern) &&
         _modulesToSave.SequenceEqual(other._modulesToSave) && (_layers ?? []).SequenceEqual(other._layers ?? []) &&
         _layers is null == other._layers is null && _layersPattern.SequenceEqual(other._layersPattern);
 
     /// <inheritdoc/>
-    public override int GetHashCode() => HashCode.Combine(R, Alpha, Dropout, UseRsLora, Init, Bias, TargetModules.Count);
+    public override int GetHashCode() => HashCode.Combine(R, Alpha, Dropout, UseRsLora, UseDora, Init, Bias, TargetModules.Count);
 }

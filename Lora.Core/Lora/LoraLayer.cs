@@ -1,6 +1,7 @@
 using Lora.Autograd;
 using Lora.Core.IO;
 using Lora.Core.Modules;
+using Lora.Kernels;
 
 namespace Lora.Core.Lora;
 
@@ -18,7 +19,7 @@ namespace Lora.Core.Lora;
 /// already contains them. Call <see cref="Unmerge"/> first (we refuse rather than silently unmerge, which would change
 /// the weight under a caller that asked for it merged). Disabling adapters on a merged layer unmerges it, as PEFT does.</para>
 /// </remarks>
-public abstract class LoraLayer : Module
+public abstract partial class LoraLayer : Module
 {
     readonly List<LoraAdapter> _adapters = [];
     readonly List<LoraAdapter> _active = [];
@@ -47,6 +48,9 @@ public abstract class LoraLayer : Module
     /// <summary>Rows of the flat B (FanOut, r): a linear layer's outputs, a convolution's output channels, an embedding's width.</summary>
     public abstract int FanOut { get; }
 
+    /// <summary>Whether this layer type takes DoRA adapters (<see cref="LoraAdapter.UseDora"/>); only Linear layers do.</summary>
+    public virtual bool SupportsDora => false;
+
     /// <summary>The largest useful rank, min(FanIn, FanOut): a larger one cannot add expressiveness.</summary>
     public int MaxRank => Math.Min(FanIn, FanOut);
 
@@ -71,6 +75,10 @@ public abstract class LoraLayer : Module
     /// <summary>The parameter name of an adapter's A within this layer (PEFT's: <c>lora_A.{adapter}.weight</c>, or
     /// <c>lora_embedding_A.{adapter}</c> for an embedding).</summary>
     protected virtual string NameOfA(string adapter) => Layout.Embedding ? $"lora_embedding_A.{adapter}" : $"lora_A.{adapter}.weight";
+
+    /// <summary>The parameter name of a DoRA adapter's magnitude within this layer (PEFT's:
+    /// <c>lora_magnitude_vector.{adapter}.weight</c>).</summary>
+    protected static string NameOfMagnitude(string adapter) => $"lora_magnitude_vector.{adapter}.weight";
 
     /// <summary>The parameter name of an adapter's B within this layer.</summary>
     protected virtual string NameOfB(string adapter) => Layout.Embedding ? $"lora_embedding_B.{adapter}" : $"lora_B.{adapter}.weight";
@@ -127,14 +135,17 @@ public abstract class LoraLayer : Module
         _adapters.Find(a => a.Name == name) ?? throw new ArgumentException(
             $"Layer has no adapter '{name}' (adapters: {string.Join(", ", _adapters.Select(a => a.Name))}).", nameof(name));
 
-    /// <summary>Adds an adapter with the given flat factors (copied), A (rank, FanIn) and B (FanOut, rank), and makes it active.</summary>
-    /// <exception cref="ArgumentException">A duplicate or invalid name, wrong lengths, bad alpha or dropout.</exception>
+    /// <summary>Adds an adapter with the given flat factors (copied), A (rank, FanIn) and B (FanOut, rank), and makes it
+    /// active. With <paramref name="useDora"/> it is a DoRA adapter whose magnitude starts at ‖W + s·B·A‖ per output
+    /// row, so the layer's output is unchanged by adding it.</summary>
+    /// <exception cref="ArgumentException">A duplicate or invalid name, wrong lengths, bad alpha or dropout, or DoRA on a
+    /// layer that does not support it.</exception>
     /// <exception cref="InvalidOperationException">The layer is merged: a merged layer's forward is the base layer's, so
     /// the new active adapter would be left out until an unmerge (call <see cref="Unmerge"/> first).</exception>
     public LoraAdapter AddAdapter(string name, int rank, double alpha, bool useRsLora, double dropout,
-        ReadOnlySpan<float> a, ReadOnlySpan<float> b, ulong seed = 0)
+        ReadOnlySpan<float> a, ReadOnlySpan<float> b, ulong seed = 0, bool useDora = false)
     {
-        var adapter = Register(name, rank, alpha, useRsLora, dropout, a, b, seed);
+        var adapter = Register(name, rank, alpha, useRsLora, dropout, a, b, seed, useDora: useDora);
         _active.Add(adapter);
         Refresh();
         return adapter;
@@ -143,7 +154,7 @@ public abstract class LoraLayer : Module
     // Validates and registers a new, inactive adapter; the merged check comes after the argument checks, so bad
     // arguments are reported as such whatever the layer's state.
     LoraAdapter Register(string name, int rank, double alpha, bool useRsLora, double dropout,
-        ReadOnlySpan<float> a, ReadOnlySpan<float> b, ulong seed, bool whileMerged = false)
+        ReadOnlySpan<float> a, ReadOnlySpan<float> b, ulong seed, bool whileMerged = false, bool useDora = false)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
         if (name.Contains('.')) throw new ArgumentException($"Adapter name '{name}' must not contain a dot.", nameof(name));
@@ -152,6 +163,8 @@ public abstract class LoraLayer : Module
         CheckFactorLengths(rank, a.Length, b.Length, name);
         if (!(double.IsFinite(alpha) && alpha > 0)) throw new ArgumentException($"Adapter '{name}': alpha {alpha} must be finite and positive.", nameof(alpha));
         if (!(dropout >= 0 && dropout < 1)) throw new ArgumentException($"Adapter '{name}': dropout {dropout} must be in [0, 1).", nameof(dropout));
+        if (useDora && !SupportsDora)
+            throw new ArgumentException($"Adapter '{name}': DoRA is supported on Linear layers only, not on a {Layout}.", nameof(useDora));
         if (IsMerged && !whileMerged)
             throw new InvalidOperationException(
                 $"Cannot add adapter '{name}' to LoRA layer '{BaseWeight.Name}' while it is merged: its forward is the merged base layer's and would leave the new adapter out. Call Unmerge() first.");
@@ -161,7 +174,16 @@ public abstract class LoraLayer : Module
         var pb = new Parameter(nameB, b.ToArray(), new Shape(layout.ShapeOfB(rank)));
         RegisterParameter(nameA, pa);
         RegisterParameter(nameB, pb);
-        var adapter = new LoraAdapter(name, pa, pb, alpha, useRsLora, (float)dropout, seed);
+        Parameter? magnitude = null;
+        if (useDora)
+        {
+            float scale = (float)(useRsLora ? alpha / Math.Sqrt(rank) : alpha / rank);
+            var norms = new float[FanOut];
+            LoraNorms.RowNorms(FanOut, FanIn, rank, scale, BaseWeight.Data, a, b, new float[LoraNorms.ScratchLength(FanOut, FanIn)], norms);
+            magnitude = new Parameter(NameOfMagnitude(name), norms, new Shape(FanOut));
+            RegisterParameter(magnitude.Name, magnitude);
+        }
+        var adapter = new LoraAdapter(name, pa, pb, magnitude, alpha, useRsLora, (float)dropout, seed);
         _adapters.Add(adapter);
         return adapter;
     }
@@ -184,6 +206,7 @@ public abstract class LoraLayer : Module
         ArgumentNullException.ThrowIfNull(names);
         var chosen = names.Select(GetAdapter).ToList();
         if (IsMerged) throw new InvalidOperationException("Cannot change the active adapters of a merged layer; call Unmerge() first.");
+        if (DoraConflict(chosen) is { } conflict) throw new ArgumentException(conflict, nameof(names));
         _active.Clear();
         foreach (var a in _adapters) if (chosen.Contains(a)) _active.Add(a);
         SetTrainable();
@@ -215,7 +238,7 @@ public abstract class LoraLayer : Module
         foreach (var a in _adapters)
         {
             bool on = !AdaptersDisabled && _active.Contains(a);
-            a.A.Frozen = a.B.Frozen = !on;
+            a.SetFrozen(!on);
         }
     }
 
@@ -225,10 +248,12 @@ public abstract class LoraLayer : Module
     public void Merge()
     {
         if (AdaptersDisabled) throw new InvalidOperationException("Adapters are disabled; enable them before merging.");
+        if (DoraConflict(_active) is { } conflict) throw new InvalidOperationException(conflict);
         foreach (var a in _active)
         {
             if (_merged.Contains(a)) continue;
-            AddDelta(a, +1f);
+            if (a.UseDora) DoraMerge(a);
+            else AddDelta(a, +1f);
             _merged.Add(a);
         }
         OnBaseWeightChanged();
@@ -237,7 +262,11 @@ public abstract class LoraLayer : Module
     /// <summary>Subtracts the merged adapters from the base weight again, in reverse order (restored up to rounding).</summary>
     public void Unmerge()
     {
-        for (int i = _merged.Count - 1; i >= 0; i--) AddDelta(_merged[i], -1f);
+        for (int i = _merged.Count - 1; i >= 0; i--)
+        {
+            if (_merged[i].UseDora) DoraUnmerge(_merged[i]);
+            else AddDelta(_merged[i], -1f);
+        }
         _merged.Clear();
         OnBaseWeightChanged();
     }
@@ -260,6 +289,7 @@ public abstract class LoraLayer : Module
         if (_merged.Contains(a)) Unmerge();
         UnregisterParameter(NameOfA(name));
         UnregisterParameter(NameOfB(name));
+        if (a.Magnitude != null) UnregisterParameter(NameOfMagnitude(name));
         _adapters.Remove(a);
         _active.Remove(a);
         Refresh();
@@ -272,12 +302,15 @@ public abstract class LoraLayer : Module
     {
         ArgumentNullException.ThrowIfNull(sources);
         if (sources.Count == 0) throw new ArgumentException("AddWeightedAdapter: no source adapters given.", nameof(sources));
+        // A DoRA delta is not linear in the factors (the magnitude rescales each row), so no concatenation is exact.
+        foreach (var (src, _) in sources)
+            if (GetAdapter(src).UseDora) throw new ArgumentException($"AddWeightedAdapter: adapter '{src}' is a DoRA adapter; only plain LoRA adapters combine exactly.", nameof(sources));
         var parts = sources.Select(s => { var a = GetAdapter(s.Adapter); return (a.A.ToArray(), a.B.ToArray(), a.Rank, a.Scale, s.Weight); }).ToList();
         var (ca, cb, rank) = LoraMath.Concatenate(FanOut, FanIn, parts);
         // Not activated, so it changes no forward and may be added to a merged layer too.
         var added = Register(newName, rank, rank, useRsLora: false, 0, ca, cb, seed: 0, whileMerged: true);
         // Inactive, so frozen (PEFT's set_adapter rule) until chosen: an optimizer built now must not decay it.
-        added.A.Frozen = added.B.Frozen = true;
+        added.SetFrozen(true);
         return added;
     }
 
@@ -317,7 +350,7 @@ public abstract class LoraLayer : Module
 
     bool AnyAdapterTrainable()
     {
-        foreach (var a in _activeArray) if (!a.A.Frozen || !a.B.Frozen) return true;
+        foreach (var a in _activeArray) if (a.AnyTrainable) return true;
         return false;
     }
 

@@ -42,6 +42,9 @@ public sealed class LoraLinear : LoraLayer
     public override Parameter? BaseBias => BaseLayer.Bias;
 
     /// <inheritdoc/>
+    public override bool SupportsDora => true;
+
+    /// <inheritdoc/>
     public override int FanIn => BaseLayer.InFeatures;
 
     /// <inheritdoc/>
@@ -82,6 +85,7 @@ public sealed class LoraLinear : LoraLayer
     {
         var w = BaseLayer.Weight;
         var bias = BaseLayer.Bias;
+        if (active[0].UseDora || active.Length > 1 && AnyDora(active)) return ForwardDora(x, active);
         Tensor y;
         int first;
         if (w.Frozen)
@@ -103,5 +107,36 @@ public sealed class LoraLinear : LoraLayer
             y = Ops.Add(y, Ops.Scale(Ops.Linear(h, ad.B), ad.Scale));
         }
         return y;
+    }
+
+    static bool AnyDora(ReadOnlySpan<LoraAdapter> active)
+    {
+        foreach (var a in active) if (a.UseDora) return true;
+        return false;
+    }
+
+    // DoRA: y = c ⊙ (x·Wᵀ + s·(x·Aᵀ)·Bᵀ) + b with c = m/‖W + s·B·A‖ per output, the norm a constant (PEFT's
+    // c·(base + s·lora) written as one fused product). With dropout in training, PEFT feeds the dropped input x̃ to
+    // both the LoRA term and the rescaled base: y = x·Wᵀ + b + (c − 1) ⊙ x̃·Wᵀ + c ⊙ s·(x̃·Aᵀ)·Bᵀ.
+    Tensor ForwardDora(Tensor x, ReadOnlySpan<LoraAdapter> active)
+    {
+        if (active.Length > 1)
+            throw new InvalidOperationException($"Layer '{BaseWeight.Name}': a DoRA adapter must be the only active adapter, but {active.Length} are active.");
+        var ad = active[0];
+        var w = BaseLayer.Weight;
+        var c = Ops.Mul(ad.Magnitude!, Ops.InverseRowNorms(w, ad.A, ad.B, ad.Scale)); // (out)
+        if (DropoutOf(ad) > 0)
+        {
+            var dropped = Ops.Dropout(x, ad.Dropout, NextSeed(ad));
+            var droppedBase = Ops.Linear(dropped, w);
+            var lora = Ops.Scale(Ops.Linear(Ops.Linear(dropped, ad.A), ad.B), ad.Scale);
+            var rescaled = Ops.Sub(Ops.Mul(Ops.Add(droppedBase, lora), c), droppedBase); // (c − 1)·x̃Wᵀ + c·s·lora
+            return Ops.Add(Ops.Linear(x, w, BaseLayer.Bias), rescaled);
+        }
+        var fused = w.Frozen
+            ? Ops.LoraLinear(x, Packed(), ad.A, ad.B, null, ad.Scale)
+            : Ops.Add(Ops.Linear(x, w), Ops.Scale(Ops.Linear(Ops.Linear(x, ad.A), ad.B), ad.Scale));
+        var y = Ops.Mul(fused, c);
+        return BaseLayer.Bias is { } bias ? Ops.Add(y, bias) : y;
     }
 }

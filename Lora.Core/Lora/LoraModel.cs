@@ -41,6 +41,8 @@ public static class LoraModel
             if (r > max)
                 throw new ArgumentException($"LoRA rank {r}{(r == config.R ? "" : " (from rank_pattern)")} exceeds layer '{path}', a {layout}: the rank must be at most min(fan_in, out) = {max}.", nameof(config));
             _ = config.AlphaFor(path); // a pattern that cannot be matched fails here, before anything changes
+            if (config.UseDora && !(layer is LoraLayer { SupportsDora: true } || layer is Linear))
+                throw new ArgumentException($"LoraConfig.UseDora: DoRA is supported on Linear layers only, but target '{path}' is a {layout}.", nameof(config));
             if (layer is LoraLayer ll)
             {
                 if (ll.HasAdapter(adapterName))
@@ -67,7 +69,7 @@ public static class LoraModel
             var a = new float[r * lora.FanIn];
             var b = new float[lora.FanOut * r];
             lora.InitializeFactors(config.Init, layerRng, r, config.ScaleFor(path), config.PissaIterations, a, b);
-            var added = lora.AddAdapter(adapterName, r, config.AlphaFor(path), config.UseRsLora, config.Dropout, a, b, layerRng.NextUInt64());
+            var added = lora.AddAdapter(adapterName, r, config.AlphaFor(path), config.UseRsLora, config.Dropout, a, b, layerRng.NextUInt64(), config.UseDora);
             added.Bias = config.Bias;
             added.Init = config.Init;
             lora.SetActiveAdapters(adapterName);
@@ -101,8 +103,7 @@ public static class LoraModel
         {
             if (!lora.HasAdapter(adapterName)) continue;
             var ad = lora.GetAdapter(adapterName);
-            ad.A.Frozen = false;
-            ad.B.Frozen = false;
+            ad.SetFrozen(false);
             if (bias == LoraBias.LoraOnly && lora.BaseBias is { } b) b.Frozen = false;
         }
         if (bias == LoraBias.All)
@@ -143,7 +144,8 @@ public static class LoraModel
     };
 
     /// <summary>True for a LoRA factor's parameter name: <c>….lora_A.{adapter}.weight</c> / <c>lora_B</c> (Linear,
-    /// convolution) or <c>….lora_embedding_A.{adapter}</c> / <c>lora_embedding_B</c> (embedding).</summary>
+    /// convolution), <c>….lora_embedding_A.{adapter}</c> / <c>lora_embedding_B</c> (embedding), or a DoRA magnitude
+    /// <c>….lora_magnitude_vector.{adapter}.weight</c>.</summary>
     public static bool IsLoraParameter(string name)
     {
         ArgumentNullException.ThrowIfNull(name);
@@ -152,7 +154,7 @@ public static class LoraModel
         return false;
     }
 
-    static readonly string[] FactorNames = ["lora_A.", "lora_B.", "lora_embedding_A.", "lora_embedding_B."];
+    static readonly string[] FactorNames = ["lora_A.", "lora_B.", "lora_embedding_A.", "lora_embedding_B.", "lora_magnitude_vector."];
 
     /// <summary>Layers LoRA can adapt (<see cref="LoraLayerTypes.CanWrap"/>) not inside a LoRA wrapper, and LoRA
     /// wrappers, with their paths; modules_to_save modules (<see cref="ModulesToSaveLayer"/>) and their insides are not adaptable.</summary>

@@ -6,7 +6,7 @@ namespace Lora.Core.Optim;
 /// <summary>Builds optimizer slots from a model's trainable (not frozen) parameters, with LoRA+ learning rates.</summary>
 /// <remarks>
 /// LoRA+ (Hayou, Ghosh, Yu 2024) trains B with a learning rate <c>ratio</c> times A's; ratio = 1 is plain LoRA.
-/// The ratio applies to <c>lora_B</c> (Linear and convolution layers) only. An embedding's factors keep the base rate:
+/// The ratio applies to <c>lora_B</c> (Linear and convolution layers) and to DoRA magnitudes, as in PEFT, only. An embedding's factors keep the base rate:
 /// there PEFT initialises A to zero and B randomly, the reverse of the setting LoRA+'s analysis covers, and PEFT's
 /// own LoRA+ puts embedding factors in a separate group with their own learning rate rather than applying the ratio.
 /// Frozen parameters get no slot, so no gradient storage and no optimizer state exist for them.
@@ -25,7 +25,9 @@ public static class TrainableSlots
         var slots = new List<OptimizerSlot>();
         foreach (var (name, p) in model.TrainableParameters())
         {
-            bool isB = name.StartsWith("lora_B.", StringComparison.Ordinal) || name.Contains(".lora_B.", StringComparison.Ordinal);
+            // PEFT's LoRA+ puts DoRA magnitudes (one-dimensional) in B's group.
+            bool isB = name.StartsWith("lora_B.", StringComparison.Ordinal) || name.Contains(".lora_B.", StringComparison.Ordinal)
+                || name.StartsWith("lora_magnitude_vector.", StringComparison.Ordinal) || name.Contains(".lora_magnitude_vector.", StringComparison.Ordinal);
             bool isBias = name == "bias" || name.EndsWith(".bias", StringComparison.Ordinal);
             slots.Add(new OptimizerSlot(p, isB ? (float)loraPlusRatio : 1f, decayBiases || !isBias));
         }

@@ -1,0 +1,38 @@
+using Lora.Kernels;
+
+namespace Lora.Autograd;
+
+public static partial class Ops
+{
+    /// <summary>
+    /// DoRA's inverse weight norm as a constant: y_i = 1/‖W_i + s·(B·A)_i‖₂ for W (d, k), A (r, k), B (d, r); a zero
+    /// norm gives 0. No gradient flows through it.
+    /// </summary>
+    /// <remarks>
+    /// DoRA (Liu et al., 2024, §4.3) and PEFT treat the column norm of the adapted weight as a constant during
+    /// backpropagation, so the magnitude m gets dm = Σ_rows dy ⊙ ŷ / ‖·‖ and the factors get the LoRA gradient scaled
+    /// by m/‖·‖; this op is that constant. The norms come from <see cref="LoraNorms.RowNorms"/> (B·A never formed
+    /// whole). A zero norm (a zero row of W with a zero update) maps to 0 rather than ∞: the row's output is then 0,
+    /// as its weight is, instead of NaN.
+    /// </remarks>
+    public static Tensor InverseRowNorms(Tensor w, Tensor a, Tensor b, float scale)
+    {
+        const string op = "InverseRowNorms";
+        RequireRank(op, w, 2, 2);
+        RequireRank(op, a, 2, 2);
+        RequireRank(op, b, 2, 2);
+        int d = w.Shape[0], k = w.Shape[1], r = a.Shape[0];
+        if (a.Shape[1] != k) throw new ArgumentException($"{op}: {a.Describe()} must be (r, {k}) for W {w.Describe()}.");
+        if (b.Shape[0] != d || b.Shape[1] != r) throw Mismatch(op, $"B must be ({d}, r) with the r of A", b, a);
+        if (!float.IsFinite(scale)) throw new ArgumentException($"{op}: scale {scale} must be finite.", nameof(scale));
+        var tape = Tape.Current;
+        var y = tape.NewTensor(new Shape(d));
+        int scratchLength = LoraNorms.ScratchLength(d, k);
+        var scratch = tape.Pool.RentFloats(scratchLength);
+        LoraNorms.RowNorms(d, k, r, scale, w.Data, a.Data, b.Data, scratch.AsSpan(0, scratchLength), y.Data);
+        tape.Pool.Return(scratch);
+        var inv = y.Data;
+        for (int i = 0; i < d; i++) inv[i] = inv[i] == 0f ? 0f : 1f / inv[i]; // NaN stays NaN
+        return tape.Finish(op, y);
+    }
+}
