@@ -78,6 +78,7 @@ public sealed class PeftAdapter
             ArgumentNullException.ThrowIfNull(m, nameof(modules));
             tensors.Add(m.A.Clone(m.KeyA));
             tensors.Add(m.B.Clone(m.KeyB));
+            if (m.Magnitude != null) tensors.Add(m.Magnitude.Clone(m.KeyMagnitude));
         }
         foreach (var (path, bias) in biases ?? new Dictionary<string, TensorData>())
             tensors.Add(bias.Clone(KeyBias(path)));
@@ -113,6 +114,7 @@ public sealed class PeftAdapter
         {
             tensors.Add(new TensorData(m.KeyA, m.A.Shape, m.A.Data));
             tensors.Add(new TensorData(m.KeyB, m.B.Shape, m.B.Data));
+            if (m.Magnitude != null) tensors.Add(new TensorData(m.KeyMagnitude, m.Magnitude.Shape, m.Magnitude.Data));
         }
         foreach (var (path, bias) in Biases) tensors.Add(new TensorData(KeyBias(path), bias.Shape, bias.Data));
         foreach (var m in SavedModules)
@@ -206,18 +208,38 @@ public sealed class PeftAdapter
         catch (RegexMatchTimeoutException e) { throw Corrupt(file, "rank_pattern", $"a key takes too long to match '{path}'", e); }
     }
 
+    /// <summary>A module's DoRA magnitude: required with use_dora, of shape (out), on Linear layers only.</summary>
+    static TensorData? MagnitudeOf(PeftAdapterConfig config, IReadOnlyDictionary<string, TensorData> magnitudes, string path,
+        TensorData a, TensorData b, bool embedding, string file)
+    {
+        if (!config.UseDora) return null;
+        string q = Quote(KeyPrefix + path + PeftLoraWeights.MagnitudeSuffix);
+        if (embedding || a.Shape.Length != 2)
+            throw Corrupt(file, q, $"use_dora on the {(embedding ? "embedding" : "convolution")} '{path}': Lora supports DoRA on Linear layers only");
+        if (!magnitudes.TryGetValue(path, out var m)) throw Corrupt(file, q, "missing key: use_dora is true but the module has no magnitude vector");
+        if (!m.HasShape(b.Shape[0])) throw Corrupt(file, q, $"has shape {TensorData.FormatShape(m.Shape)}, expected ({b.Shape[0]}), one per output of lora_B");
+        return m;
+    }
+
     internal static PeftAdapter FromTensors(PeftAdapterConfig config, IEnumerable<TensorData> tensors, string file)
     {
         var a = new SortedDictionary<string, (TensorData T, bool Embedding)>(StringComparer.Ordinal);
         var b = new SortedDictionary<string, (TensorData T, bool Embedding)>(StringComparer.Ordinal);
         var biases = new SortedDictionary<string, TensorData>(StringComparer.Ordinal);
         var saved = new SortedDictionary<string, Dictionary<string, TensorData>>(StringComparer.Ordinal);
+        var magnitudes = new SortedDictionary<string, TensorData>(StringComparer.Ordinal);
         foreach (var t in tensors)
         {
             string key = t.Name, q = Quote(key);
             if (!key.StartsWith(KeyPrefix, StringComparison.Ordinal))
                 throw Corrupt(file, q, $"unexpected key: adapter keys start with '{KeyPrefix}'");
             string rest = key[KeyPrefix.Length..];
+            if (rest.EndsWith(PeftLoraWeights.MagnitudeSuffix, StringComparison.Ordinal) && PeftSavedModule.SavedPathOf(config, rest) is null)
+            {
+                if (!config.UseDora) throw Corrupt(file, q, "unexpected key: a DoRA magnitude, but the config's use_dora is false");
+                if (!magnitudes.TryAdd(rest[..^PeftLoraWeights.MagnitudeSuffix.Length], t)) throw Corrupt(file, q, "duplicate key");
+                continue;
+            }
             bool isBias = !PeftFactorLayout.TryParseKey(rest, out string path, out bool isA, out bool embedding);
             if (isBias && PeftSavedModule.SavedPathOf(config, rest) is { } savedPath)
             {
@@ -255,8 +277,11 @@ public sealed class PeftAdapter
                 throw Corrupt(file, qa, $"unexpected key: '{path}' is not selected by target_modules{LayerReason(config, path, file)}");
             if (PeftSavedModule.SavedPathOf(config, path + ".") is { } inSaved)
                 throw Corrupt(file, qa, $"'{inSaved}' is selected by modules_to_save, which trains it in full, so it cannot have LoRA factors (a module cannot be in both target_modules and modules_to_save)");
-            modules.Add(new PeftLoraWeights(path, ta, tb, embedding));
+            modules.Add(new PeftLoraWeights(path, ta, tb, embedding, MagnitudeOf(config, magnitudes, path, ta, tb, embedding, file)));
         }
+        foreach (var (path, _) in magnitudes)
+            if (!a.ContainsKey(path))
+                throw Corrupt(file, Quote(KeyPrefix + path + PeftLoraWeights.MagnitudeSuffix), $"unexpected key: '{path}' has no LoRA factors");
         foreach (var (path, (_, embedding)) in b)
         {
             if (!a.ContainsKey(path))

@@ -22,7 +22,7 @@ public enum PeftBias
 /// <para>Lora writes the fields PEFT writes (keys sorted, two-space indent, like PEFT's <c>json.dumps(indent=2,
 /// sort_keys=True)</c>) and reads any file PEFT writes for a plain LoRA adapter, ignoring fields it does not use.
 /// Features whose tensors Lora cannot apply are refused rather than silently dropped: <c>fan_in_fan_out</c>,
-/// <c>use_dora</c>, <c>lora_bias</c>. <c>modules_to_save</c> names modules trained in full (see <see cref="ModulesToSave"/>).</para>
+/// <c>lora_bias</c>, and <c>use_dora</c> on other than Linear layers. <c>modules_to_save</c> names modules trained in full (see <see cref="ModulesToSave"/>).</para>
 /// <para>The scale applied to B·A of the module at <c>path</c> is s = alpha / r, or alpha / √r with
 /// <see cref="UseRsLora"/>, where r = <see cref="RankFor"/>(path) and alpha = <see cref="AlphaFor"/>(path): <see cref="R"/> and
 /// <see cref="LoraAlpha"/> unless <c>rank_pattern</c> / <c>alpha_pattern</c> select the module (PEFT's rule, see
@@ -48,6 +48,9 @@ public sealed record PeftAdapterConfig
 
     /// <summary>Rank-stabilised scaling, alpha / √r.</summary>
     public bool UseRsLora { get; init; }
+
+    /// <summary>PEFT's <c>use_dora</c>: every module also has a magnitude vector, <c>lora_magnitude_vector</c> (out).</summary>
+    public bool UseDora { get; init; }
 
     /// <summary>Which biases the adapter carries.</summary>
     public PeftBias Bias { get; init; } = PeftBias.None;
@@ -142,7 +145,7 @@ public sealed record PeftAdapterConfig
     public bool Equals(PeftAdapterConfig? other) =>
         other is not null && R == other.R && LoraAlpha.Equals(other.LoraAlpha) && LoraDropout.Equals(other.LoraDropout)
         && (TargetModules ?? []).SequenceEqual(other.TargetModules ?? []) && TargetModulesRegex == other.TargetModulesRegex
-        && UseRsLora == other.UseRsLora && Bias == other.Bias && InitLoraWeights == other.InitLoraWeights
+        && UseRsLora == other.UseRsLora && UseDora == other.UseDora && Bias == other.Bias && InitLoraWeights == other.InitLoraWeights
         && TaskType == other.TaskType && BaseModelNameOrPath == other.BaseModelNameOrPath && InferenceMode == other.InferenceMode
         && (RankPattern ?? []).SequenceEqual(other.RankPattern ?? []) && (AlphaPattern ?? []).SequenceEqual(other.AlphaPattern ?? [])
         && (ModulesToSave ?? []).SequenceEqual(other.ModulesToSave ?? [])
@@ -237,7 +240,7 @@ public sealed record PeftAdapterConfig
                 w.WriteEndArray();
             }
             WriteStringOrNull(w, "task_type", TaskType);
-            w.WriteBoolean("use_dora", false);
+            w.WriteBoolean("use_dora", UseDora);
             w.WriteBoolean("use_rslora", UseRsLora);
             w.WriteEndObject();
         }

@@ -53,7 +53,6 @@ internal static class PeftAdapterConfigReader
         }
 
         RequireOff(root, file, "fan_in_fan_out", "Lora stores weights as (out, in)");
-        RequireOff(root, file, "use_dora", "DoRA adapters are not supported");
         RequireOff(root, file, "lora_bias", "a bias on lora_B is not supported");
         var modulesToSave = Names(root, file, "modules_to_save");
         var rankPattern = Pattern(root, file, "rank_pattern", (v, key) => StrictJson.Int(v, key, file, 1, int.MaxValue));
@@ -69,6 +68,7 @@ internal static class PeftAdapterConfigReader
             TargetModules = names,
             TargetModulesRegex = regex,
             UseRsLora = StrictJson.Bool(root, "use_rslora", file, false),
+            UseDora = StrictJson.Bool(root, "use_dora", file, false),
             Bias = bias,
             InitLoraWeights = init,
             TaskType = StrictJson.OptionalString(root, "task_type", file),

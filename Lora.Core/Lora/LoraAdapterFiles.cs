@@ -7,8 +7,9 @@ namespace Lora.Core.Lora;
 /// <summary>Saving and loading one named adapter of a model in PEFT's layout (<see cref="PeftAdapter"/>).</summary>
 /// <remarks>
 /// <para>Saved: <c>target_modules</c> = the exact paths of the wrapped layers (always valid for PEFT, whatever patterns
-/// the <see cref="LoraConfig"/> used), r, lora_alpha, lora_dropout, use_rslora, bias and init_lora_weights; the
-/// factors under <c>base_model.model.{path}.lora_A.weight</c> / <c>.lora_B.weight</c>, and the chosen biases;
+/// the <see cref="LoraConfig"/> used), r, lora_alpha, lora_dropout, use_rslora, use_dora, bias and init_lora_weights; the
+/// factors under <c>base_model.model.{path}.lora_A.weight</c> / <c>.lora_B.weight</c> (and a DoRA adapter's magnitude
+/// under <c>.lora_magnitude_vector</c>), and the chosen biases;
 /// <c>modules_to_save</c> = the paths of the modules holding a copy for the adapter (<see cref="ModulesToSaveLayer"/>),
 /// each copy's parameters under <c>base_model.model.{path}.{parameter}</c>.</para>
 /// <para>Loading checks the whole adapter against the model (keys, shapes, r, targets) before changing anything: a
@@ -31,8 +32,8 @@ public static class LoraAdapterFiles
         if (layers.Count == 0) throw new ArgumentException($"No LoRA layer has an adapter named '{adapterName}'.", nameof(adapterName));
         var first = layers[0].Adapter;
         foreach (var (path, _, a) in layers)
-            if (a.Dropout != first.Dropout || a.UseRsLora != first.UseRsLora || a.Bias != first.Bias)
-                throw new ArgumentException($"Adapter '{adapterName}' has dropout={a.Dropout}, use_rslora={a.UseRsLora}, bias={a.Bias} on '{path}' but dropout={first.Dropout}, use_rslora={first.UseRsLora}, bias={first.Bias} on '{layers[0].Path}'; a PEFT file holds one setting.", nameof(adapterName));
+            if (a.Dropout != first.Dropout || a.UseRsLora != first.UseRsLora || a.Bias != first.Bias || a.UseDora != first.UseDora)
+                throw new ArgumentException($"Adapter '{adapterName}' has dropout={a.Dropout}, use_rslora={a.UseRsLora}, use_dora={a.UseDora}, bias={a.Bias} on '{path}' but dropout={first.Dropout}, use_rslora={first.UseRsLora}, use_dora={first.UseDora}, bias={first.Bias} on '{layers[0].Path}'; a PEFT file holds one setting.", nameof(adapterName));
         int r = MostCommon(layers.Select(l => l.Adapter.Rank));
         double alpha = MostCommon(layers.Select(l => l.Adapter.Alpha));
         var config = new PeftAdapterConfig
@@ -45,6 +46,7 @@ public static class LoraAdapterFiles
                 .Select(l => KeyValuePair.Create(PeftPatterns.Exact(l.Path), l.Adapter.Alpha)).ToList(),
             LoraDropout = first.Dropout,
             UseRsLora = first.UseRsLora,
+            UseDora = first.UseDora,
             TargetModules = layers.Select(l => l.Path).ToArray(),
             Bias = first.Bias switch { LoraBias.All => PeftBias.All, LoraBias.LoraOnly => PeftBias.LoraOnly, _ => PeftBias.None },
             InitLoraWeights = first.Init switch { LoraInit.Gaussian => "gaussian", LoraInit.Pissa => "pissa", _ => "true" },
@@ -53,7 +55,8 @@ public static class LoraAdapterFiles
         };
         var modules = layers.Select(l => new PeftLoraWeights(l.Path,
             new TensorData("lora_A", l.Layer.Layout.ShapeOfA(l.Adapter.Rank), l.Adapter.A.ToArray()),
-            new TensorData("lora_B", l.Layer.Layout.ShapeOfB(l.Adapter.Rank), l.Adapter.B.ToArray()), l.Layer.Layout.Embedding));
+            new TensorData("lora_B", l.Layer.Layout.ShapeOfB(l.Adapter.Rank), l.Adapter.B.ToArray()), l.Layer.Layout.Embedding,
+            l.Adapter.Magnitude is { } m ? new TensorData("lora_magnitude_vector", [m.Length], m.ToArray()) : null));
         var biases = new Dictionary<string, TensorData>(StringComparer.Ordinal);
         if (first.Bias == LoraBias.LoraOnly)
             foreach (var (path, layer, _) in layers)
@@ -137,7 +140,8 @@ public static class LoraAdapterFiles
         {
             var lora = layers[m.ModulePath] as LoraLayer ?? LoraModel.Wrap(model, m.ModulePath, layers[m.ModulePath]);
             var added = lora.AddAdapter(adapterName, m.Rank, alphas[m.ModulePath], c.UseRsLora, c.LoraDropout, m.A.Data, m.B.Data,
-                DropoutSeed(adapterName, m.ModulePath));
+                DropoutSeed(adapterName, m.ModulePath), useDora: m.Magnitude != null);
+            m.Magnitude?.Data.CopyTo(added.Magnitude!.Data);
             added.Bias = bias;
             added.Init = init;
             lora.SetActiveAdapters(adapterName);

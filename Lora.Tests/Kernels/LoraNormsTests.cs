@@ -1,0 +1,55 @@
+using Lora.Kernels;
+using MathNet.Numerics.LinearAlgebra;
+using static Lora.Tests.Kernels.KernelTestData;
+
+namespace Lora.Tests.Kernels;
+
+/// <summary>DoRA's row norms ‖W_i + s·(B·A)_i‖ against MathNet in double, with the bound of
+/// <see cref="LoraNorms"/>: ‖δv‖ + (k/2 + 2)·ε·n, |δv_c| ≤ (r + 1)·ε·(|W_ic| + s·Σ|B_it||A_tc|).</summary>
+public class LoraNormsTests
+{
+    const double Eps = 1.0 / (1 << 24);
+
+    [Theory]
+    [InlineData(0, 5, 3)]
+    [InlineData(1, 1, 1)]
+    [InlineData(5, 7, 0)]
+    [InlineData(31, 17, 3)]
+    [InlineData(32, 9, 8)]
+    [InlineData(33, 40, 4)]
+    [InlineData(70, 33, 8)]
+    public void FastAndScalarMatchMathNet(int d, int k, int r)
+    {
+        const float s = 1.75f;
+        float[] w = Uniform(d * k, -1, 1, d + 1), a = Uniform(r * k, -0.5, 0.5, k + 2), b = Uniform(d * r, -0.5, 0.5, r + 3);
+        var W = Matrix<double>.Build.Dense(d, k, (i, c) => w[i * k + c]);
+        var A = Matrix<double>.Build.Dense(r, k, (i, c) => a[i * k + c]);
+        var B = Matrix<double>.Build.Dense(d, r, (i, c) => b[i * r + c]);
+        var V = r == 0 ? W : W + s * (B * A);
+        var M = r == 0 ? W.PointwiseAbs() : W.PointwiseAbs() + s * (B.PointwiseAbs() * A.PointwiseAbs());
+        var expected = new double[d];
+        var tol = new double[d];
+        var tight = new double[d];
+        for (int i = 0; i < d; i++)
+        {
+            expected[i] = V.Row(i).L2Norm();
+            tol[i] = (r + 1) * Eps * M.Row(i).L2Norm() + (k / 2.0 + 2) * Eps * expected[i];
+            tight[i] = 2 * Eps * expected[i] + 1e-300; // the twin sums in double and rounds once
+        }
+        var fast = new float[d];
+        LoraNorms.RowNorms(d, k, r, s, w, a, b, new float[LoraNorms.ScratchLength(d, k)], fast);
+        Close(fast, expected, tol, "RowNorms");
+        var scalar = new float[d];
+        LoraNorms.RowNormsReference(d, k, r, s, w, a, b, scalar);
+        Close(scalar, expected, tight, "RowNormsReference");
+    }
+
+    [Fact]
+    public void ShortSpansAreRejectedWithTheirShapes()
+    {
+        var e = Assert.Throws<ArgumentException>(() => LoraNorms.RowNorms(4, 3, 2, 1f, new float[12], new float[5], new float[8], new float[12], new float[4]));
+        Assert.Contains("A 5", e.Message);
+        e = Assert.Throws<ArgumentException>(() => LoraNorms.RowNorms(4, 3, 2, 1f, new float[12], new float[6], new float[8], new float[11], new float[4]));
+        Assert.Contains("scratch", e.Message);
+    }
+}
