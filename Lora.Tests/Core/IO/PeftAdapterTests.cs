@@ -129,7 +129,7 @@ public class PeftAdapterTests
     [InlineData("\"r\": 4", "\"r\": 4, \"r\": 4", "adapter_config.json: r:")] // duplicate key
     [InlineData("\"peft_type\": \"LORA\"", "\"peft_type\": \"IA3\"", "adapter_config.json: peft_type:")]
     [InlineData("\"fan_in_fan_out\": false", "\"fan_in_fan_out\": true", "adapter_config.json: fan_in_fan_out:")]
-    [InlineData("\"use_dora\": false", "\"use_dora\": true", "adapter_config.json: use_dora:")]
+    [InlineData("\"use_dora\": false", "\"use_dora\": true", "lora_magnitude_vector': missing key: use_dora is true")]
     [InlineData("\"modules_to_save\": null", "\"modules_to_save\": [\"head\", \"\"]", "adapter_config.json: modules_to_save[1]:")]
     [InlineData("\"modules_to_save\": null", "\"modules_to_save\": \"head\"", "adapter_config.json: modules_to_save:")]
     [InlineData("\"modules_to_save\": null", "\"modules_to_save\": [3]", "adapter_config.json: modules_to_save[0]:")]
