@@ -15,6 +15,9 @@ then writes into Lora.Tests/Fixtures/peft/:
     tower.safetensors                           a second base model whose paths carry PEFT layer indices: blocks
                                                 model.layers.{i} = Sequential(Linear, ReLU) (8-16-12-12), then model.head
                                                 (12-4); names model.layers.{i}.0.weight, model.head.weight, ...
+    adapter_dora/                               a sixth adapter, DoRA (use_dora, r=2): lora_A, lora_B and
+                                                base_model.model.layers.{i}.lora_magnitude_vector (out); its output in
+                                                dora_io.safetensors (y_dora, float32) and dora.json (y_dora_f64)
     adapter_layers/                             a fifth adapter, for the tower: target_modules ["0", "head"] restricted by
                                                 layers_to_transform [0, 2] and layers_pattern ["blocks", "layers"], so
                                                 only model.layers.0.0 and model.layers.2.0 get factors (PEFT's rule,
@@ -181,15 +184,55 @@ def peft_targets(config, path):
 
 
 def forward(x, weights, biases, act, lora=None):
-    """weights/biases: lists per layer; lora: list per layer of (A, B, s) or None. Any float dtype."""
+    """weights/biases: lists per layer; lora: list per layer of (A, B, s), (A, B, s, m) for DoRA, or None. Any float
+    dtype. DoRA is PEFT's eval-mode form: base = x W^T, c = m / ||W + s B A|| per output row (a constant), and
+    y = base + b + (c - 1) base + c s (x A^T) B^T."""
     h = x
     for i, (w, b) in enumerate(zip(weights, biases)):
-        y = h @ w.T + b
+        base = h @ w.T
+        y = base + b
         if lora is not None and lora[i] is not None:
-            a, bb, s = lora[i]
-            y = y + s * ((h @ a.T) @ bb.T)
+            a, bb, s = lora[i][:3]
+            delta = s * ((h @ a.T) @ bb.T)
+            if len(lora[i]) == 4:
+                c = (lora[i][3] / torch.linalg.norm(w + s * (bb @ a), dim=1)).view(1, -1)
+                y = y + (c - 1) * base + c * delta
+            else:
+                y = y + delta
         h = act(y) if i + 1 < len(weights) else y
     return h
+
+
+def generate_dora(out, model, x, config):
+    """adapter_dora/: PEFT's use_dora=True layout (r=2, alpha=4, every layer): lora_A, lora_B and
+    base_model.model.layers.{i}.lora_magnitude_vector (out), the magnitude moved away from ||W + s B A|| as after
+    training; dora_io.safetensors: x and y_dora (float32); dora.json: y_dora_f64. Its own seed, run last, so the
+    other fixtures' random streams are unchanged."""
+    torch.manual_seed(4242)
+    r, alpha = 2, 4
+    s = alpha / r
+    ws = [l.weight.detach() for l in model.layers]
+    bs = [l.bias.detach() for l in model.layers]
+    lora, tensors = [], {}
+    for i, layer in enumerate(model.layers):
+        a = torch.randn(r, layer.in_features) * 0.3
+        b = torch.randn(layer.out_features, r) * 0.3
+        m = torch.linalg.norm(ws[i] + s * (b @ a), dim=1) * (1 + 0.2 * torch.randn(layer.out_features))
+        lora.append((a, b, s, m))
+        tensors[f"{PREFIX}layers.{i}.lora_A.weight"] = (a, "F32")
+        tensors[f"{PREFIX}layers.{i}.lora_B.weight"] = (b, "F32")
+        tensors[f"{PREFIX}layers.{i}.lora_magnitude_vector"] = (m, "F32")
+    write_adapter_weights(out, "adapter_dora", tensors)
+    write_adapter_config(out, "adapter_dora", dict(config, r=r, lora_alpha=alpha, use_dora=True))
+    d = torch.float64
+    with torch.no_grad():
+        y = forward(x, ws, bs, torch.relu, lora)
+        y64 = forward(x.to(d), [w.to(d) for w in ws], [b.to(d) for b in bs], torch.relu,
+                      [(a.to(d), b.to(d), s, m.to(d)) for a, b, s, m in lora])
+    write_safetensors(os.path.join(out, "dora_io.safetensors"), {"x": (x, "F32"), "y_dora": (y, "F32")})
+    with open(os.path.join(out, "dora.json"), "w") as f:
+        json.dump({"y_dora_f64": y64.tolist(), "scaling": s, "torch_version": torch.__version__}, f, indent=1)
+        f.write("\n")
 
 
 class Mlp(torch.nn.Module):
@@ -457,6 +500,7 @@ def generate(out):
     with open(os.path.join(out, "expected.json"), "w") as f:
         json.dump(expected, f, indent=1)
         f.write("\n")
+    generate_dora(out, model, x, config)
     print(f"wrote fixture to {out}")
 
 
@@ -490,6 +534,11 @@ def check(directory):
             assert a.shape == (r, sizes[i]) and b.shape == (sizes[i + 1], r), f"layer {i}: A {a.shape}, B {b.shape}"
             lora[i] = (a, b, s)
             used |= {key + ".lora_A.weight", key + ".lora_B.weight"}
+            if acfg.get("use_dora"):  # PEFT's DoRA: a magnitude per output, required
+                m = tensors[key + ".lora_magnitude_vector"].double()
+                assert m.shape == (sizes[i + 1],), f"layer {i}: magnitude {m.shape}"
+                lora[i] = (a, b, s, m)
+                used.add(key + ".lora_magnitude_vector")
         if key + ".bias" in tensors:  # bias "all"/"lora_only": the adapter carries the trained bias
             adapted_bs[i] = tensors[key + ".bias"].double()
             used.add(key + ".bias")
