@@ -41,6 +41,7 @@ internal sealed class CliOptions
                     if (i + 1 >= args.Count) throw new UsageException($"{verb}: --{name} needs a value.");
                     value = args[++i];
                 }
+                if (value.Length == 0) throw new UsageException($"{verb}: --{name} is empty."); // an empty path means the current directory
                 if (!o._values.TryAdd(name, value)) throw new UsageException($"{verb}: --{name} is given twice.");
             }
             else throw new UsageException($"{verb}: unknown option --{name} (see 'lora {verb} --help').");

@@ -21,18 +21,42 @@ internal sealed class AtomicDirectory : IDisposable
     /// <summary>Where to write; becomes the final directory on commit.</summary>
     public string Staging { get; }
 
-    /// <summary>Refuses an existing non-empty directory unless <paramref name="force"/>; creates the staging directory.</summary>
-    public static AtomicDirectory Create(string path, bool force)
+    /// <summary>Refuses an existing non-empty directory unless <paramref name="force"/>, and a path that is or holds one
+    /// of <paramref name="inputs"/> (replacing it would delete what the run reads, even with --force); creates the
+    /// staging directory.</summary>
+    public static AtomicDirectory Create(string path, bool force, params string?[] inputs)
     {
+        if (string.IsNullOrWhiteSpace(path)) throw new UsageException("the output directory path is empty.");
         string final = Path.GetFullPath(path);
+        foreach (var input in inputs)
+            if (input is not null && Holds(final, Path.GetFullPath(input)))
+                throw new UsageException($"{path} {(SamePath(final, Path.GetFullPath(input)) ? "is" : "holds")} the input {input}; writing the output there would replace it (choose another output directory).");
         if (File.Exists(final)) throw new UsageException($"{path} exists and is a file.");
         if (Directory.Exists(final) && Directory.EnumerateFileSystemEntries(final).Any() && !force)
             throw new UsageException($"{path} already exists; use --force to replace it.");
         string parent = Path.GetDirectoryName(final) ?? throw new UsageException($"{path} has no parent directory.");
-        Directory.CreateDirectory(parent);
         string staging = Path.Combine(parent, $".{Path.GetFileName(final)}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(staging);
+        try
+        {
+            Directory.CreateDirectory(parent);
+            Directory.CreateDirectory(staging);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // e.g. a parent that is a file (an IOException, which would report an unexpected failure) or a read-only place
+            throw new UsageException($"{path}: cannot create the output directory in {parent}: {e.Message}");
+        }
         return new AtomicDirectory(final, staging, force);
+    }
+
+    static bool SamePath(string a, string b) =>
+        string.Equals(Path.TrimEndingDirectorySeparator(a), Path.TrimEndingDirectorySeparator(b), StringComparison.Ordinal);
+
+    /// <summary>True when <paramref name="input"/> is <paramref name="directory"/> or lies inside it.</summary>
+    static bool Holds(string directory, string input)
+    {
+        string d = Path.TrimEndingDirectorySeparator(directory), i = Path.TrimEndingDirectorySeparator(input);
+        return SamePath(d, i) || i.StartsWith(d + Path.DirectorySeparatorChar, StringComparison.Ordinal) || d == Path.GetPathRoot(d);
     }
 
     /// <summary>Moves the staging directory onto the final path (replacing an old one when forced).</summary>

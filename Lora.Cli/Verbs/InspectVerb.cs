@@ -24,6 +24,7 @@ internal static class InspectVerb
         var o = CliOptions.Parse("inspect", args, [], []);
         if (o.Positionals.Count != 1) throw new UsageException("inspect: expected exactly one PATH (see 'lora inspect --help').");
         string path = o.Positionals[0];
+        if (path.Length == 0) throw new UsageException("inspect: PATH is empty.");
         if (Directory.Exists(path))
         {
             if (File.Exists(Path.Combine(path, PeftAdapter.ConfigFileName))) AdapterSummary(path, stdout);

@@ -14,7 +14,7 @@ internal static class MergeVerb
 
         Loads a base model (config.json + model.safetensors) and a PEFT-layout adapter, merges the adapter into the
         weights (W' = W + s·B·A) and writes a plain model whose outputs equal base + adapter, in the same layout as
-        the base. An existing output directory needs --force. The written model.safetensors records the SHA-256 of
+        the base. An existing output directory needs --force; the output may not be (or hold) --base or --adapter. The written model.safetensors records the SHA-256 of
         each adapter_model.safetensors merged into it (metadata key lora_merged_adapters), and merging an adapter
         into a model that already records it is refused: it would add the adapter's delta a second time.
 
@@ -37,7 +37,7 @@ internal static class MergeVerb
             .GetValueOrDefault(MergedKey, "").Split(',', StringSplitOptions.RemoveEmptyEntries);
         if (recorded.Contains(hash))
             throw new UsageException($"merge: {adapterDir} is already merged into {baseDir} (its {ModelCheckpoint.WeightsFileName} records adapter sha256 {hash[..12]}…); merging it again would add its delta twice.");
-        using var output = AtomicDirectory.Create(outDir, o.Flag("force"));
+        using var output = AtomicDirectory.Create(outDir, o.Flag("force"), baseDir, adapterDir);
         int layers = model.LoraLayers().Count();
         var merged = model.MergeAndUnload();
         ModelFiles.Save(merged, output.Staging, new Dictionary<string, string> { [MergedKey] = string.Join(",", recorded.Append(hash)) });

@@ -40,7 +40,7 @@ internal static class TrainVerb
                   --base-epochs N     --base-lr X
                 LoRA:
                   --rank N            --alpha X
-                  --targets LIST      modules to adapt, comma-separated
+                  --targets LIST      modules to adapt, comma-separated; each must select a layer
                   --modules-to-save LIST
                                       modules trained in full next to LoRA and saved whole in the adapter (PEFT's
                                       modules_to_save: a module whose path ends with an entry), comma-separated,
@@ -91,8 +91,9 @@ internal static class TrainVerb
         if (threads > 0) Lora.Kernels.KernelThreads.Count = threads;
 
         // Refuse an existing directory and read the data before spending any time training.
-        using var output = AtomicDirectory.Create(outDir, o.Flag("force"));
+        using var output = AtomicDirectory.Create(outDir, o.Flag("force"), o.String("data"));
         var data = task.LoadData(options, o.String("data"));
+        CheckEveryTargetMatches(task, data, options);
 
         var progress = new ProgressReporter(stderr, ProgressReporter.Detect(o.Flag("quiet")));
         var clock = Stopwatch.StartNew();
@@ -156,6 +157,16 @@ internal static class TrainVerb
             BatchSize = o.Int("batch-size", d.BatchSize, min: 1),
             Seed = (ulong)o.Int("seed", (int)d.Seed, min: 0),
         };
+    }
+
+    /// <summary>Refuses a --targets entry that selects no layer. The library follows PEFT, which needs only one entry
+    /// to match; here every entry was typed for this model, and the report would name a typo as if it were adapted.</summary>
+    static void CheckEveryTargetMatches(DemoTask task, DemoData data, AdaptationOptions options)
+    {
+        var paths = task.CreateBase(data, options).AdaptableLayers().Select(l => l.Path).ToList();
+        foreach (var target in options.Targets)
+            if (!paths.Any(new LoraConfig { TargetModules = [target] }.Targets))
+                throw new UsageException($"--targets: '{target}' selects no layer of the {task.Name} model (its adaptable layers: {string.Join(", ", paths)}).");
     }
 
     static string Invariant(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);

@@ -7,6 +7,19 @@ internal static class FileFormatErrors
     public static InvalidDataException Corrupt(string file, string key, string problem, Exception? inner = null) =>
         new($"{file}: {key}: {problem}", inner);
 
+    /// <summary>Throws when <paramref name="directory"/> is not a directory: a file given where a directory of
+    /// <paramref name="holding"/> belongs (opening "file/config.json" reported "could not find a part of the path
+    /// 'file/config.json'"), or a path that does not exist.</summary>
+    /// <exception cref="FileNotFoundException">The path is a file.</exception>
+    /// <exception cref="DirectoryNotFoundException">Nothing is at the path.</exception>
+    public static void RequireDirectory(string directory, string holding)
+    {
+        ArgumentNullException.ThrowIfNull(directory);
+        if (Directory.Exists(directory)) return;
+        if (File.Exists(directory)) throw new FileNotFoundException($"{directory} is a file, not a directory holding {holding}.", directory);
+        throw new DirectoryNotFoundException($"{directory}: no such directory (expected one holding {holding}).");
+    }
+
     /// <summary>Quotes a key for a message, keeping control characters and very long names readable.</summary>
     public static string Quote(string key)
     {

@@ -42,7 +42,8 @@ public class ModelCheckpoint<TConfig> where TConfig : IModelConfig
     /// <summary>Reads <c>config.json</c> (through <paramref name="readConfig"/>) and <c>model.safetensors</c> from
     /// <paramref name="directory"/> and checks them against each other.</summary>
     /// <exception cref="InvalidDataException">Either file is corrupt, or a tensor is missing, unexpected or mis-shaped.</exception>
-    /// <exception cref="FileNotFoundException">A file is missing.</exception>
+    /// <exception cref="FileNotFoundException">A file is missing, or <paramref name="directory"/> is a file.</exception>
+    /// <exception cref="DirectoryNotFoundException"><paramref name="directory"/> does not exist.</exception>
     public static ModelCheckpoint<TConfig> Load(string directory, ModelConfigReader<TConfig> readConfig)
     {
         var (config, map, metadata) = Read(directory, readConfig);
@@ -79,6 +80,7 @@ public class ModelCheckpoint<TConfig> where TConfig : IModelConfig
     {
         ArgumentNullException.ThrowIfNull(directory);
         ArgumentNullException.ThrowIfNull(readConfig);
+        RequireDirectory(directory, $"{ModelCheckpoint.ConfigFileName} and {ModelCheckpoint.WeightsFileName}");
         string configPath = Path.Combine(directory, ModelCheckpoint.ConfigFileName);
         var config = readConfig(File.ReadAllBytes(configPath), configPath);
         string weightsPath = Path.Combine(directory, ModelCheckpoint.WeightsFileName);
@@ -131,7 +133,8 @@ public sealed class ModelCheckpoint : ModelCheckpoint<ModelConfig>
     /// <summary>Reads an MLP checkpoint directory and checks its two files against each other.</summary>
     /// <exception cref="InvalidDataException">Either file is corrupt, another model_type, or a tensor is missing,
     /// unexpected or mis-shaped.</exception>
-    /// <exception cref="FileNotFoundException">A file is missing.</exception>
+    /// <exception cref="FileNotFoundException">A file is missing, or <paramref name="directory"/> is a file.</exception>
+    /// <exception cref="DirectoryNotFoundException"><paramref name="directory"/> does not exist.</exception>
     public static ModelCheckpoint Load(string directory)
     {
         var (config, map, metadata) = Read(directory, ModelConfig.FromJson);

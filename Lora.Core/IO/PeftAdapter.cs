@@ -97,8 +97,11 @@ public sealed class PeftAdapter
     /// <summary>Reads <c>adapter_config.json</c> and <c>adapter_model.safetensors</c> from <paramref name="directory"/>.</summary>
     /// <exception cref="InvalidDataException">Either file is corrupt, a key is missing or unexpected, shapes disagree,
     /// or the config's <c>r</c> disagrees with the tensors; the message names the file and the key.</exception>
+    /// <exception cref="FileNotFoundException">A file is missing, or <paramref name="directory"/> is a file.</exception>
+    /// <exception cref="DirectoryNotFoundException"><paramref name="directory"/> does not exist.</exception>
     public static PeftAdapter Load(string directory)
     {
+        RequireDirectory(directory, $"{ConfigFileName} and {WeightsFileName}");
         var config = PeftAdapterConfig.Read(Path.Combine(directory, ConfigFileName));
         string weightsPath = Path.Combine(directory, WeightsFileName);
         var file = SafeTensors.Read(weightsPath);
