@@ -14,9 +14,10 @@ internal static class MergeVerb
 
         Loads a base model (config.json + model.safetensors) and a PEFT-layout adapter, merges the adapter into the
         weights (W' = W + s·B·A) and writes a plain model whose outputs equal base + adapter, in the same layout as
-        the base. An existing output directory needs --force; the output may not be (or hold) --base or --adapter. The written model.safetensors records the SHA-256 of
-        each adapter_model.safetensors merged into it (metadata key lora_merged_adapters), and merging an adapter
-        into a model that already records it is refused: it would add the adapter's delta a second time.
+        the base. An existing output directory needs --force; the output may not be (or hold) --base or --adapter.
+        The written model.safetensors records the SHA-256 of each adapter_model.safetensors merged into it (metadata
+        key lora_merged_adapters), and merging an adapter into a model that already records it is refused: it would
+        add the adapter's delta a second time.
 
         """;
 
