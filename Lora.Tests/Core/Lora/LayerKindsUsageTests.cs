@@ -104,4 +104,28 @@ public class LayerKindsUsageTests
         double gap = adapted.Zip(merged).Max(t => Math.Abs(t.First - t.Second));
         Assert.True(gap < 1e-4, $"merged output off by {gap}");
     }
+
+    [Fact]
+    public void TwoEmbeddingAdaptersAndATrainableTablePassTheGradientCheck()
+    {
+        // The layer's own composition (the first adapter fused with the table, the second as a table-less term added
+        // on top), through float ids of rank 2 and int ids, repeated ids included; the op alone is checked in
+        // LoraEmbeddingOpTests.
+        var table = new Embedding(6, 4, new SeededRandom(10));
+        var l = new LoraEmbedding(table);
+        l.AddAdapter("one", 2, 3, false, 0, Random(2 * 6, 11, 0.5), Random(4 * 2, 12, 0.5));
+        l.AddAdapter("two", 3, 2, true, 0, Random(3 * 6, 13, 0.5), Random(4 * 3, 14, 0.5));
+        Assert.Equal(["one", "two"], l.ActiveAdapters.Select(a => a.Name));
+        table.Weight.Frozen = false;
+        var ps = new List<Tensor> { table.Weight };
+        foreach (var a in l.Adapters) { ps.Add(a.A); ps.Add(a.B); }
+        int[] ids = [5, 0, 3, 3, 1, 5];
+        var x = new Tensor(ids.Select(i => (float)i).ToArray(), new Shape(2, 3));
+        Tape.Current.Reset();
+        var r = GradCheck.Run(() => Ops.Tanh(l.Forward(x)), ps, null);
+        Assert.True(r.Passed, r.ToString());
+        r = GradCheck.Run(() => Ops.Tanh(l.Forward(ids.AsMemory())), ps, null);
+        Assert.True(r.Passed, r.ToString());
+        Tape.Current.Reset();
+    }
 }
