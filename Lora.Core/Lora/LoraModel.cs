@@ -232,12 +232,14 @@ public static class LoraModel
         foreach (var (_, w) in model.ModulesToSaveLayers()) w.Enable();
     }
 
-    /// <summary>Sets the active adapters on every LoRA layer that has all of them; every modules_to_save module runs
-    /// the copy of the one named adapter it holds, or its original when it holds none of them.</summary>
+    /// <summary>Sets the active adapters of every LoRA layer to the named adapters it holds (none, so the base layer
+    /// alone, when it holds none of them), as PEFT's <c>set_adapter</c> does; every modules_to_save module runs the
+    /// copy of the one named adapter it holds, or its original when it holds none of them.</summary>
     /// <exception cref="ArgumentException">A name that no LoRA layer and no modules_to_save module holds (PEFT raises
     /// for it too: a typo would otherwise change nothing, silently), or a modules_to_save module that holds copies for
     /// two of the names (one copy runs at a time, as in PEFT); nothing is changed.</exception>
-    /// <exception cref="InvalidOperationException">A LoRA layer is merged (unmerge first).</exception>
+    /// <exception cref="InvalidOperationException">A merged LoRA layer whose active adapters would change (unmerge
+    /// first); nothing is changed.</exception>
     public static void SetActiveAdapters(this Module model, params string[] names)
     {
         ArgumentNullException.ThrowIfNull(names);
@@ -247,11 +249,14 @@ public static class LoraModel
         foreach (var (path, w) in wrappers)
             if (names.Count(w.HasCopy) > 1)
                 throw new ArgumentException($"modules_to_save module '{path}' holds copies for {string.Join(" and ", names.Where(w.HasCopy))}; only one copy can run at a time.", nameof(names));
-        foreach (var (path, l) in layers)
-            if (l.IsMerged && names.All(n => l.HasAdapter(n)))
-                throw new InvalidOperationException($"Cannot change the active adapters of merged layer '{path}'; call UnmergeAdapters() first.");
-        foreach (var (_, l) in layers)
-            if (names.All(n => l.HasAdapter(n))) l.SetActiveAdapters(names);
+        // A layer lacking some or all of the names runs those it holds: it must not keep running an adapter that was
+        // not chosen (PEFT's layers skip the names they lack).
+        var chosen = layers.Select(l => names.Where(l.Layer.HasAdapter).Distinct().ToArray()).ToList();
+        for (int i = 0; i < layers.Count; i++)
+            if (layers[i].Layer.IsMerged && !layers[i].Layer.ActiveAdapters.Select(a => a.Name).Order(StringComparer.Ordinal).SequenceEqual(chosen[i].Order(StringComparer.Ordinal)))
+                throw new InvalidOperationException($"Cannot change the active adapters of merged layer '{layers[i].Path}'; call UnmergeAdapters() first.");
+        for (int i = 0; i < layers.Count; i++)
+            if (!layers[i].Layer.IsMerged) layers[i].Layer.SetActiveAdapters(chosen[i]);
         foreach (var (_, w) in wrappers) w.SetActive(names.FirstOrDefault(w.HasCopy));
     }
 

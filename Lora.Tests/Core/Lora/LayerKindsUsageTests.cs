@@ -128,4 +128,61 @@ public class LayerKindsUsageTests
         Assert.True(r.Passed, r.ToString());
         Tape.Current.Reset();
     }
+
+    /// <summary>conv: Unflatten → conv 3×3 → conv 1×1 → Flatten; table: Embedding → Flatten → Linear. Adapter a on both
+    /// layers, b on the first only, both with non-zero B.</summary>
+    static (Sequential Model, LoraLayer First, LoraLayer Second, float[] X, Shape Shape) TwoAdapters(bool conv)
+    {
+        var rng = new SeededRandom(20);
+        var m = conv
+            ? new Sequential(new Unflatten(2, 4, 3), new Conv2d(2, 3, 3, rng, padding: 1), new Conv2d(3, 2, 1, rng), new Flatten())
+            : new Sequential(new Embedding(6, 4, rng), new Flatten(), new Linear(12, 2, rng));
+        string[] both = conv ? ["1", "2"] : ["0", "2"];
+        m.ApplyLora(new LoraConfig { R = 2, TargetModules = both }, "a");
+        m.ApplyLora(new LoraConfig { R = 1, TargetModules = [both[0]] }, "b");
+        foreach (var (_, l) in m.LoraLayers())
+            foreach (var ad in l.Adapters) { Random(ad.A.Length, 21, 0.5).CopyTo(ad.A.Data); Random(ad.B.Length, 22, 0.5).CopyTo(ad.B.Data); }
+        var (x, shape) = conv ? (Random(2 * 24, 23), new Shape(2, 24)) : (new float[] { 0, 5, 2, 2, 3, 1 }, new Shape(2, 3));
+        return (m, (LoraLayer)m.GetSubmodule(both[0]), (LoraLayer)m.GetSubmodule(both[1]), x, shape);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void ChoosingAnAdapterStopsTheOthersOnLayersThatLackIt(bool conv)
+    {
+        // Adapter b lives on the first layer only. Choosing b used to leave the second layer running a (frozen, but in
+        // the output), so "the model with adapter b" silently included a; PEFT's set_adapter runs only the chosen
+        // adapters on every layer, none on a layer that holds none of them.
+        var (m, first, second, x, shape) = TwoAdapters(conv);
+        m.Eval();
+        m.SetActiveAdapters("b");
+        Assert.Equal(["b"], first.ActiveAdapters.Select(a => a.Name));
+        Assert.Empty(second.ActiveAdapters);
+        Assert.True(second.GetAdapter("a").A.Frozen && second.GetAdapter("a").B.Frozen);
+        var onlyB = Run(m, x, shape);
+        second.DisableAdapters(); // the second layer's base forward, the same op as a layer with nothing active
+        Assert.Equal(onlyB, Run(m, x, shape));
+        second.EnableAdapters();
+
+        // Naming both runs each layer's share of them.
+        m.SetActiveAdapters("a", "b");
+        Assert.Equal(["a", "b"], first.ActiveAdapters.Select(a => a.Name));
+        Assert.Equal(["a"], second.ActiveAdapters.Select(a => a.Name));
+        Assert.False(second.GetAdapter("a").A.Frozen);
+        var withA = Run(m, x, shape);
+        Assert.True(MaxGap(withA, onlyB) > 0.01, "adapter a changes nothing");
+
+        // Merged: a choice that would change a merged layer is refused before anything changes.
+        m.MergeAdapters();
+        Assert.Throws<InvalidOperationException>(() => m.SetActiveAdapters("b"));
+        Assert.Equal(["a", "b"], first.ActiveAdapters.Select(a => a.Name));
+        Assert.Equal(["a"], second.ActiveAdapters.Select(a => a.Name));
+        m.UnmergeAdapters();
+        m.SetActiveAdapters("b");
+        // Unmerging restores W up to rounding (LoraMath.AddDelta's bound, ~1e-7 relative here), far below a's term.
+        Assert.True(MaxGap(Run(m, x, shape), onlyB) < 1e-5);
+    }
+
+    static double MaxGap(float[] a, float[] b) => a.Zip(b).Max(t => Math.Abs((double)t.First - t.Second));
 }
