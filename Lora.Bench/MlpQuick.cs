@@ -6,7 +6,8 @@ namespace Lora.Bench;
 
 /// <summary><c>quick mlp [--threads N] [--json] [--steps S]</c>: the median wall time of the MLP training step
 /// (<see cref="MlpStepCase"/>) for LoRA and full fine-tuning, measured in the same run, plus the trainable-state
-/// figures the LoRA report prints. <c>--only lora|full</c> runs one mode; <c>--baseline</c> adds the LoRA step with
+/// figures the LoRA report prints. <c>--only lora|full|dora</c> runs one mode; <c>--dora</c> adds the DoRA step
+/// (<c>dora</c>: the same LoRA with <c>UseDora</c>); <c>--baseline</c> adds the LoRA step with
 /// the fused kernels' earlier settings (<c>lora_base</c>), <c>--lr-pass</c> the LoRA step with the low-rank stretch as a
 /// k-block of its own (<c>lora_lrpass</c>, a second pass over y and dx). <c>--clock cpu</c> (only with one thread) times with this thread's CPU clock,
 /// which other processes on a busy machine disturb less. BenchmarkDotNet's <see cref="MlpStepBench"/> remains the
@@ -15,7 +16,7 @@ internal static class MlpQuick
 {
     public static int Run(string[] args)
     {
-        if (!QuickArgs.Known("mlp", args, "--json --baseline --no-thin-split --lr-pass", "--threads --steps --clock --only --outer-max-r")) return 2;
+        if (!QuickArgs.Known("mlp", args, "--json --baseline --no-thin-split --lr-pass --dora", "--threads --steps --clock --only --outer-max-r")) return 2;
         bool json = args.Contains("--json");
         int threads = QuickArgs.Int(args, "--threads", KernelThreads.Default);
         int steps = QuickArgs.Int(args, "--steps", 20);
@@ -27,9 +28,9 @@ internal static class MlpQuick
         }
         int oi = Array.IndexOf(args, "--only");
         string only = oi < 0 ? "" : oi + 1 < args.Length ? args[oi + 1] : "?";
-        if (only is not ("" or "lora" or "full"))
+        if (only is not ("" or "lora" or "full" or "dora"))
         {
-            Console.Error.WriteLine("quick mlp: --only takes lora or full.");
+            Console.Error.WriteLine("quick mlp: --only takes lora, full or dora.");
             return 2;
         }
         KernelThreads.Count = threads;
@@ -37,6 +38,7 @@ internal static class MlpQuick
         if (args.Contains("--no-thin-split")) LoraLowRank.Split = false; // A/B of the thin products' thread split
         var cases = new[] { ("lora", new MlpStepCase(true)), ("full", new MlpStepCase(false)) }
             .Where(c => only == "" || c.Item1 == only).ToArray();
+        if (args.Contains("--dora") || only == "dora") cases = [.. cases.Where(c => only != "dora"), ("dora", new MlpStepCase(true, dora: true))];
         // --baseline: also the LoRA step with the fused kernels' settings before the "step" work (KC-sized k-blocks,
         // thin products on the GEMM), interleaved, so the gain is measured in the same run.
         if (args.Contains("--baseline")) cases = [.. cases, ("lora_base", new MlpStepCase(true))];

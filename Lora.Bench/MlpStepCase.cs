@@ -7,7 +7,8 @@ using Lora.Core.Training;
 namespace Lora.Bench;
 
 /// <summary>The benchmarked training step: a 784-1024-1024-10 ReLU MLP, batch 128, softmax cross-entropy, AdamW;
-/// either LoRA (r = 8, alpha = 16 on all three Linear layers, base frozen) or full fine-tuning of the same model.</summary>
+/// either LoRA (r = 8, alpha = 16 on all three Linear layers, base frozen), the same with DoRA, or full fine-tuning
+/// of the same model.</summary>
 internal sealed class MlpStepCase
 {
     public static readonly int[] Sizes = [784, 1024, 1024, 10];
@@ -17,10 +18,10 @@ internal sealed class MlpStepCase
     readonly float[] _x;
     readonly int[] _y;
 
-    public MlpStepCase(bool lora)
+    public MlpStepCase(bool lora, bool dora = false)
     {
         Model = new Mlp(Sizes, ActivationKind.Relu, 0, seed: 1);
-        Report = lora ? Model.ApplyLora(new LoraConfig { R = 8, Alpha = 16 }) : Model.Report();
+        Report = lora ? Model.ApplyLora(new LoraConfig { R = 8, Alpha = 16, UseDora = dora }) : Model.Report();
         var optimizer = TrainableSlots.AdamW(Model, LearningRateSchedule.Constant(1e-3));
         _trainer = new Trainer(Model, optimizer);
         var rng = new SeededRandom(2);

@@ -27,7 +27,7 @@ public static partial class Ops
         if (!float.IsFinite(scale)) throw new ArgumentException($"{op}: scale {scale} must be finite.", nameof(scale));
         var tape = Tape.Current;
         var y = tape.NewTensor(new Shape(d));
-        int scratchLength = LoraNorms.ScratchLength(d, k);
+        int scratchLength = LoraNorms.ScratchLength(d, r);
         var scratch = tape.Pool.RentFloats(scratchLength);
         LoraNorms.RowNorms(d, k, r, scale, w.Data, a.Data, b.Data, scratch.AsSpan(0, scratchLength), y.Data);
         tape.Pool.Return(scratch);

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """PyTorch reference for `quick mlp`: one training step of a 784-1024-1024-10 ReLU MLP, batch 128,
 cross-entropy, AdamW, either LoRA (r=8, alpha=16 on all three Linear layers, base frozen, PEFT's layer
-structure) or full fine-tuning. Prints JSON lines like Lora.Bench's quick mode:
+structure), the same with DoRA (--modes dora: PEFT's DoRA forward), or full fine-tuning. Prints JSON lines like Lora.Bench's quick mode:
   {"kernel": "mlp_step", "impl": "torch", "mode": "lora", "threads": 1, "ms": 3.2}
 
 Usage: OPENBLAS_NUM_THREADS=N /usr/bin/python3 Lora.Bench/compare/mlp_step.py --threads N [--steps 30] [--clock cpu]
@@ -32,6 +32,25 @@ class LoraLinear(nn.Module):
         return self.base(x) + self.lora_B(self.lora_A(x)) * self.scaling
 
 
+class DoraLinear(LoraLinear):
+    """PEFT's DoRA Linear (eval-mode form, no dropout): c = m / ||W + s B A|| per output row, detached, and
+    base(x) + (c - 1) (x W^T) + c s lora_B(lora_A(x)); B A formed as PEFT forms it, through an identity."""
+
+    def __init__(self, base: nn.Linear, r: int, alpha: float):
+        super().__init__(base, r, alpha)
+        with torch.no_grad():
+            self.magnitude = nn.Parameter(torch.linalg.norm(base.weight, dim=1))  # B = 0: ||W + s B A|| = ||W||
+
+    def forward(self, x):
+        eye = torch.eye(self.lora_A.in_features, dtype=x.dtype)
+        lora_weight = self.lora_B(self.lora_A(eye)).T
+        norm = torch.linalg.norm(self.base.weight + self.scaling * lora_weight.detach(), dim=1).detach()
+        c = (self.magnitude / norm).view(1, -1)
+        result = self.base(x)
+        base = result - self.base.bias
+        return result + (c - 1) * base + c * self.lora_B(self.lora_A(x)) * self.scaling
+
+
 def build(mode: str, sizes, r: int, alpha: float) -> nn.Module:
     layers = []
     for i in range(len(sizes) - 1):
@@ -39,10 +58,10 @@ def build(mode: str, sizes, r: int, alpha: float) -> nn.Module:
         if i < len(sizes) - 2:
             layers.append(nn.ReLU())
     model = nn.Sequential(*layers)
-    if mode == "lora":
+    if mode in ("lora", "dora"):
         for i, m in enumerate(model):
             if isinstance(m, nn.Linear):
-                model[i] = LoraLinear(m, r, alpha)
+                model[i] = (DoraLinear if mode == "dora" else LoraLinear)(m, r, alpha)
     return model
 
 

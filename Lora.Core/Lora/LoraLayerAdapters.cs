@@ -50,7 +50,7 @@ public abstract partial class LoraLayer
         {
             float scale = (float)(useRsLora ? alpha / Math.Sqrt(rank) : alpha / rank);
             var norms = new float[FanOut];
-            LoraNorms.RowNorms(FanOut, FanIn, rank, scale, BaseWeight.Data, a, b, new float[LoraNorms.ScratchLength(FanOut, FanIn)], norms);
+            LoraNorms.RowNorms(FanOut, FanIn, rank, scale, BaseWeight.Data, a, b, new float[LoraNorms.ScratchLength(FanOut, rank)], norms);
             magnitude = new Parameter(NameOfMagnitude(name), norms, new Shape(FanOut));
             RegisterParameter(magnitude.Name, magnitude);
         }

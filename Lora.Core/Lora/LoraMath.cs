@@ -27,7 +27,7 @@ public static class LoraMath
     {
         Check(w, d, k, r, a, b);
         CheckRows(d, magnitude, norms);
-        LoraNorms.RowNorms(d, k, r, scale, w, a, b, new float[LoraNorms.ScratchLength(d, k)], norms);
+        LoraNorms.RowNorms(d, k, r, scale, w, a, b, new float[LoraNorms.ScratchLength(d, r)], norms);
         for (int i = 0; i < d; i++)
             if (magnitude[i] == 0 && norms[i] != 0)
                 throw new InvalidOperationException($"DoRA merge of '{weightName}': row {i} has magnitude 0 and norm {norms[i]}; the merged row would be 0 and could not be unmerged.");
