@@ -192,6 +192,7 @@ public sealed class PeftAdapter
     /// <summary>Why a suffix-selected module is left out by layers_to_transform, for the unexpected-key message.</summary>
     static string LayerReason(PeftAdapterConfig config, string path, string file)
     {
+        if (PeftExclusions.Excludes(config, path)) return " (exclude_modules excludes it)";
         if (config.LayersToTransform.Count == 0 || !config.TargetModules.Any(t => path.EndsWith("." + t, StringComparison.Ordinal))) return "";
         try
         {

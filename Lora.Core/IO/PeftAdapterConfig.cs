@@ -22,7 +22,9 @@ public enum PeftBias
 /// <para>Lora writes the fields PEFT writes (keys sorted, two-space indent, like PEFT's <c>json.dumps(indent=2,
 /// sort_keys=True)</c>) and reads any file PEFT writes for a plain LoRA adapter, ignoring fields it does not use.
 /// Features whose tensors Lora cannot apply are refused rather than silently dropped: <c>fan_in_fan_out</c>,
-/// <c>lora_bias</c>, and <c>use_dora</c> on other than Linear layers. <c>modules_to_save</c> names modules trained in full (see <see cref="ModulesToSave"/>).</para>
+/// <c>lora_bias</c>, <c>use_dora</c> on other than Linear layers, and any field of a feature that changes what the
+/// adapter computes (<c>target_parameters</c>, <c>alora_invocation_tokens</c>, <c>use_qalora</c>, …: see
+/// <c>PeftExclusions</c>). <c>exclude_modules</c> is honoured as PEFT does (<see cref="ExcludeModules"/>). <c>modules_to_save</c> names modules trained in full (see <see cref="ModulesToSave"/>).</para>
 /// <para>The scale applied to B·A of the module at <c>path</c> is s = alpha / r, or alpha / √r with
 /// <see cref="UseRsLora"/>, where r = <see cref="RankFor"/>(path) and alpha = <see cref="AlphaFor"/>(path): <see cref="R"/> and
 /// <see cref="LoraAlpha"/> unless <c>rank_pattern</c> / <c>alpha_pattern</c> select the module (PEFT's rule, see
@@ -45,6 +47,13 @@ public sealed record PeftAdapterConfig
 
     /// <summary>When PEFT's <c>target_modules</c> is a single string: a regular expression matched against the whole path.</summary>
     public string? TargetModulesRegex { get; init; }
+
+    /// <summary>PEFT's <c>exclude_modules</c> as a list (empty = none): a module whose path equals a name or ends with
+    /// "." + name is never wrapped, whatever the targets say.</summary>
+    public IReadOnlyList<string> ExcludeModules { get; init; } = [];
+
+    /// <summary>PEFT's <c>exclude_modules</c> as a single string: a regular expression a path must match whole to be excluded.</summary>
+    public string? ExcludeModulesRegex { get; init; }
 
     /// <summary>Rank-stabilised scaling, alpha / √r.</summary>
     public bool UseRsLora { get; init; }
@@ -123,6 +132,7 @@ public sealed record PeftAdapterConfig
     public bool Targets(string modulePath)
     {
         ArgumentNullException.ThrowIfNull(modulePath);
+        if (PeftExclusions.Excludes(this, modulePath)) return false;
         if (TargetModulesRegex is not null)
         {
             return Regex.IsMatch(modulePath, "^(?:" + TargetModulesRegex + ")\\z", RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1));
@@ -145,6 +155,7 @@ public sealed record PeftAdapterConfig
     public bool Equals(PeftAdapterConfig? other) =>
         other is not null && R == other.R && LoraAlpha.Equals(other.LoraAlpha) && LoraDropout.Equals(other.LoraDropout)
         && (TargetModules ?? []).SequenceEqual(other.TargetModules ?? []) && TargetModulesRegex == other.TargetModulesRegex
+        && (ExcludeModules ?? []).SequenceEqual(other.ExcludeModules ?? []) && ExcludeModulesRegex == other.ExcludeModulesRegex
         && UseRsLora == other.UseRsLora && UseDora == other.UseDora && Bias == other.Bias && InitLoraWeights == other.InitLoraWeights
         && TaskType == other.TaskType && BaseModelNameOrPath == other.BaseModelNameOrPath && InferenceMode == other.InferenceMode
         && (RankPattern ?? []).SequenceEqual(other.RankPattern ?? []) && (AlphaPattern ?? []).SequenceEqual(other.AlphaPattern ?? [])
@@ -190,6 +201,7 @@ public sealed record PeftAdapterConfig
         for (int i = 0; i < ModulesToSave.Count; i++)
             if (string.IsNullOrEmpty(ModulesToSave[i])) throw Bad($"modules_to_save[{i}]", "is empty, which would select every module");
         PeftLayers.Validate(this, Bad);
+        PeftExclusions.Validate(this, Bad);
     }
 
     static bool IsKnownInit(string v) =>
@@ -211,6 +223,7 @@ public sealed record PeftAdapterConfig
             w.WriteEndObject();
             WriteStringOrNull(w, "base_model_name_or_path", BaseModelNameOrPath);
             w.WriteString("bias", BiasName(Bias));
+            PeftExclusions.Write(w, this);
             w.WriteBoolean("fan_in_fan_out", false);
             w.WriteBoolean("inference_mode", InferenceMode);
             if (InitLoraWeights is "true" or "false") w.WriteBoolean("init_lora_weights", InitLoraWeights == "true");

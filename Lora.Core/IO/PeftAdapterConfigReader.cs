@@ -54,6 +54,8 @@ internal static class PeftAdapterConfigReader
 
         RequireOff(root, file, "fan_in_fan_out", "Lora stores weights as (out, in)");
         RequireOff(root, file, "lora_bias", "a bias on lora_B is not supported");
+        PeftExclusions.RefuseUnsupported(root, file);
+        var (exclude, excludeRegex) = PeftExclusions.Read(root, file);
         var modulesToSave = Names(root, file, "modules_to_save");
         var rankPattern = Pattern(root, file, "rank_pattern", (v, key) => StrictJson.Int(v, key, file, 1, int.MaxValue));
         var alphaPattern = Pattern(root, file, "alpha_pattern", (v, key) => StrictJson.Number(v, key, file));
@@ -67,6 +69,8 @@ internal static class PeftAdapterConfigReader
             LoraDropout = dropout,
             TargetModules = names,
             TargetModulesRegex = regex,
+            ExcludeModules = exclude,
+            ExcludeModulesRegex = excludeRegex,
             UseRsLora = StrictJson.Bool(root, "use_rslora", file, false),
             UseDora = StrictJson.Bool(root, "use_dora", file, false),
             Bias = bias,
