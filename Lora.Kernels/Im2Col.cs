@@ -64,6 +64,8 @@ public static class Im2Col
                         int hi = Math.Clamp(CeilDiv(w + pad - kj, stride), lo, ox1);
                         drow[..(lo - ox0)].Clear();
                         drow[(hi - ox0)..].Clear();
+                        // No position inside the row (an image narrower than the padding): ix may lie outside it.
+                        if (hi == lo) continue;
                         int ix = lo * stride - pad + kj;
                         if (stride == 1) src.Slice(ix, hi - lo).CopyTo(drow.Slice(lo - ox0, hi - lo));
                         else for (int ox = lo; ox < hi; ox++, ix += stride) drow[ox - ox0] = src[ix];
