@@ -110,6 +110,22 @@ public class DoraModelTests
     }
 
     [Fact]
+    public void PissaWithDoraKeepsTheOutput()
+    {
+        var model = new Mlp(Sizes, seed: 3);
+        var reference = new Mlp(Sizes, seed: 3);
+        model.ApplyLora(new LoraConfig { R = 3, Alpha = 6, Init = LoraInit.Pissa, UseDora = true, TargetModules = ["all-linear"] });
+        var x = Random(6 * 12, 5);
+        var a = Run(model.Eval(), x, 6);
+        var b = Run(reference.Eval(), x, 6);
+        // As for plain PiSSA (LoraModelTests): W_res + s·B·A reproduces W up to the rounding of forming s·B·A and the
+        // truncated SVD's; the magnitude starts at ‖W_res + s·B·A‖, so c = 1 up to the norm's few ε. 1e-4 absolute
+        // is ~100× those on this unit-scale model.
+        for (int i = 0; i < a.Length; i++) Assert.True(Math.Abs(a[i] - b[i]) <= 1e-4, $"[{i}] {a[i]} vs {b[i]}");
+        foreach (var (_, l) in model.LoraLayers()) Assert.Contains(l.Adapters[0].B.ToArray(), v => v != 0);
+    }
+
+    [Fact]
     public void DoraOnAConvolutionIsRefusedBeforeAnythingChanges()
     {
         var model = new Sequential(new Conv2d(1, 2, 3, new SeededRandom(1)), new Flatten(), new Linear(2 * 4 * 4, 3, new SeededRandom(2)));
