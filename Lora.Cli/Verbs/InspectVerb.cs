@@ -57,9 +57,9 @@ internal static class InspectVerb
     {
         var adapter = PeftAdapter.Load(dir);
         var c = adapter.Config;
-        long parameters = adapter.Modules.Sum(m => (long)m.A.Count + m.B.Count) + adapter.Biases.Values.Sum(b => (long)b.Count)
+        long parameters = adapter.Modules.Sum(m => (long)m.A.Count + m.B.Count + (m.Magnitude?.Count ?? 0)) + adapter.Biases.Values.Sum(b => (long)b.Count)
             + adapter.SavedModules.Sum(m => m.Parameters.Values.Sum(t => (long)t.Count));
-        stdout.WriteLine(Invariant($"{dir}: LoRA adapter, r = {c.R}, alpha = {c.LoraAlpha}, scaling = {c.Scaling:0.####}{(c.UseRsLora ? " (rsLoRA)" : "")}, dropout = {c.LoraDropout}, bias = {PeftAdapterConfig.BiasName(c.Bias)}"));
+        stdout.WriteLine(Invariant($"{dir}: LoRA adapter, r = {c.R}, alpha = {c.LoraAlpha}, scaling = {c.Scaling:0.####}{(c.UseRsLora ? " (rsLoRA)" : "")}{(c.UseDora ? ", DoRA" : "")}, dropout = {c.LoraDropout}, bias = {PeftAdapterConfig.BiasName(c.Bias)}"));
         stdout.WriteLine($"  target_modules: {(c.TargetModulesRegex ?? string.Join(", ", c.TargetModules))}");
         if (c.LayersToTransform.Count > 0)
             stdout.WriteLine($"  layers_to_transform: {string.Join(", ", c.LayersToTransform)}{(c.LayersPattern.Count > 0 ? $" (layers_pattern: {string.Join(", ", c.LayersPattern)})" : "")}");
@@ -71,7 +71,7 @@ internal static class InspectVerb
         foreach (var m in adapter.Modules.OrderBy(m => m.ModulePath, StringComparer.Ordinal))
             stdout.WriteLine(perModule
                 ? Invariant($"  {m.ModulePath}: A {Shape(m.A.Shape)}, B {Shape(m.B.Shape)}, r = {m.Rank}, alpha = {c.AlphaFor(m.ModulePath)}")
-                : $"  {m.ModulePath}: A {Shape(m.A.Shape)}, B {Shape(m.B.Shape)}");
+                : $"  {m.ModulePath}: A {Shape(m.A.Shape)}, B {Shape(m.B.Shape)}{(m.Magnitude is { } mag ? $", magnitude {Shape(mag.Shape)}" : "")}");
         foreach (var m in adapter.SavedModules)
             stdout.WriteLine($"  {m.ModulePath}: trained in full, {string.Join(", ", m.Parameters.Select(p => $"{p.Key} {Shape(p.Value.Shape)}"))}");
     }

@@ -32,6 +32,16 @@ public class InspectVerbTests
     }
 
     [Fact]
+    public void SummarisesADoraAdapterWithItsMagnitudes()
+    {
+        var (code, output, _) = CliHarness.Run("inspect", Fixture("adapter_dora"));
+        Assert.Equal(0, code);
+        Assert.Contains(", DoRA,", output);
+        Assert.Contains("layers.0: A (2, 8), B (16, 2), magnitude (16)", output);
+        Assert.Contains($"{(2 * 8 + 16 * 2 + 16) + (2 * 16 + 12 * 2 + 12) + (2 * 12 + 4 * 2 + 4)} parameters", output);
+    }
+
+    [Fact]
     public void SummarisesAnAdapterWithModulesToSave()
     {
         var (code, output, _) = CliHarness.Run("inspect", Fixture("adapter_save"));
