@@ -15,7 +15,7 @@ internal static class ReportTable
         w.WriteLine(string.Create(c, $"task A (held out): base accuracy {Pct(r.BaseAccuracy)}{perplexityA}; task B = {r.Data.TaskB}"));
         w.WriteLine();
         string saved = o.ModulesToSave.Count == 0 ? "" : $"; full: {string.Join(",", o.ModulesToSave)}";
-        string loraHeader = $"LoRA (r={o.Rank}, {targets}{saved})";
+        string loraHeader = $"{(o.UseDora ? "DoRA" : "LoRA")} (r={o.Rank}, {targets}{saved})";
         // The LoRA column grows with its header (long target lists) so the columns never run together.
         int width = Math.Max(28, loraHeader.Length + 2);
         void Row(string label, string a, string b, string d) => w.WriteLine(label.PadRight(24) + a.PadRight(12) + b.PadRight(width) + d);

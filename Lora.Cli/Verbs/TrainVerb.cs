@@ -40,6 +40,8 @@ internal static class TrainVerb
                   --base-epochs N     --base-lr X
                 LoRA:
                   --rank N            --alpha X
+                  --dora              DoRA (weight-decomposed LoRA: a trained magnitude per output) instead of
+                                      plain LoRA; Linear targets only
                   --targets LIST      modules to adapt, comma-separated; each must select a layer
                   --modules-to-save LIST
                                       modules trained in full next to LoRA and saved whole in the adapter (PEFT's
@@ -77,7 +79,7 @@ internal static class TrainVerb
 
     public static int Run(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr)
     {
-        var o = CliOptions.Parse("train", args, Valued, ["force", "quiet"]);
+        var o = CliOptions.Parse("train", args, Valued, ["force", "quiet", "dora"]);
         if (o.Positionals.Count > 0) throw new UsageException($"train: unexpected argument '{o.Positionals[0]}'.");
         string modelName = o.String("model") ?? DemoTasks.All[0].Name;
         var task = DemoTasks.Find(modelName)
@@ -148,6 +150,7 @@ internal static class TrainVerb
             BaseLearningRate = o.Float("base-lr", (float)d.BaseLearningRate, min: float.Epsilon),
             Rank = o.Int("rank", d.Rank, min: 1),
             Alpha = o.Float("alpha", (float)d.Alpha, min: float.Epsilon),
+            UseDora = o.Flag("dora"),
             Targets = o.String("targets") is { } t ? List("targets", t) : d.Targets,
             ModulesToSave = o.String("modules-to-save") is { } m ? List("modules-to-save", m) : d.ModulesToSave,
             LoraLearningRate = o.Float("lr", (float)d.LoraLearningRate, min: float.Epsilon),
@@ -163,10 +166,17 @@ internal static class TrainVerb
     /// to match; here every entry was typed for this model, and the report would name a typo as if it were adapted.</summary>
     static void CheckEveryTargetMatches(DemoTask task, DemoData data, AdaptationOptions options)
     {
-        var paths = task.CreateBase(data, options).AdaptableLayers().Select(l => l.Path).ToList();
+        var layers = task.CreateBase(data, options).AdaptableLayers().ToList();
+        var paths = layers.Select(l => l.Path).ToList();
         foreach (var target in options.Targets)
-            if (!paths.Any(new LoraConfig { TargetModules = [target] }.Targets))
+        {
+            var config = new LoraConfig { TargetModules = [target] };
+            if (!paths.Any(config.Targets))
                 throw new UsageException($"--targets: '{target}' selects no layer of the {task.Name} model (its adaptable layers: {string.Join(", ", paths)}).");
+            // Found here rather than after pretraining, where ApplyLora would refuse it.
+            if (options.UseDora && layers.FirstOrDefault(l => config.Targets(l.Path) && l.Layer is not Lora.Core.Modules.Linear) is { Path: { } p, Layer: { } m })
+                throw new UsageException($"--dora: DoRA adapts Linear layers only, but --targets '{target}' selects {p}, a {m.GetType().Name}.");
+        }
     }
 
     static string Invariant(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);

@@ -55,7 +55,7 @@ public static class AdaptationExperiment
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        var loraConfig = new LoraConfig { R = options.Rank, Alpha = options.Alpha, TargetModules = options.Targets.ToArray(), ModulesToSave = options.ModulesToSave.ToArray() };
+        var loraConfig = new LoraConfig { R = options.Rank, Alpha = options.Alpha, UseDora = options.UseDora, TargetModules = options.Targets.ToArray(), ModulesToSave = options.ModulesToSave.ToArray() };
         var baseModel = task.CreateBase(data, options);
         // Fails before any training when the targets or modules_to_save match nothing (or the same module), or the
         // rank exceeds a targeted layer.

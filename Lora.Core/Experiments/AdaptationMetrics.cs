@@ -69,6 +69,7 @@ public static class AdaptationMetrics
             w.WriteNumber("base_lr", o.BaseLearningRate);
             w.WriteNumber("rank", o.Rank);
             w.WriteNumber("alpha", o.Alpha);
+            w.WriteBoolean("use_dora", o.UseDora);
             w.WriteStartArray("targets");
             foreach (var t in o.Targets) w.WriteStringValue(t);
             w.WriteEndArray();

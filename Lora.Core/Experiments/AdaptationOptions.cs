@@ -50,6 +50,8 @@ public sealed record AdaptationOptions
     public int Rank { get; init; } = 8;
     /// <summary>LoRA alpha (scale s = alpha / r).</summary>
     public double Alpha { get; init; } = 16;
+    /// <summary>DoRA instead of plain LoRA (<see cref="Lora.LoraConfig.UseDora"/>; Linear targets only).</summary>
+    public bool UseDora { get; init; }
     /// <summary>Modules LoRA adapts (names or patterns, see <see cref="Lora.LoraConfig.TargetModules"/>).</summary>
     public IReadOnlyList<string> Targets { get; init; } = ["layers.0"];
     /// <summary>Modules trained in full next to the LoRA factors (PEFT's <c>modules_to_save</c>, see
