@@ -89,6 +89,7 @@ public sealed record CharRnnConfig : IModelConfig
         var root = StrictJson.Object(doc, file);
         string type = StrictJson.String(StrictJson.Require(root, "model_type", file), "model_type", file);
         if (type != CharRnnModelType) throw Corrupt(file, "model_type", $"'{type}' is not supported (expected '{CharRnnModelType}')");
+        StrictJson.RejectUnknownKeys(root, file, "a char_rnn config", "model_type", "vocab_size", "embedding_dim", "hidden_size", "cell");
         int Size(string key) => StrictJson.Int(StrictJson.Require(root, key, file), key, file, 1, MaxSize);
         int v = Size("vocab_size"), e = Size("embedding_dim"), h = Size("hidden_size");
         string cellName = StrictJson.String(StrictJson.Require(root, "cell", file), "cell", file);

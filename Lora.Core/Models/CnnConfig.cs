@@ -106,6 +106,7 @@ public sealed record CnnConfig : IModelConfig
         var root = StrictJson.Object(doc, file);
         string type = StrictJson.String(StrictJson.Require(root, "model_type", file), "model_type", file);
         if (type != CnnModelType) throw Corrupt(file, "model_type", $"'{type}' is not supported (expected '{CnnModelType}')");
+        StrictJson.RejectUnknownKeys(root, file, "a cnn config", "model_type", "in_channels", "height", "width", "channels", "kernel_size", "classes");
         int Int(string key) => StrictJson.Int(StrictJson.Require(root, key, file), key, file, 1, MaxSize);
         var channelsJson = StrictJson.Require(root, "channels", file);
         if (channelsJson.ValueKind != System.Text.Json.JsonValueKind.Array) throw Corrupt(file, "channels", "must be an array of integers");

@@ -71,6 +71,7 @@ public sealed record NgramConfig : IModelConfig
         var root = StrictJson.Object(doc, file);
         string type = StrictJson.String(StrictJson.Require(root, "model_type", file), "model_type", file);
         if (type != NgramModelType) throw Corrupt(file, "model_type", $"'{type}' is not supported (expected '{NgramModelType}')");
+        StrictJson.RejectUnknownKeys(root, file, "an ngram_embedding config", "model_type", "vocab_size", "orders", "rows", "dim");
         int Get(string key, int max) => StrictJson.Int(StrictJson.Require(root, key, file), key, file, 1, max);
         int v = Get("vocab_size", MaxSize), k = Get("orders", MaxSize), rows = Get("rows", MaxRows), dim = Get("dim", MaxSize);
         if (FindProblem(v, k, rows, dim) is { } p) throw Corrupt(file, p.Key, p.Message);
