@@ -237,7 +237,8 @@ public static class LoraModel
     /// copy of the one named adapter it holds, or its original when it holds none of them.</summary>
     /// <exception cref="ArgumentException">A name that no LoRA layer and no modules_to_save module holds (PEFT raises
     /// for it too: a typo would otherwise change nothing, silently), or a modules_to_save module that holds copies for
-    /// two of the names (one copy runs at a time, as in PEFT); nothing is changed.</exception>
+    /// two of the names (one copy runs at a time, as in PEFT), or a layer where a DoRA adapter would run with another;
+    /// nothing is changed.</exception>
     /// <exception cref="InvalidOperationException">A merged LoRA layer whose active adapters would change (unmerge
     /// first); nothing is changed.</exception>
     public static void SetActiveAdapters(this Module model, params string[] names)
@@ -253,8 +254,14 @@ public static class LoraModel
         // not chosen (PEFT's layers skip the names they lack).
         var chosen = layers.Select(l => names.Where(l.Layer.HasAdapter).Distinct().ToArray()).ToList();
         for (int i = 0; i < layers.Count; i++)
-            if (layers[i].Layer.IsMerged && !layers[i].Layer.ActiveAdapters.Select(a => a.Name).Order(StringComparer.Ordinal).SequenceEqual(chosen[i].Order(StringComparer.Ordinal)))
+        {
+            var l = layers[i].Layer;
+            if (l.IsMerged && !l.ActiveAdapters.Select(a => a.Name).Order(StringComparer.Ordinal).SequenceEqual(chosen[i].Order(StringComparer.Ordinal)))
                 throw new InvalidOperationException($"Cannot change the active adapters of merged layer '{layers[i].Path}'; call UnmergeAdapters() first.");
+            // The layer's own DoRA rule, checked here too so that no earlier layer has been switched when it refuses.
+            if (chosen[i].Length > 1 && chosen[i].FirstOrDefault(n => l.GetAdapter(n).UseDora) is { } dora)
+                throw new ArgumentException($"Layer '{layers[i].Path}': DoRA adapter '{dora}' must be the only active adapter, but [{string.Join(", ", chosen[i])}] were chosen; nothing was changed.", nameof(names));
+        }
         for (int i = 0; i < layers.Count; i++)
             if (!layers[i].Layer.IsMerged) layers[i].Layer.SetActiveAdapters(chosen[i]);
         foreach (var (_, w) in wrappers) w.SetActive(names.FirstOrDefault(w.HasCopy));

@@ -185,4 +185,24 @@ public class LayerKindsUsageTests
     }
 
     static double MaxGap(float[] a, float[] b) => a.Zip(b).Max(t => Math.Abs((double)t.First - t.Second));
+
+    [Fact]
+    public void ADoraConflictOnOneLayerChangesNoOtherLayer()
+    {
+        // DoRA adapter d on both layers, plain adapter a on the second only: choosing d and a is refused on the second
+        // layer (a DoRA adapter runs alone), and the first layer, which would run d alone, must not have been switched.
+        var rng = new SeededRandom(30);
+        var m = new Sequential(new Linear(4, 5, rng), new Linear(5, 3, rng));
+        m.ApplyLora(new LoraConfig { R = 2, TargetModules = ["0", "1"] }, "p");
+        m.ApplyLora(new LoraConfig { R = 2, UseDora = true, TargetModules = ["0", "1"] }, "d");
+        m.ApplyLora(new LoraConfig { R = 1, TargetModules = ["1"] }, "a");
+        m.SetActiveAdapters("p");
+        var first = (LoraLayer)m[0];
+        var second = (LoraLayer)m[1];
+        Assert.Throws<ArgumentException>(() => m.SetActiveAdapters("d", "a"));
+        Assert.Equal(["p"], first.ActiveAdapters.Select(x => x.Name));
+        Assert.Equal(["p"], second.ActiveAdapters.Select(x => x.Name));
+        Assert.False(first.GetAdapter("p").A.Frozen);
+        Assert.True(first.GetAdapter("d").A.Frozen);
+    }
 }
