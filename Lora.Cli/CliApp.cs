@@ -42,7 +42,7 @@ internal static class CliApp
         }
         catch (Exception e) when (IsUserError(e))
         {
-            stderr.WriteLine($"lora: {OneLine(e.Message)}");
+            stderr.WriteLine($"lora: {OneLine(UserMessage(e))}");
             return BadInput;
         }
         catch (Exception e)
@@ -55,6 +55,11 @@ internal static class CliApp
     /// <summary>Failures caused by the user's options or files, as opposed to bugs.</summary>
     static bool IsUserError(Exception e) => e is UsageException or InvalidDataException or FileNotFoundException
         or DirectoryNotFoundException or UnauthorizedAccessException or ArgumentException;
+
+    /// <summary>The message without the " (Parameter 'config')" that ArgumentException appends: a library parameter
+    /// name means nothing to someone typing options.</summary>
+    static string UserMessage(Exception e) =>
+        e is ArgumentException { ParamName: { } name } a ? a.Message.Replace($" (Parameter '{name}')", "") : e.Message;
 
     static string OneLine(string s) => s.ReplaceLineEndings(" ").Trim();
 

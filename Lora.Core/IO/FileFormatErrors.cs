@@ -20,6 +20,15 @@ internal static class FileFormatErrors
         throw new DirectoryNotFoundException($"{directory}: no such directory (expected one holding {holding}).");
     }
 
+    /// <summary><see cref="File.ReadAllBytes"/>, except that a directory at <paramref name="path"/> is a
+    /// <see cref="FileNotFoundException"/> saying so (Linux reports it as "access to the path is denied").</summary>
+    public static byte[] ReadFileBytes(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        if (Directory.Exists(path)) throw new FileNotFoundException($"{path} is a directory, not a file.", path);
+        return File.ReadAllBytes(path);
+    }
+
     /// <summary>Quotes a key for a message, keeping control characters and very long names readable.</summary>
     public static string Quote(string key)
     {

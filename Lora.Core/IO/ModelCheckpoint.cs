@@ -82,7 +82,7 @@ public class ModelCheckpoint<TConfig> where TConfig : IModelConfig
         ArgumentNullException.ThrowIfNull(readConfig);
         RequireDirectory(directory, $"{ModelCheckpoint.ConfigFileName} and {ModelCheckpoint.WeightsFileName}");
         string configPath = Path.Combine(directory, ModelCheckpoint.ConfigFileName);
-        var config = readConfig(File.ReadAllBytes(configPath), configPath);
+        var config = readConfig(ReadFileBytes(configPath), configPath);
         string weightsPath = Path.Combine(directory, ModelCheckpoint.WeightsFileName);
         var file = SafeTensors.Read(weightsPath);
         var map = file.Tensors.ToDictionary(t => t.Name, StringComparer.Ordinal);

@@ -109,7 +109,7 @@ public sealed record ModelConfig : IModelConfig
     }
 
     /// <summary>Reads and validates a <c>config.json</c> file.</summary>
-    public static ModelConfig Read(string path) => FromJson(File.ReadAllBytes(path), path);
+    public static ModelConfig Read(string path) => FromJson(ReadFileBytes(path), path);
 
     /// <summary>Writes <see cref="ToJson"/> to <paramref name="path"/> atomically.</summary>
     public void Write(string path) => AtomicFile.WriteAllBytes(path, Encoding.UTF8.GetBytes(ToJson()));

@@ -283,7 +283,7 @@ public sealed record PeftAdapterConfig
     };
 
     /// <summary>Reads and validates an <c>adapter_config.json</c> file.</summary>
-    public static PeftAdapterConfig Read(string path) => PeftAdapterConfigReader.FromJson(File.ReadAllBytes(path), path);
+    public static PeftAdapterConfig Read(string path) => PeftAdapterConfigReader.FromJson(ReadFileBytes(path), path);
 
     /// <summary>Parses <c>adapter_config.json</c> bytes; <paramref name="file"/> names the file in errors.</summary>
     /// <exception cref="InvalidDataException">Invalid JSON, duplicate keys, a missing or invalid field, or an unsupported PEFT feature.</exception>

@@ -45,7 +45,7 @@ internal static class StrictJson
         }
     }
 
-    public static JsonDocument ReadFile(string path) => Parse(File.ReadAllBytes(path), path);
+    public static JsonDocument ReadFile(string path) => Parse(ReadFileBytes(path), path);
 
     public static JsonElement Object(JsonDocument doc, string file)
     {

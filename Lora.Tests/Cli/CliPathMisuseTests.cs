@@ -90,4 +90,33 @@ public class CliPathMisuseTests
         }
         finally { Directory.Delete(root, true); }
     }
+
+    [Fact]
+    public void AConfigFileThatIsADirectorySaysSo()
+    {
+        string root = CliHarness.TempDir();
+        try
+        {
+            Directory.CreateDirectory(Path.Combine(root, "model", "config.json"));
+            Directory.CreateDirectory(Path.Combine(root, "adapter", "adapter_config.json"));
+            // Linux reported both as "Access to the path ... is denied", which points at permissions.
+            AssertUserError(CliHarness.Run("eval", "--model", Path.Combine(root, "model")), "config.json is a directory, not a file");
+            var e = Assert.Throws<FileNotFoundException>(() => Lora.Core.IO.PeftAdapter.Load(Path.Combine(root, "adapter")));
+            Assert.Contains("adapter_config.json is a directory, not a file", e.Message);
+        }
+        finally { Directory.Delete(root, true); }
+    }
+
+    [Fact]
+    public void LibraryParameterNamesStayOutOfTheMessage()
+    {
+        string root = CliHarness.TempDir();
+        try
+        {
+            var r = CliHarness.Run(["train", "--out", Path.Combine(root, "run"), "--rank", "17", .. Tiny]);
+            AssertUserError(r, "the rank must be at most min(fan_in, out) = 16.");
+            Assert.DoesNotContain("(Parameter", r.Err);
+        }
+        finally { Directory.Delete(root, true); }
+    }
 }
