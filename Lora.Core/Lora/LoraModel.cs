@@ -6,7 +6,7 @@ namespace Lora.Core.Lora;
 
 /// <summary>Applying LoRA to a model and managing its adapters as a whole (PEFT's <c>get_peft_model</c>,
 /// <c>merge_and_unload</c>, <c>set_adapter</c>, …) for every layer type <see cref="LoraLayerTypes"/> can wrap.</summary>
-public static class LoraModel
+public static partial class LoraModel
 {
     /// <summary>Wraps every adaptable layer (Linear, convolution, embedding: <see cref="LoraLayerTypes"/>) that
     /// <paramref name="config"/> targets in its <see cref="LoraLayer"/> (or adds an adapter to an already wrapped one), initialises the new adapter,
@@ -209,89 +209,6 @@ public static class LoraModel
         int dot = path.LastIndexOf('.');
         var parent = dot < 0 ? model : model.GetSubmodule(path[..dot]);
         parent.ReplaceChild(path[(dot + 1)..], replacement);
-    }
-
-    /// <summary>Merges the active adapters of every LoRA layer into its W (modules_to_save copies need no merging:
-    /// the active one already runs).</summary>
-    public static void MergeAdapters(this Module model) { foreach (var (_, l) in model.LoraLayers().ToList()) l.Merge(); }
-
-    /// <summary>Unmerges every LoRA layer.</summary>
-    public static void UnmergeAdapters(this Module model) { foreach (var (_, l) in model.LoraLayers().ToList()) l.Unmerge(); }
-
-    /// <summary>Disables every LoRA layer's adapters and every modules_to_save copy (forward = base model).</summary>
-    public static void DisableAdapters(this Module model)
-    {
-        foreach (var (_, l) in model.LoraLayers().ToList()) l.DisableAdapters();
-        foreach (var (_, w) in model.ModulesToSaveLayers()) w.Disable();
-    }
-
-    /// <summary>Enables every LoRA layer's adapters and modules_to_save copies again.</summary>
-    public static void EnableAdapters(this Module model)
-    {
-        foreach (var (_, l) in model.LoraLayers().ToList()) l.EnableAdapters();
-        foreach (var (_, w) in model.ModulesToSaveLayers()) w.Enable();
-    }
-
-    /// <summary>Sets the active adapters of every LoRA layer to the named adapters it holds (none, so the base layer
-    /// alone, when it holds none of them), as PEFT's <c>set_adapter</c> does; every modules_to_save module runs the
-    /// copy of the one named adapter it holds, or its original when it holds none of them.</summary>
-    /// <exception cref="ArgumentException">A name that no LoRA layer and no modules_to_save module holds (PEFT raises
-    /// for it too: a typo would otherwise change nothing, silently), or a modules_to_save module that holds copies for
-    /// two of the names (one copy runs at a time, as in PEFT), or a layer where a DoRA adapter would run with another;
-    /// nothing is changed.</exception>
-    /// <exception cref="InvalidOperationException">A merged LoRA layer whose active adapters would change (unmerge
-    /// first); nothing is changed.</exception>
-    public static void SetActiveAdapters(this Module model, params string[] names)
-    {
-        ArgumentNullException.ThrowIfNull(names);
-        var wrappers = model.ModulesToSaveLayers().ToList();
-        var layers = model.LoraLayers().ToList();
-        foreach (string name in names) RequireAdapter(layers, wrappers, name, nameof(names));
-        foreach (var (path, w) in wrappers)
-            if (names.Count(w.HasCopy) > 1)
-                throw new ArgumentException($"modules_to_save module '{path}' holds copies for {string.Join(" and ", names.Where(w.HasCopy))}; only one copy can run at a time.", nameof(names));
-        // A layer lacking some or all of the names runs those it holds: it must not keep running an adapter that was
-        // not chosen (PEFT's layers skip the names they lack).
-        var chosen = layers.Select(l => names.Where(l.Layer.HasAdapter).Distinct().ToArray()).ToList();
-        for (int i = 0; i < layers.Count; i++)
-        {
-            var l = layers[i].Layer;
-            if (l.IsMerged && !l.ActiveAdapters.Select(a => a.Name).Order(StringComparer.Ordinal).SequenceEqual(chosen[i].Order(StringComparer.Ordinal)))
-                throw new InvalidOperationException($"Cannot change the active adapters of merged layer '{layers[i].Path}'; call UnmergeAdapters() first.");
-            // The layer's own DoRA rule, checked here too so that no earlier layer has been switched when it refuses.
-            if (chosen[i].Length > 1 && chosen[i].FirstOrDefault(n => l.GetAdapter(n).UseDora) is { } dora)
-                throw new ArgumentException($"Layer '{layers[i].Path}': DoRA adapter '{dora}' must be the only active adapter, but [{string.Join(", ", chosen[i])}] were chosen; nothing was changed.", nameof(names));
-        }
-        for (int i = 0; i < layers.Count; i++)
-            if (!layers[i].Layer.IsMerged) layers[i].Layer.SetActiveAdapters(chosen[i]);
-        foreach (var (_, w) in wrappers) w.SetActive(names.FirstOrDefault(w.HasCopy));
-    }
-
-    /// <summary>Deletes adapter <paramref name="name"/> from every layer that has it, its modules_to_save copies included
-    /// (a module whose active copy is deleted runs its original).</summary>
-    public static void DeleteAdapter(this Module model, string name)
-    {
-        var layers = model.LoraLayers().Where(l => l.Layer.HasAdapter(name)).ToList();
-        var wrappers = model.ModulesToSaveLayers().Where(w => w.Layer.HasCopy(name)).ToList();
-        if (layers.Count == 0 && wrappers.Count == 0) throw new ArgumentException($"No LoRA layer has an adapter '{name}'.", nameof(name));
-        foreach (var (_, l) in layers) l.DeleteAdapter(name);
-        foreach (var (_, w) in wrappers) w.DeleteCopy(name);
-    }
-
-    /// <summary>On every layer holding all the sources, adds <paramref name="newName"/> = Σ weight·(source delta), exactly.</summary>
-    /// <exception cref="ArgumentException">No layer holds all the sources, or a source has modules_to_save copies: a
-    /// weighted sum of fully trained modules is not a LoRA delta, and dropping them would change the model (PEFT also
-    /// refuses to combine modules_to_save adapters).</exception>
-    public static void AddWeightedAdapter(this Module model, string newName, IReadOnlyList<(string Adapter, float Weight)> sources)
-    {
-        ArgumentNullException.ThrowIfNull(sources);
-        foreach (var (path, w) in model.ModulesToSaveLayers())
-            foreach (var (adapter, _) in sources)
-                if (w.HasCopy(adapter))
-                    throw new ArgumentException($"Adapter '{adapter}' trains '{path}' in full (modules_to_save); AddWeightedAdapter combines LoRA deltas only.", nameof(sources));
-        var layers = model.LoraLayers().Where(l => sources.All(s => l.Layer.HasAdapter(s.Adapter))).ToList();
-        if (layers.Count == 0) throw new ArgumentException($"No LoRA layer holds all of [{string.Join(", ", sources.Select(s => s.Adapter))}].", nameof(sources));
-        foreach (var (_, l) in layers) l.AddWeightedAdapter(newName, sources);
     }
 
     /// <summary>Merges the active adapters and replaces every LoRA layer by its base layer, and every modules_to_save

@@ -205,4 +205,30 @@ public class LayerKindsUsageTests
         Assert.False(first.GetAdapter("p").A.Frozen);
         Assert.True(first.GetAdapter("d").A.Frozen);
     }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void AWeightedAdapterCoversEveryLayerHoldingASource(bool conv)
+    {
+        // w = a + b must run a + b on the first layer and a on the second, which holds only a. The second layer used
+        // to get no w at all, so running w there ran nothing: a's term vanished from the combined model.
+        var (m, first, second, x, shape) = TwoAdapters(conv);
+        m.Eval();
+        m.SetActiveAdapters("a", "b");
+        var both = Run(m, x, shape);
+        m.AddWeightedAdapter("w", [("a", 1f), ("b", 1f)]);
+        Assert.Equal(3, first.GetAdapter("w").Rank);   // a (2) and b (1) concatenated
+        Assert.Equal(2, second.GetAdapter("w").Rank);  // a alone
+        m.SetActiveAdapters("w");
+        // Concatenation is exact up to one rounding per element of B (LoraMath.Concatenate), far below a's term.
+        var combined = Run(m, x, shape);
+        Assert.True(MaxGap(combined, both) < 1e-5, $"w differs from a + b by {MaxGap(combined, both)}");
+        m.SetActiveAdapters("b");
+        Assert.True(MaxGap(Run(m, x, shape), both) > 0.01, "a's term is too small for this test to fail");
+        // A second combination under a name a layer already has, or of an unknown source, changes nothing.
+        Assert.Throws<ArgumentException>(() => m.AddWeightedAdapter("w", [("a", 1f)]));
+        Assert.Throws<ArgumentException>(() => m.AddWeightedAdapter("v", [("a", 1f), ("typo", 1f)]));
+        Assert.False(first.HasAdapter("v") || second.HasAdapter("v"));
+    }
 }
