@@ -1,6 +1,7 @@
 using System.Globalization;
 using Lora.Core.Data;
 using Lora.Core.Experiments;
+using Lora.Core.IO;
 using Lora.Core.Lora;
 using Lora.Core.Models;
 using Lora.Core.Modules;
@@ -16,7 +17,8 @@ internal static class EvalVerb
 
         Evaluates a model (config.json + model.safetensors) written by 'lora train' for any --model, with a
         PEFT-layout adapter applied if given, on the held-out data of its demo: task A by default, task B with
-        --task b. The held-out split is the one 'lora train' made with the same --seed (default 1). Image models
+        --task b. The held-out split is the one 'lora train' made: with the --seed it recorded in the model (a merged
+        model keeps it), or --seed N to choose another (default 1 for a model without one). Image models
         also take --data DIR (the t10k files of an IDX directory) and --shift rotate90|flip|shift-labels (which
         evaluates on that task B).
 
@@ -26,7 +28,8 @@ internal static class EvalVerb
     {
         var o = CliOptions.Parse("eval", args, ["model", "adapter", "task", "data", "shift", "seed"], []);
         if (o.Positionals.Count > 0) throw new UsageException($"eval: unexpected argument '{o.Positionals[0]}'.");
-        var model = ModelFiles.Load(o.RequiredString("eval", "model"));
+        string modelDir = o.RequiredString("eval", "model");
+        var model = ModelFiles.Load(modelDir);
         var config = ((IConfiguredModel)model).Config;
         var task = DemoTasks.ForModelType(config.ModelType)
             ?? throw new UsageException($"eval: no demo evaluates a model of type '{config.ModelType}'.");
@@ -34,7 +37,7 @@ internal static class EvalVerb
             if (o.String(option) is not null && !task.Settings.HasFlag(setting))
                 throw new UsageException($"eval: --{option} does not apply to a {task.Name} model.");
         var defaults = task.Defaults;
-        var options = defaults with { Seed = (ulong)o.Int("seed", (int)defaults.Seed, min: 0) };
+        var options = defaults with { Seed = (ulong)o.Int("seed", RecordedSeed(modelDir) ?? (int)defaults.Seed, min: 0) };
         bool taskB = o.String("shift") is not null;
         if (o.String("shift") is { } shiftName)
         {
@@ -61,5 +64,14 @@ internal static class EvalVerb
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{test.Name}: {e.Count:N0} samples, loss {e.Loss:0.0000}, accuracy {100 * e.Accuracy:0.00}%{perplexity}{(o.String("adapter") is null ? "" : " (with adapter)")}"));
         return CliApp.Ok;
+    }
+
+    /// <summary>The --seed 'lora train' recorded in the model's weights file (or a merge carried over), or null.</summary>
+    static int? RecordedSeed(string modelDir)
+    {
+        string weights = Path.Combine(modelDir, ModelCheckpoint.WeightsFileName);
+        if (!SafeTensors.ReadHeader(weights).Metadata.TryGetValue(TrainVerb.SeedKey, out var text)) return null;
+        return int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int seed) ? seed
+            : throw new InvalidDataException($"{weights}: __metadata__.{TrainVerb.SeedKey}: '{text}' is not a seed 'lora train' writes (a non-negative integer)");
     }
 }

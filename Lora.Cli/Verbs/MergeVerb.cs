@@ -34,14 +34,16 @@ internal static class MergeVerb
         // Identify the adapter by its weights file's bytes, so a copy under another directory is still recognised.
         string hash;
         using (var weights = File.OpenRead(Path.Combine(adapterDir, PeftAdapter.WeightsFileName))) hash = Convert.ToHexStringLower(SHA256.HashData(weights));
-        var recorded = SafeTensors.ReadHeader(Path.Combine(baseDir, ModelCheckpoint.WeightsFileName)).Metadata
-            .GetValueOrDefault(MergedKey, "").Split(',', StringSplitOptions.RemoveEmptyEntries);
+        var baseMetadata = SafeTensors.ReadHeader(Path.Combine(baseDir, ModelCheckpoint.WeightsFileName)).Metadata;
+        var recorded = baseMetadata.GetValueOrDefault(MergedKey, "").Split(',', StringSplitOptions.RemoveEmptyEntries);
         if (recorded.Contains(hash))
             throw new UsageException($"merge: {adapterDir} is already merged into {baseDir} (its {ModelCheckpoint.WeightsFileName} records adapter sha256 {hash[..12]}…); merging it again would add its delta twice.");
         using var output = AtomicDirectory.Create(outDir, o.Flag("force"), baseDir, adapterDir);
         int layers = model.LoraLayers().Count();
         var merged = model.MergeAndUnload();
-        ModelFiles.Save(merged, output.Staging, new Dictionary<string, string> { [MergedKey] = string.Join(",", recorded.Append(hash)) });
+        var metadata = new Dictionary<string, string> { [MergedKey] = string.Join(",", recorded.Append(hash)) };
+        if (baseMetadata.TryGetValue(TrainVerb.SeedKey, out var seed)) metadata[TrainVerb.SeedKey] = seed; // eval's held-out split
+        ModelFiles.Save(merged, output.Staging, metadata);
         output.Commit();
         stdout.WriteLine($"merged {layers} adapted layer(s) of {adapterDir} into {baseDir}: wrote {Path.GetFullPath(outDir)}");
         return CliApp.Ok;

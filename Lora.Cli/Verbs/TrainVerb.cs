@@ -74,6 +74,10 @@ internal static class TrainVerb
         }
     }
 
+    /// <summary>The metadata key of base/model.safetensors recording the run's --seed, which chose the held-out split:
+    /// 'lora eval' reads it, so evaluating with another seed's split (mostly training samples) takes an explicit --seed.</summary>
+    public const string SeedKey = "lora_seed";
+
     static readonly string[] Valued = ["model", "data", "shift", "hidden", "base-epochs", "base-lr", "rank", "alpha", "targets",
         "modules-to-save", "lr", "epochs", "full-lr", "full-epochs", "batch-size", "seed", "threads", "out", "schedule"];
 
@@ -119,7 +123,8 @@ internal static class TrainVerb
         }
         long peak = Process.GetCurrentProcess().PeakWorkingSet64;
 
-        ModelFiles.Save(result.Base, Path.Combine(output.Staging, "base"));
+        ModelFiles.Save(result.Base, Path.Combine(output.Staging, "base"),
+            new Dictionary<string, string> { [SeedKey] = options.Seed.ToString(CultureInfo.InvariantCulture) });
         LoraAdapterFiles.Save(result.Lora.Model, Path.Combine(output.Staging, "adapter"), baseModelNameOrPath: "../base");
         File.WriteAllBytes(Path.Combine(output.Staging, "metrics.json"), AdaptationMetrics.ToJson(result, options, data.Name, peak));
         File.WriteAllText(Path.Combine(output.Staging, "curves.svg"), Curves(result, options));

@@ -119,4 +119,27 @@ public class CliPathMisuseTests
         }
         finally { Directory.Delete(root, true); }
     }
+
+    [Fact]
+    public void EvalUsesTheSplitOfTheSeedTheRunWasTrainedWith()
+    {
+        string root = CliHarness.TempDir();
+        try
+        {
+            string run = Path.Combine(root, "run"), baseDir = Path.Combine(run, "base"), merged = Path.Combine(root, "merged");
+            Assert.Equal(0, CliHarness.Run(["train", "--out", run, "--seed", "7", .. Tiny]).Code);
+            var plain = CliHarness.Run("eval", "--model", baseDir);
+            var seven = CliHarness.Run("eval", "--model", baseDir, "--seed", "7");
+            var one = CliHarness.Run("eval", "--model", baseDir, "--seed", "1");
+            Assert.True(plain.Code == 0, plain.Err);
+            // Without --seed, eval used seed 1's split: for a run trained with --seed 7, mostly training samples.
+            Assert.Equal(seven.Out, plain.Out);
+            Assert.NotEqual(one.Out, plain.Out);
+            Assert.Equal(0, CliHarness.Run("merge", "--base", baseDir, "--adapter", Path.Combine(run, "adapter"), "--out", merged).Code);
+            // A merged model keeps the seed of its base.
+            Assert.Equal(CliHarness.Run("eval", "--model", merged, "--seed", "7").Out, CliHarness.Run("eval", "--model", merged).Out);
+            Assert.NotEqual(CliHarness.Run("eval", "--model", merged, "--seed", "1").Out, CliHarness.Run("eval", "--model", merged).Out);
+        }
+        finally { Directory.Delete(root, true); }
+    }
 }
