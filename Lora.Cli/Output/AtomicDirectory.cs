@@ -1,14 +1,19 @@
+using System.Runtime.InteropServices;
+
 namespace Lora.Cli.Output;
 
 /// <summary>
 /// An output directory that appears all at once: everything is written into a hidden sibling staging directory,
 /// which is renamed onto the final path only when <see cref="Commit"/> is called. Disposing without committing
-/// deletes the staging directory, so a failed run leaves nothing partial on disk.
+/// deletes the staging directory, so a failed run leaves nothing partial on disk — nor does Ctrl-C or a SIGTERM, which
+/// end the process without running finally blocks (they left a hidden <c>.run.tmp-…</c> directory behind).
 /// </summary>
 internal sealed class AtomicDirectory : IDisposable
 {
     readonly string _final;
     readonly bool _force;
+    readonly object _gate = new(); // a signal handler and Commit must not both act on the staging directory
+    readonly PosixSignalRegistration[] _signals;
     bool _committed;
 
     AtomicDirectory(string final, string staging, bool force)
@@ -16,6 +21,10 @@ internal sealed class AtomicDirectory : IDisposable
         _final = final;
         Staging = staging;
         _force = force;
+        // The handler runs before the default action (termination), which it does not cancel.
+        _signals = OperatingSystem.IsWindows() ? [] : [.. new[] { PosixSignal.SIGINT, PosixSignal.SIGTERM,
+            PosixSignal.SIGQUIT, PosixSignal.SIGHUP }
+            .Select(s => PosixSignalRegistration.Create(s, _ => DeleteStaging()))];
     }
 
     /// <summary>Where to write; becomes the final directory on commit.</summary>
@@ -62,21 +71,38 @@ internal sealed class AtomicDirectory : IDisposable
     /// <summary>Moves the staging directory onto the final path (replacing an old one when forced).</summary>
     public void Commit()
     {
-        string? old = null;
-        if (Directory.Exists(_final))
+        lock (_gate) // a Ctrl-C now waits for the rename instead of deleting the staging directory under it
         {
-            if (!_force && Directory.EnumerateFileSystemEntries(_final).Any())
-                throw new UsageException($"{_final} appeared while writing; use --force to replace it.");
-            old = _final + $".old-{Guid.NewGuid():N}";
-            Directory.Move(_final, old);
+            string? old = null;
+            if (Directory.Exists(_final))
+            {
+                if (!_force && Directory.EnumerateFileSystemEntries(_final).Any())
+                    throw new UsageException($"{_final} appeared while writing; use --force to replace it.");
+                old = _final + $".old-{Guid.NewGuid():N}";
+                Directory.Move(_final, old);
+            }
+            Directory.Move(Staging, _final);
+            _committed = true;
+            if (old != null) Directory.Delete(old, recursive: true);
         }
-        Directory.Move(Staging, _final);
-        _committed = true;
-        if (old != null) Directory.Delete(old, recursive: true);
     }
 
     public void Dispose()
     {
-        if (!_committed && Directory.Exists(Staging)) Directory.Delete(Staging, recursive: true);
+        foreach (var s in _signals) s.Dispose();
+        DeleteStaging();
+    }
+
+    void DeleteStaging()
+    {
+        lock (_gate)
+        {
+            try
+            {
+                if (!_committed && Directory.Exists(Staging)) Directory.Delete(Staging, recursive: true);
+            }
+            catch (IOException) { } // best effort: a file being written may still be open
+            catch (UnauthorizedAccessException) { }
+        }
     }
 }
