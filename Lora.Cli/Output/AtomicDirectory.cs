@@ -45,6 +45,7 @@ internal sealed class AtomicDirectory : IDisposable
             throw new UsageException($"{path} already exists; use --force to replace it.");
         string parent = Path.GetDirectoryName(final) ?? throw new UsageException($"{path} has no parent directory.");
         string staging = Path.Combine(parent, $".{Path.GetFileName(final)}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        var result = new AtomicDirectory(final, staging, force); // signal handlers first: a signal may come at once
         try
         {
             Directory.CreateDirectory(parent);
@@ -52,10 +53,11 @@ internal sealed class AtomicDirectory : IDisposable
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
+            result.Dispose();
             // e.g. a parent that is a file (an IOException, which would report an unexpected failure) or a read-only place
             throw new UsageException($"{path}: cannot create the output directory in {parent}: {e.Message}");
         }
-        return new AtomicDirectory(final, staging, force);
+        return result;
     }
 
     static bool SamePath(string a, string b) =>
