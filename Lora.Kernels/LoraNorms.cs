@@ -16,12 +16,29 @@ public static unsafe class LoraNorms
     /// <summary>Floats of scratch <see cref="RowNorms"/> needs: d·r + r·r (W·Aᵀ and A·Aᵀ).</summary>
     public static int ScratchLength(int d, int r) => d * r + r * r;
 
-    /// <summary>norms[i] = ‖W_i + s·(B·A)_i‖₂ for every row i of W.</summary>
-    // w: (d, k), a: (r, k), b: (d, r), scratch: ≥ ScratchLength(d, r), norms: (d)
+    /// <summary>squares[i] = ‖W_i‖², the part of <see cref="RowNorms"/> that depends on W alone (a caller whose W is
+    /// frozen may keep it between calls).</summary>
+    // w: (d, k), squares: (d)
+    public static void RowSquares(int d, int k, ReadOnlySpan<float> w, Span<float> squares)
+    {
+        if (d < 0 || k < 0 || w.Length < (long)d * k || squares.Length < d)
+            throw new ArgumentException($"RowSquares: W has {w.Length} floats (needs ({d}, {k})), squares {squares.Length} (needs {d}).");
+        for (int i = 0; i < d; i++)
+        {
+            var row = w.Slice(i * k, k);
+            squares[i] = Reductions.Dot(row, row);
+        }
+    }
+
+    /// <summary>norms[i] = ‖W_i + s·(B·A)_i‖₂ for every row i of W; <paramref name="rowSquares"/>, when given (d
+    /// values), are ‖W_i‖² from <see cref="RowSquares"/> and save the pass over W that computes them (same bits).</summary>
+    // w: (d, k), a: (r, k), b: (d, r), scratch: ≥ ScratchLength(d, r), norms: (d), rowSquares: (d) or empty
     public static void RowNorms(int d, int k, int r, float scale, ReadOnlySpan<float> w, ReadOnlySpan<float> a,
-        ReadOnlySpan<float> b, Span<float> scratch, Span<float> norms)
+        ReadOnlySpan<float> b, Span<float> scratch, Span<float> norms, ReadOnlySpan<float> rowSquares = default)
     {
         Check(d, k, r, w, a, b, norms);
+        if (!rowSquares.IsEmpty && rowSquares.Length != d)
+            throw new ArgumentException($"RowNorms: rowSquares has {rowSquares.Length} values, expected {d} (one per row of W) or none.", nameof(rowSquares));
         if (scratch.Length < ScratchLength(d, r))
             throw new ArgumentException($"RowNorms: scratch has {scratch.Length} floats, needs {ScratchLength(d, r)} for W ({d}, {k}) and rank {r}.", nameof(scratch));
         var wa = scratch[..(d * r)];
@@ -51,7 +68,7 @@ public static unsafe class LoraNorms
                 for (int u = 0; u < r; u++) gb += gram[t * r + u] * (double)b[i * r + u];
                 quad += bt * gb;
             }
-            double square = Reductions.Dot(row, row) + 2 * s * cross + s * s * quad;
+            double square = (rowSquares.IsEmpty ? Reductions.Dot(row, row) : rowSquares[i]) + 2 * s * cross + s * s * quad;
             norms[i] = (float)Math.Sqrt(Math.Max(square, 0));
         }
     }

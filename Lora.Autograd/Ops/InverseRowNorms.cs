@@ -15,7 +15,9 @@ public static partial class Ops
     /// whole). A zero norm (a zero row of W with a zero update) maps to 0 rather than ∞: the row's output is then 0,
     /// as its weight is, instead of NaN.
     /// </remarks>
-    public static Tensor InverseRowNorms(Tensor w, Tensor a, Tensor b, float scale)
+    /// <param name="rowSquares">‖W_i‖² per row (<see cref="LoraNorms.RowSquares"/>) kept by a caller whose W is
+    /// frozen, or empty to compute them.</param>
+    public static Tensor InverseRowNorms(Tensor w, Tensor a, Tensor b, float scale, ReadOnlySpan<float> rowSquares = default)
     {
         const string op = "InverseRowNorms";
         RequireRank(op, w, 2, 2);
@@ -29,7 +31,7 @@ public static partial class Ops
         var y = tape.NewTensor(new Shape(d));
         int scratchLength = LoraNorms.ScratchLength(d, r);
         var scratch = tape.Pool.RentFloats(scratchLength);
-        LoraNorms.RowNorms(d, k, r, scale, w.Data, a.Data, b.Data, scratch.AsSpan(0, scratchLength), y.Data);
+        LoraNorms.RowNorms(d, k, r, scale, w.Data, a.Data, b.Data, scratch.AsSpan(0, scratchLength), y.Data, rowSquares);
         tape.Pool.Return(scratch);
         var inv = y.Data;
         for (int i = 0; i < d; i++) inv[i] = inv[i] == 0f ? 0f : 1f / inv[i]; // NaN stays NaN

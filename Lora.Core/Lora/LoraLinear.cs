@@ -22,6 +22,8 @@ public sealed class LoraLinear : LoraLayer
     PackedWeight? _packed;
     volatile bool _packedStale = true;
     long _packedAtUnfreeze;
+    // ‖W_i‖² for DoRA's norms while W is frozen; dropped whenever W is repacked, recomputed on demand.
+    float[]? _rowSquares;
 
     /// <summary>Wraps <paramref name="baseLayer"/> (which becomes the child <c>base_layer</c>).</summary>
     public LoraLinear(Linear baseLayer) : base(baseLayer) => BaseLayer = baseLayer;
@@ -70,10 +72,28 @@ public sealed class LoraLinear : LoraLayer
             if (_packedStale || w.UnfreezeCount != _packedAtUnfreeze)
             {
                 _packed.Pack(w.Data);
+                Volatile.Write(ref _rowSquares, null);
                 Volatile.Write(ref _packedAtUnfreeze, w.UnfreezeCount);
                 _packedStale = false;
             }
             return _packed;
+        }
+    }
+
+    // The frozen W's row squares, valid for the packed copy Packed() has just checked.
+    float[] RowSquares()
+    {
+        _ = Packed();
+        if (Volatile.Read(ref _rowSquares) is { } ready) return ready;
+        lock (_packLock)
+        {
+            if (_rowSquares is null)
+            {
+                var squares = new float[OutFeatures];
+                LoraNorms.RowSquares(OutFeatures, InFeatures, BaseLayer.Weight.Data, squares);
+                Volatile.Write(ref _rowSquares, squares);
+            }
+            return _rowSquares;
         }
     }
 
@@ -124,7 +144,7 @@ public sealed class LoraLinear : LoraLayer
             throw new InvalidOperationException($"Layer '{BaseWeight.Name}': a DoRA adapter must be the only active adapter, but {active.Length} are active.");
         var ad = active[0];
         var w = BaseLayer.Weight;
-        var c = Ops.Mul(ad.Magnitude!, Ops.InverseRowNorms(w, ad.A, ad.B, ad.Scale)); // (out)
+        var c = Ops.Mul(ad.Magnitude!, Ops.InverseRowNorms(w, ad.A, ad.B, ad.Scale, w.Frozen ? RowSquares() : default)); // (out)
         if (DropoutOf(ad) > 0)
         {
             var dropped = Ops.Dropout(x, ad.Dropout, NextSeed(ad));

@@ -46,6 +46,22 @@ public class LoraNormsTests
     }
 
     [Fact]
+    public void KeptRowSquaresGiveTheSameBitsAndAWrongCountIsRejected()
+    {
+        const int d = 37, k = 29, r = 5;
+        float[] w = Uniform(d * k, -1, 1, 1), a = Uniform(r * k, -0.5, 0.5, 2), b = Uniform(d * r, -0.5, 0.5, 3);
+        var squares = new float[d];
+        LoraNorms.RowSquares(d, k, w, squares);
+        float[] computed = new float[d], kept = new float[d];
+        var scratch = new float[LoraNorms.ScratchLength(d, r)];
+        LoraNorms.RowNorms(d, k, r, 1.5f, w, a, b, scratch, computed);
+        LoraNorms.RowNorms(d, k, r, 1.5f, w, a, b, scratch, kept, squares);
+        Assert.Equal(computed, kept);
+        var e = Assert.Throws<ArgumentException>(() => LoraNorms.RowNorms(d, k, r, 1.5f, w, a, b, scratch, kept, squares.AsSpan(1)));
+        Assert.Contains("rowSquares has 36", e.Message);
+    }
+
+    [Fact]
     public void ShortSpansAreRejectedWithTheirShapes()
     {
         var e = Assert.Throws<ArgumentException>(() => LoraNorms.RowNorms(4, 3, 2, 1f, new float[12], new float[5], new float[8], new float[12], new float[4]));

@@ -212,6 +212,37 @@ public class DoraLinearTests
         AssertNear(expected.Y, expected.YMag, Run(l.Eval(), x, N), 2 * K + R + 16, "DoRA at init");
     }
 
+    /// <summary>The layer keeps ‖W_i‖² while W is frozen; a W changed by hand (then refreshed) or trained while
+    /// unfrozen must give the output of a layer built fresh on the new W, bit for bit.</summary>
+    [Fact]
+    public void TheKeptRowSquaresFollowAChangedW()
+    {
+        var x = Random(N * K, 21);
+        var l = Layer();
+        l.Eval();
+        _ = Run(l, x, N); // keeps the squares of the first W
+        var w = l.BaseLayer.Weight;
+        w.Data[3] += 0.5f;                 // by hand, then refreshed
+        l.RefreshBaseWeight();
+        AssertSameAsFresh(l, x);
+        w.Frozen = false;                  // "trained" while unfrozen, frozen again: no refresh needed
+        w.Data[K + 1] -= 0.25f;
+        w.Frozen = true;
+        AssertSameAsFresh(l, x);
+    }
+
+    static void AssertSameAsFresh(LoraLinear l, float[] x)
+    {
+        var ad = l.Adapters[0];
+        var lin = new Linear(K, D, l.BaseLayer.Weight.ToArray(), l.BaseLayer.Bias!.ToArray(), hasBias: true);
+        lin.Freeze();
+        var fresh = new LoraLinear(lin);
+        var fa = fresh.AddAdapter("default", R, Alpha, false, 0, ad.A.ToArray(), ad.B.ToArray(), useDora: true);
+        ad.Magnitude!.ToArray().CopyTo(fa.Magnitude!.Data);
+        fresh.Eval();
+        Assert.Equal(Run(fresh, x, N), Run(l, x, N));
+    }
+
     [Fact]
     public void MergedOutputMatchesAndUnmergeRestoresW()
     {
