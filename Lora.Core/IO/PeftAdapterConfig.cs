@@ -64,7 +64,9 @@ public sealed record PeftAdapterConfig
     /// <summary>Which biases the adapter carries.</summary>
     public PeftBias Bias { get; init; } = PeftBias.None;
 
-    /// <summary>PEFT's <c>init_lora_weights</c> as JSON text: <c>true</c>, <c>false</c>, <c>"gaussian"</c>, <c>"pissa"</c>, <c>"pissa_niter_N"</c>.</summary>
+    /// <summary>PEFT's <c>init_lora_weights</c> as JSON text: <c>true</c>, <c>false</c>, <c>"gaussian"</c>, <c>"pissa"</c>,
+    /// <c>"pissa_niter_N"</c>, <c>"eva"</c> or <c>"orthogonal"</c> (these two leave the base untouched, so their trained
+    /// adapters load as plain LoRA).</summary>
     public string InitLoraWeights { get; init; } = "true";
 
     /// <summary>PEFT's <c>task_type</c> (null for a custom model).</summary>
@@ -204,8 +206,11 @@ public sealed record PeftAdapterConfig
         PeftExclusions.Validate(this, Bad);
     }
 
+    // "eva" and "orthogonal" only choose the factors' starting values and leave the base weights alone, so a trained
+    // adapter of theirs is a plain LoRA adapter. PiSSA's residual base is the user's to supply, as in PEFT; the other
+    // methods that rewrite or quantise the base (olora, corda, loftq) stay refused.
     static bool IsKnownInit(string v) =>
-        v is "true" or "false" or "gaussian" or "pissa" ||
+        v is "true" or "false" or "gaussian" or "pissa" or "eva" or "orthogonal" ||
         (v.StartsWith("pissa_niter_", StringComparison.Ordinal) && int.TryParse(v.AsSpan(12), NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n > 0);
 
     /// <summary>The <c>adapter_config.json</c> text.</summary>

@@ -138,6 +138,7 @@ public class PeftAdapterTests
     [InlineData("\"lora_dropout\": 0.0", "\"lora_dropout\": 1.5", "adapter_config.json: lora_dropout:")]
     [InlineData("\"lora_alpha\": 8", "\"lora_alpha\": \"8\"", "adapter_config.json: lora_alpha:")]
     [InlineData("\"init_lora_weights\": true", "\"init_lora_weights\": \"magic\"", "adapter_config.json: init_lora_weights:")]
+    [InlineData("\"init_lora_weights\": true", "\"init_lora_weights\": \"olora\"", "adapter_config.json: init_lora_weights: olora is not supported")]
     [InlineData("\"use_rslora\": false", "\"use_rslora\": 0", "adapter_config.json: use_rslora:")]
     [InlineData("\"layers.0\",", "\"layers.0\", \"layers.9\",", "'layers.9'")]    // a target with no tensors
     [InlineData("\"target_modules\": [", "\"target_modules\": 7, \"x\": [", "adapter_config.json: target_modules:")]
@@ -149,6 +150,23 @@ public class PeftAdapterTests
         Assert.Contains(find, text);
         var e = LoadFails(text.Replace(find, replace), FixtureTensors());
         Assert.Contains(expected, e.Message);
+    }
+
+    /// <summary>EVA and orthogonal initialisation only choose where the factors start; their trained adapters are plain
+    /// LoRA adapters on an unchanged base, and load as such (same factors, same scale).</summary>
+    [Theory]
+    [InlineData("eva")]
+    [InlineData("orthogonal")]
+    public void AdaptersInitialisedWithoutTouchingTheBaseLoad(string init)
+    {
+        using var dir = new TempDir();
+        File.WriteAllText(dir.File("adapter_config.json"), FixtureConfigText().Replace("\"init_lora_weights\": true", $"\"init_lora_weights\": \"{init}\""));
+        SafeTensors.Write(dir.File("adapter_model.safetensors"), FixtureTensors());
+        var loaded = PeftAdapter.Load(dir.PathName);
+        Assert.Equal(init, loaded.Config.InitLoraWeights);
+        var fixture = Fixture();
+        Assert.Equal(fixture.Config.Scaling, loaded.Config.Scaling);
+        Assert.Equal(fixture.Modules.Select(m => m.A.Data), loaded.Modules.Select(m => m.A.Data));
     }
 
     [Fact]
