@@ -114,6 +114,8 @@ public static class LoraAdapterFiles
         var layers = model.AdaptableLayers().ToDictionary(l => l.Path, l => l.Layer, StringComparer.Ordinal);
         var layouts = layers.ToDictionary(l => l.Key, l => LoraModel.LayoutOf(l.Value), StringComparer.Ordinal);
         adapter.CheckCompatible(layouts);
+        if (LoraModel.HoldersOf(model, adapterName) is { } holders)
+            throw Corrupt(adapter.Source, Quote(adapter.Modules[0].KeyA), $"the model already has an adapter named '{adapterName}' (on {holders}); load this one under another name");
         foreach (var m in adapter.Modules)
             if (layers[m.ModulePath] is LoraLayer ll)
             {

@@ -23,6 +23,8 @@ public static partial class LoraModel
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(config);
         ArgumentException.ThrowIfNullOrEmpty(adapterName);
+        if (HoldersOf(model, adapterName) is { } holders)
+            throw new ArgumentException($"The model already has an adapter named '{adapterName}' (on {holders}); a name stands for one adapter, so choose another or delete that one first.", nameof(adapterName));
         var candidates = AdaptableLayers(model).ToList();
         foreach (var (path, _) in model.ModulesToSaveLayers())
             if (config.TargetsExplicitly(path))
@@ -80,6 +82,16 @@ public static partial class LoraModel
 
         MarkTrainable(model, adapterName, config.Bias);
         return Report(model, wrapped.Select(w => w.Path).ToList(), baseParams) with { ModulesToSave = saved.Select(s => s.Path).ToList() };
+    }
+
+    /// <summary>The paths of the LoRA layers and modules_to_save modules holding adapter <paramref name="adapterName"/>,
+    /// comma-separated, or null when none does. Adding under a name some layer already holds would make one name
+    /// stand for two adapters (saved together as one, switched together).</summary>
+    internal static string? HoldersOf(Module model, string adapterName)
+    {
+        var paths = model.LoraLayers().Where(l => l.Layer.HasAdapter(adapterName)).Select(l => l.Path)
+            .Concat(model.ModulesToSaveLayers().Where(w => w.Layer.HasCopy(adapterName)).Select(w => w.Path)).ToList();
+        return paths.Count == 0 ? null : string.Join(", ", paths);
     }
 
     static string LayersNote(LoraConfig config) => config.LayersToTransform is { } layers
