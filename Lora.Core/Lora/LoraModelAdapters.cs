@@ -75,13 +75,16 @@ public static partial class LoraModel
     /// <summary>Adds <paramref name="newName"/> = Σ weight·(source delta), exactly, on every layer holding any of the
     /// sources (a layer without a source adds nothing for it, as in PEFT's <c>add_weighted_adapter</c>), so that running
     /// the new adapter runs the weighted sum of the sources everywhere.</summary>
-    /// <exception cref="ArgumentException">A source no LoRA layer holds, a layer that already has <paramref name="newName"/>
+    /// <exception cref="ArgumentException">A source no LoRA layer holds, a <paramref name="newName"/> the model already holds
     /// or holds a DoRA source, or a source with modules_to_save copies: a weighted sum of fully trained modules is not a
     /// LoRA delta, and dropping them would change the model (PEFT also refuses to combine modules_to_save adapters);
     /// nothing is changed.</exception>
     public static void AddWeightedAdapter(this Module model, string newName, IReadOnlyList<(string Adapter, float Weight)> sources)
     {
         ArgumentNullException.ThrowIfNull(sources);
+        ArgumentException.ThrowIfNullOrEmpty(newName);
+        if (HoldersOf(model, newName) is { } holders)
+            throw new ArgumentException($"The model already has an adapter named '{newName}' (on {holders}); a name stands for one adapter; nothing was changed.", nameof(newName));
         foreach (var (path, w) in model.ModulesToSaveLayers())
             foreach (var (adapter, _) in sources)
                 if (w.HasCopy(adapter))

@@ -24,6 +24,17 @@ public class AdapterNameTests
     }
 
     [Fact]
+    public void AWeightedAdapterUnderANameAnotherLayerHoldsIsRefused()
+    {
+        var model = Model();
+        model.ApplyLora(new LoraConfig { R = 2, TargetModules = ["layers.0"] }, adapterName: "a");
+        model.ApplyLora(new LoraConfig { R = 2, TargetModules = ["layers.1"] }, adapterName: "mix");
+        var e = Assert.Throws<ArgumentException>(() => model.AddWeightedAdapter("mix", [("a", 0.5f)]));
+        Assert.Contains("already has an adapter named 'mix' (on layers.1)", e.Message);
+        Assert.False(model.LoraLayers().First(l => l.Path == "layers.0").Layer.HasAdapter("mix"));
+    }
+
+    [Fact]
     public void LoadingUnderANameAnotherLayerHoldsIsRefusedAndChangesNothing()
     {
         var source = Model();
