@@ -92,7 +92,8 @@ public static class LoraAdapterFiles
 
     /// <summary>Reads a PEFT adapter directory and applies it to <paramref name="model"/> as <paramref name="adapterName"/>:
     /// its LoRA factors, its trained biases, and a copy of each module its <c>modules_to_save</c> selects
-    /// (<see cref="ModulesToSaveLayer"/>, made active).</summary>
+    /// (<see cref="ModulesToSaveLayer"/>); the loaded adapter becomes the model's active adapter, as after
+    /// <see cref="LoraModel.ApplyLora"/> (a layer holding only other adapters runs none).</summary>
     /// <param name="trainable">True: only this adapter (and its saved biases' layers per <c>bias</c>) train afterwards, as
     /// after <see cref="LoraModel.ApplyLora"/>; false: every parameter is frozen (inference).</param>
     /// <exception cref="InvalidDataException">A corrupt file or an adapter that does not fit the model, naming the file
@@ -121,9 +122,9 @@ public static class LoraAdapterFiles
             {
                 if (ll.HasAdapter(adapterName))
                     throw Corrupt(adapter.Source, Quote(m.KeyA), $"the model's layer '{m.ModulePath}' already has an adapter named '{adapterName}'");
-                if (ll.IsMerged)
-                    throw Corrupt(adapter.Source, Quote(m.KeyA), $"the model's layer '{m.ModulePath}' is merged; unmerge it before loading an adapter");
             }
+        if (model.LoraLayers().FirstOrDefault(l => l.Layer.IsMerged) is { Path: { } mergedPath })
+            throw Corrupt(adapter.Source, Quote(adapter.Modules[0].KeyA), $"the model's layer '{mergedPath}' is merged; unmerge it before loading an adapter");
         foreach (var (path, _) in adapter.Biases)
             if (BiasOf(layers[path]) is null)
                 throw Corrupt(adapter.Source, Quote(PeftAdapter.KeyBias(path)), $"the model's layer '{path}' has no bias");
@@ -146,7 +147,6 @@ public static class LoraAdapterFiles
             m.Magnitude?.Data.CopyTo(added.Magnitude!.Data);
             added.Bias = bias;
             added.Init = init;
-            lora.SetActiveAdapters(adapterName);
         }
         foreach (var (path, t) in adapter.Biases)
         {
@@ -154,6 +154,7 @@ public static class LoraAdapterFiles
             t.Data.CopyTo(BiasOf(target)!.Data);
         }
         foreach (var (path, m) in selected) ModulesToSaveSelection.AddCopy(model, path, m, adapterName, copies[path]);
+        model.SetActiveAdapters(adapterName); // the model's active adapter everywhere, as after ApplyLora
         if (trainable) model.MarkTrainable(adapterName, bias);
         else model.Freeze();
     }

@@ -11,11 +11,13 @@ public static partial class LoraModel
     /// <summary>Wraps every adaptable layer (Linear, convolution, embedding: <see cref="LoraLayerTypes"/>) that
     /// <paramref name="config"/> targets in its <see cref="LoraLayer"/> (or adds an adapter to an already wrapped one), initialises the new adapter,
     /// gives every module <see cref="LoraConfig.ModulesToSave"/> selects a trainable full copy (<see cref="ModulesToSaveLayer"/>),
-    /// freezes everything except the new factors, those copies and the biases <see cref="LoraConfig.Bias"/> selects, and reports the cost.</summary>
+    /// makes the new adapter the model's active adapter (as <see cref="SetActiveAdapters"/> does: a layer holding only
+    /// earlier adapters runs none), freezes everything except the new factors, those copies and the biases
+    /// <see cref="LoraConfig.Bias"/> selects, and reports the cost.</summary>
     /// <remarks>Everything is validated before the model is touched: on an exception the model is unchanged.
     /// Initialisation draws from <paramref name="seed"/> in layer order, so the same seed gives the same adapter.</remarks>
     /// <exception cref="ArgumentException">No layer matches, a rank_pattern or alpha_pattern key selects no targeted layer,
-    /// the adapter name exists already on a targeted layer, a
+    /// the adapter name exists already anywhere in the model, a LoRA layer is merged, a
     /// layer's rank (<see cref="LoraConfig.RankFor"/>) exceeds its min(in, out) (a larger rank cannot add expressiveness),
     /// or a <see cref="LoraConfig.ModulesToSave"/> entry selects nothing, a LoRA target, or a module Lora cannot copy.</exception>
     public static LoraReport ApplyLora(this Module model, LoraConfig config, string adapterName = "default", ulong seed = 0)
@@ -49,9 +51,11 @@ public static partial class LoraModel
             {
                 if (ll.HasAdapter(adapterName))
                     throw new ArgumentException($"Layer '{path}' already has an adapter named '{adapterName}'.", nameof(adapterName));
-                if (ll.IsMerged) throw new ArgumentException($"Layer '{path}' is merged; unmerge before adding an adapter.", nameof(model));
             }
         }
+        // Every layer's active set changes (the new adapter becomes the model's active one), which a merged layer cannot.
+        if (model.LoraLayers().FirstOrDefault(l => l.Layer.IsMerged) is { Path: { } mergedPath })
+            throw new ArgumentException($"Layer '{mergedPath}' is merged; unmerge before adding an adapter.", nameof(model));
 
         var targetPaths = targets.Select(t => t.Path).ToHashSet(StringComparer.Ordinal);
         var saved = ModulesToSaveSelection.Select(model, config.SavesModule, targetPaths.Contains, adapterName, out string? problem);
@@ -74,11 +78,13 @@ public static partial class LoraModel
             var added = lora.AddAdapter(adapterName, r, config.AlphaFor(path), config.UseRsLora, config.Dropout, a, b, layerRng.NextUInt64(), config.UseDora);
             added.Bias = config.Bias;
             added.Init = config.Init;
-            lora.SetActiveAdapters(adapterName);
             wrapped.Add((path, lora));
         }
 
         foreach (var (path, m) in saved) ModulesToSaveSelection.AddCopy(model, path, m, adapterName);
+        // The new adapter becomes the model's active adapter, as after PEFT's set_adapter: a layer holding only an
+        // earlier adapter runs none, so the adapter trains (and is later saved and loaded) with the outputs it will have alone.
+        model.SetActiveAdapters(adapterName);
 
         MarkTrainable(model, adapterName, config.Bias);
         return Report(model, wrapped.Select(w => w.Path).ToList(), baseParams) with { ModulesToSave = saved.Select(s => s.Path).ToList() };
