@@ -18,7 +18,8 @@ public readonly struct Shape : IEquatable<Shape>
         {
             if (d < 0) throw new ArgumentException($"dimension {d} is negative.", nameof(dims));
             length *= d;
-            if (length > int.MaxValue) throw new ArgumentException("the shape has more than int.MaxValue elements.", nameof(dims));
+            if (length > int.MaxValue)
+                throw new ArgumentException($"shape ({string.Join(", ", dims.ToArray())}) has more than int.MaxValue (2^31 - 1) elements; a tensor is one .NET array.", nameof(dims));
         }
         Rank = dims.Length;
         _d0 = dims.Length > 0 ? dims[0] : 0;

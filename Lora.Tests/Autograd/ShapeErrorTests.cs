@@ -17,6 +17,14 @@ public class ShapeErrorTests
     }
 
     [Fact]
+    public void AShapeTooLargeForOneArrayNamesItsDimensions()
+    {
+        var e = Assert.Throws<ArgumentException>(() => new Shape(512, 65536, 8, 8));
+        Assert.Contains("(512, 65536, 8, 8)", e.Message);
+        Assert.Contains("int.MaxValue", e.Message);
+    }
+
+    [Fact]
     public void EveryOpNamesItselfAndTheShapes()
     {
         Tape.Current.Reset();
