@@ -73,14 +73,15 @@ public class TrainerTests
         Assert.Equal(snapshots[h2.BestEpoch - 1], m2.Parameters().SelectMany(p => p.ToArray()).ToArray());
     }
 
-    static float[] TrainLora(int threads, ulong seed)
+    static float[] TrainLora(int threads, ulong seed, bool dora = false)
     {
         int saved = KernelThreads.Count;
         KernelThreads.Count = threads;
         try
         {
-            var model = new Mlp([64, 96, 4], ActivationKind.Relu, dropout: 0.1, seed: 5);
-            model.ApplyLora(new LoraConfig { R = 4, Alpha = 8, Dropout = 0.1 }, seed: 6);
+            // DoRA's norms run W·Aᵀ on the thin-product kernel, which splits over threads for a 512-row layer.
+            var model = new Mlp(dora ? [64, 512, 4] : [64, 96, 4], ActivationKind.Relu, dropout: 0.1, seed: 5);
+            model.ApplyLora(new LoraConfig { R = 4, Alpha = 8, Dropout = 0.1, UseDora = dora }, seed: 6);
             var opt = TrainableSlots.AdamW(model, LearningRateSchedule.WarmupCosine(0.01, 2, 8), loraPlusRatio: 4, maxGradNorm: 1);
             new Trainer(model, opt, new TrainerOptions { Epochs = 2, BatchSize = 64, Seed = seed }).Fit(Blobs(256, 9, 64));
             return model.Parameters().SelectMany(p => p.ToArray()).ToArray();
@@ -95,6 +96,8 @@ public class TrainerTests
         Assert.Equal(one, TrainLora(2, 11));
         Assert.Equal(one, TrainLora(1, 11));
         Assert.NotEqual(one, TrainLora(1, 12));                              // the seed matters (batch order)
+        var dora = TrainLora(1, 11, dora: true);
+        Assert.Equal(dora, TrainLora(2, 11, dora: true));
     }
 
     [Fact]
