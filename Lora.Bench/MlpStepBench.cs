@@ -3,15 +3,16 @@ using Lora.Kernels;
 
 namespace Lora.Bench;
 
-/// <summary>One training step of the 784-1024-1024-10 MLP (batch 128, AdamW): LoRA r = 8 vs full fine-tuning.
+/// <summary>One training step of the 784-1024-1024-10 MLP (batch 128, AdamW): LoRA r = 8, DoRA r = 8 and full
+/// fine-tuning.
 /// The PyTorch reference is <c>Lora.Bench/compare/mlp_step.py</c>.</summary>
 [MemoryDiagnoser]
 public class MlpStepBench
 {
     MlpStepCase _case = null!;
 
-    /// <summary>"lora" or "full".</summary>
-    [Params("lora", "full")]
+    /// <summary>"lora", "dora" or "full".</summary>
+    [Params("lora", "dora", "full")]
     public string Mode { get; set; } = "lora";
 
     /// <summary>Kernel threads.</summary>
@@ -23,7 +24,7 @@ public class MlpStepBench
     public void Setup()
     {
         KernelThreads.Count = Threads;
-        _case = new MlpStepCase(Mode == "lora");
+        _case = new MlpStepCase(Mode != "full", dora: Mode == "dora");
         for (int i = 0; i < 3; i++) _case.Step();
     }
 
