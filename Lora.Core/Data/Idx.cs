@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
+using Lora.Core.IO;
 
 namespace Lora.Core.Data;
 
@@ -77,9 +78,7 @@ public static class Idx
 
     static (int[] Dims, byte[] Data) Read(string path, uint magic, int rank)
     {
-        // Linux reports opening a directory as "access denied", which points at permissions instead.
-        if (Directory.Exists(path)) throw new FileNotFoundException($"{path} is a directory, not an IDX file.", path);
-        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        using var file = FileFormatErrors.OpenRead(path, "an IDX file");
         Span<byte> sniff = stackalloc byte[2];
         bool gzip = file.Read(sniff) == 2 && sniff[0] == 0x1f && sniff[1] == 0x8b;
         file.Position = 0;

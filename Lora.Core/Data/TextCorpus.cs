@@ -1,5 +1,6 @@
 using System.IO.Compression;
 using System.Text;
+using Lora.Core.IO;
 
 namespace Lora.Core.Data;
 
@@ -83,9 +84,7 @@ public sealed class TextCorpus
     public static TextCorpus Load(string path, CharVocabulary? vocabulary = null)
     {
         ArgumentNullException.ThrowIfNull(path);
-        // Linux reports opening a directory as "access denied", which points at permissions instead.
-        if (Directory.Exists(path)) throw new FileNotFoundException($"{path} is a directory, not a text file.", path);
-        using var file = File.OpenRead(path);
+        using var file = FileFormatErrors.OpenRead(path, "a text file");
         string name = Path.GetFileName(path);
         if (name.EndsWith(".gz", StringComparison.OrdinalIgnoreCase)) name = name[..^3];
         return Read(file, path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase), path, Path.GetFileNameWithoutExtension(name),

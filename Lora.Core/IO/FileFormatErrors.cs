@@ -21,12 +21,26 @@ internal static class FileFormatErrors
     }
 
     /// <summary><see cref="File.ReadAllBytes"/>, except that a directory at <paramref name="path"/> is a
-    /// <see cref="FileNotFoundException"/> saying so (Linux reports it as "access to the path is denied").</summary>
+    /// <see cref="FileNotFoundException"/> saying so (see <see cref="OpenRead"/>).</summary>
     public static byte[] ReadFileBytes(string path)
     {
-        ArgumentNullException.ThrowIfNull(path);
-        if (Directory.Exists(path)) throw new FileNotFoundException($"{path} is a directory, not a file.", path);
+        RequireNotDirectory(path, "a file");
         return File.ReadAllBytes(path);
+    }
+
+    /// <summary>Opens <paramref name="path"/> for reading (shared read), except that a directory there is a
+    /// <see cref="FileNotFoundException"/> saying it is not <paramref name="kind"/>: Linux reports opening a directory
+    /// as "access to the path is denied", which sends the user looking at permissions.</summary>
+    public static FileStream OpenRead(string path, string kind)
+    {
+        RequireNotDirectory(path, kind);
+        return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+    }
+
+    static void RequireNotDirectory(string path, string kind)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        if (Directory.Exists(path)) throw new FileNotFoundException($"{path} is a directory, not {kind}.", path);
     }
 
     /// <summary>Quotes a key for a message, keeping control characters and very long names readable.</summary>

@@ -33,14 +33,7 @@ public static class SafeTensors
         return Parse(bytes, path);
     }
 
-    // On Linux, opening a directory as a file fails with "Access to the path is denied", which sends the user
-    // looking at permissions.
-    static FileStream OpenFile(string path)
-    {
-        if (Directory.Exists(path))
-            throw new FileNotFoundException($"{path} is a directory, not a safetensors file.", path);
-        return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
-    }
+    static FileStream OpenFile(string path) => FileFormatErrors.OpenRead(path, "a safetensors file");
 
     /// <summary>Reads and validates only the header of the file at <paramref name="path"/>, whatever its dtypes.</summary>
     /// <exception cref="InvalidDataException">The header is corrupt or disagrees with the file's size.</exception>

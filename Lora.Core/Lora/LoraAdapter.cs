@@ -38,7 +38,10 @@ public sealed class LoraAdapter
     public bool UseRsLora { get; }
 
     /// <summary>The scale s on B·A: alpha/r or alpha/√r.</summary>
-    public float Scale => (float)(UseRsLora ? Alpha / Math.Sqrt(Rank) : Alpha / Rank);
+    public float Scale => ScaleOf(Alpha, Rank, UseRsLora);
+
+    /// <summary>alpha/r, or alpha/√r for rsLoRA, in float as the kernels take it.</summary>
+    internal static float ScaleOf(double alpha, int rank, bool useRsLora) => (float)(useRsLora ? alpha / Math.Sqrt(rank) : alpha / rank);
 
     /// <summary>Dropout probability on this adapter's input while training.</summary>
     public float Dropout { get; }

@@ -117,12 +117,6 @@ public static class LoraAdapterFiles
         adapter.CheckCompatible(layouts);
         if (LoraModel.HoldersOf(model, adapterName) is { } holders)
             throw Corrupt(adapter.Source, Quote(adapter.Modules[0].KeyA), $"the model already has an adapter named '{adapterName}' (on {holders}); load this one under another name");
-        foreach (var m in adapter.Modules)
-            if (layers[m.ModulePath] is LoraLayer ll)
-            {
-                if (ll.HasAdapter(adapterName))
-                    throw Corrupt(adapter.Source, Quote(m.KeyA), $"the model's layer '{m.ModulePath}' already has an adapter named '{adapterName}'");
-            }
         if (model.LoraLayers().FirstOrDefault(l => l.Layer.IsMerged) is { Path: { } mergedPath })
             throw Corrupt(adapter.Source, Quote(adapter.Modules[0].KeyA), $"the model's layer '{mergedPath}' is merged; unmerge it before loading an adapter");
         foreach (var (path, _) in adapter.Biases)

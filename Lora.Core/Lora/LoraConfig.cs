@@ -261,7 +261,7 @@ public sealed record LoraConfig
     {
         int r = RankFor(path);
         double alpha = AlphaFor(path);
-        return (float)(UseRsLora ? alpha / Math.Sqrt(r) : alpha / r);
+        return LoraAdapter.ScaleOf(alpha, r, UseRsLora);
     }
 
     /// <summary>The first <see cref="RankPattern"/> or <see cref="AlphaPattern"/> key that selects none of
@@ -282,7 +282,7 @@ public sealed record LoraConfig
     }
 
     /// <summary>The LoRA scale s of layers no pattern selects: alpha/r, or alpha/√r when <see cref="UseRsLora"/>.</summary>
-    public float Scale => (float)(UseRsLora ? Alpha / Math.Sqrt(R) : Alpha / R);
+    public float Scale => LoraAdapter.ScaleOf(Alpha, R, UseRsLora);
 
     /// <summary>True when the module at <paramref name="path"/> is targeted by some entry of <see cref="TargetModules"/>
     /// (<c>all-linear</c> leaves out the modules <see cref="ModulesToSave"/> selects) and <see cref="LayersToTransform"/> keeps it.</summary>

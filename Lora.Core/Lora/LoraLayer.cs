@@ -146,7 +146,7 @@ public abstract partial class LoraLayer : Module
         ArgumentNullException.ThrowIfNull(names);
         var chosen = names.Select(GetAdapter).ToList();
         if (IsMerged) throw new InvalidOperationException("Cannot change the active adapters of a merged layer; call Unmerge() first.");
-        if (DoraConflict(chosen) is { } conflict) throw new ArgumentException(conflict, nameof(names));
+        if (DoraConflict(chosen) is { } conflict) throw new ArgumentException($"Layer '{BaseWeight.Name}': {conflict}.", nameof(names));
         _active.Clear();
         foreach (var a in _adapters) if (chosen.Contains(a)) _active.Add(a);
         SetTrainable();
@@ -188,7 +188,7 @@ public abstract partial class LoraLayer : Module
     public void Merge()
     {
         if (AdaptersDisabled) throw new InvalidOperationException("Adapters are disabled; enable them before merging.");
-        if (DoraConflict(_active) is { } conflict) throw new InvalidOperationException(conflict);
+        if (DoraConflict(_active) is { } conflict) throw new InvalidOperationException($"Layer '{BaseWeight.Name}': {conflict}.");
         foreach (var a in _active)
         {
             if (_merged.Contains(a)) continue;

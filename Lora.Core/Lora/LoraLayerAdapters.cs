@@ -48,7 +48,7 @@ public abstract partial class LoraLayer
         Parameter? magnitude = null;
         if (useDora)
         {
-            float scale = (float)(useRsLora ? alpha / Math.Sqrt(rank) : alpha / rank);
+            float scale = LoraAdapter.ScaleOf(alpha, rank, useRsLora);
             var norms = new float[FanOut];
             LoraNorms.RowNorms(FanOut, FanIn, rank, scale, BaseWeight.Data, a, b, new float[LoraNorms.ScratchLength(FanOut, rank)], norms);
             magnitude = new Parameter(NameOfMagnitude(name), norms, new Shape(FanOut));
@@ -78,6 +78,11 @@ public abstract partial class LoraLayer
         Refresh();
     }
 
+    /// <summary>Why these adapters cannot be combined by <see cref="AddWeightedAdapter"/>, or null. A DoRA delta is not
+    /// linear in the factors (the magnitude rescales each row), so no concatenation is exact.</summary>
+    internal string? CombineProblem(IEnumerable<string> sources) =>
+        sources.FirstOrDefault(s => GetAdapter(s).UseDora) is { } dora ? $"adapter '{dora}' is a DoRA adapter; only plain LoRA adapters combine exactly" : null;
+
     /// <summary>Adds adapter <paramref name="newName"/> whose delta is exactly Σ weight_i·s_i·ΔW_i over the named
     /// adapters, by concatenating their ranks (rank Σr_i, alpha = rank so s = 1). The new adapter is not activated, and
     /// its factors are frozen until it is (<see cref="SetActiveAdapters"/>), as in PEFT.</summary>
@@ -85,9 +90,7 @@ public abstract partial class LoraLayer
     {
         ArgumentNullException.ThrowIfNull(sources);
         if (sources.Count == 0) throw new ArgumentException("AddWeightedAdapter: no source adapters given.", nameof(sources));
-        // A DoRA delta is not linear in the factors (the magnitude rescales each row), so no concatenation is exact.
-        foreach (var (src, _) in sources)
-            if (GetAdapter(src).UseDora) throw new ArgumentException($"AddWeightedAdapter: adapter '{src}' is a DoRA adapter; only plain LoRA adapters combine exactly.", nameof(sources));
+        if (CombineProblem(sources.Select(s => s.Adapter)) is { } problem) throw new ArgumentException($"AddWeightedAdapter: {problem}.", nameof(sources));
         var parts = sources.Select(s => { var a = GetAdapter(s.Adapter); return (a.A.ToArray(), a.B.ToArray(), a.Rank, a.Scale, s.Weight); }).ToList();
         var (ca, cb, rank) = LoraMath.Concatenate(FanOut, FanIn, parts);
         // Not activated, so it changes no forward and may be added to a merged layer too.

@@ -6,12 +6,12 @@ public abstract partial class LoraLayer
     /// <summary>Why these adapters cannot be active together, or null. A DoRA adapter rescales each output row of the
     /// whole adapted weight, so stacking it with other adapters has no order-free meaning (PEFT's result depends on
     /// the order the adapters run in); we refuse it rather than pick one.</summary>
-    string? DoraConflict(IReadOnlyCollection<LoraAdapter> adapters)
+    internal string? DoraConflict(IReadOnlyCollection<LoraAdapter> adapters)
     {
         if (adapters.Count < 2) return null;
         var dora = adapters.FirstOrDefault(a => a.UseDora);
         return dora is null ? null
-            : $"Layer '{BaseWeight.Name}': DoRA adapter '{dora.Name}' must be the only active adapter, but [{string.Join(", ", adapters.Select(a => a.Name))}] were chosen.";
+            : $"DoRA adapter '{dora.Name}' must be the only active adapter, but [{string.Join(", ", adapters.Select(a => a.Name))}] were chosen";
     }
 
     /// <summary>W ← (m/n) ⊙ (W + s·B·A) row by row, n = ‖W + s·B·A‖ (kept for <see cref="DoraUnmerge"/>).</summary>

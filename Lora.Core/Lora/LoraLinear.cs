@@ -105,7 +105,7 @@ public sealed class LoraLinear : LoraLayer
     {
         var w = BaseLayer.Weight;
         var bias = BaseLayer.Bias;
-        if (active[0].UseDora || active.Length > 1 && AnyDora(active)) return ForwardDora(x, active);
+        if (AnyDora(active)) return ForwardDora(x, active);
         Tensor y;
         int first;
         if (w.Frozen)
@@ -140,8 +140,8 @@ public sealed class LoraLinear : LoraLayer
     // both the LoRA term and the rescaled base: y = x·Wᵀ + b + (c − 1) ⊙ x̃·Wᵀ + c ⊙ s·(x̃·Aᵀ)·Bᵀ.
     Tensor ForwardDora(Tensor x, ReadOnlySpan<LoraAdapter> active)
     {
-        if (active.Length > 1)
-            throw new InvalidOperationException($"Layer '{BaseWeight.Name}': a DoRA adapter must be the only active adapter, but {active.Length} are active.");
+        if (active.Length > 1 && DoraConflict(active.ToArray()) is { } conflict) // e.g. AddAdapter on top of an active set
+            throw new InvalidOperationException($"Layer '{BaseWeight.Name}': {conflict}.");
         var ad = active[0];
         var w = BaseLayer.Weight;
         var c = Ops.Mul(ad.Magnitude!, Ops.InverseRowNorms(w, ad.A, ad.B, ad.Scale, w.Frozen ? RowSquares() : default)); // (out)

@@ -47,11 +47,6 @@ public static partial class LoraModel
             _ = config.AlphaFor(path); // a pattern that cannot be matched fails here, before anything changes
             if (config.UseDora && !(layer is LoraLayer { SupportsDora: true } || layer is Linear))
                 throw new ArgumentException($"LoraConfig.UseDora: DoRA is supported on Linear layers only, but target '{path}' is a {layout}.", nameof(config));
-            if (layer is LoraLayer ll)
-            {
-                if (ll.HasAdapter(adapterName))
-                    throw new ArgumentException($"Layer '{path}' already has an adapter named '{adapterName}'.", nameof(adapterName));
-            }
         }
         // Every layer's active set changes (the new adapter becomes the model's active one), which a merged layer cannot.
         if (model.LoraLayers().FirstOrDefault(l => l.Layer.IsMerged) is { Path: { } mergedPath })

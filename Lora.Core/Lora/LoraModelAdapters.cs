@@ -52,9 +52,9 @@ public static partial class LoraModel
             var l = layers[i].Layer;
             if (l.IsMerged && !l.ActiveAdapters.Select(a => a.Name).Order(StringComparer.Ordinal).SequenceEqual(chosen[i].Order(StringComparer.Ordinal)))
                 throw new InvalidOperationException($"Cannot change the active adapters of merged layer '{layers[i].Path}'; call UnmergeAdapters() first.");
-            // The layer's own DoRA rule, checked here too so that no earlier layer has been switched when it refuses.
-            if (chosen[i].Length > 1 && chosen[i].FirstOrDefault(n => l.GetAdapter(n).UseDora) is { } dora)
-                throw new ArgumentException($"Layer '{layers[i].Path}': DoRA adapter '{dora}' must be the only active adapter, but [{string.Join(", ", chosen[i])}] were chosen; nothing was changed.", nameof(names));
+            // The layer's own DoRA rule, asked here so that no earlier layer has been switched when it refuses.
+            if (l.DoraConflict(chosen[i].Select(l.GetAdapter).ToList()) is { } conflict)
+                throw new ArgumentException($"Layer '{layers[i].Path}': {conflict}; nothing was changed.", nameof(names));
         }
         for (int i = 0; i < layers.Count; i++)
             if (!layers[i].Layer.IsMerged) layers[i].Layer.SetActiveAdapters(chosen[i]);
@@ -97,10 +97,8 @@ public static partial class LoraModel
                 throw new ArgumentException($"No LoRA layer holds adapter '{adapter}'.", nameof(sources));
         foreach (var (path, l) in layers)
         {
-            if (l.HasAdapter(newName)) throw new ArgumentException($"Layer '{path}' already has an adapter '{newName}'; nothing was changed.", nameof(newName));
-            foreach (var (adapter, _) in sources)
-                if (l.HasAdapter(adapter) && l.GetAdapter(adapter).UseDora)
-                    throw new ArgumentException($"AddWeightedAdapter: adapter '{adapter}' on layer '{path}' is a DoRA adapter; only plain LoRA adapters combine exactly.", nameof(sources));
+            if (l.CombineProblem(sources.Select(s => s.Adapter).Where(l.HasAdapter)) is { } problem)
+                throw new ArgumentException($"AddWeightedAdapter on layer '{path}': {problem}; nothing was changed.", nameof(sources));
         }
         foreach (var (_, l) in layers) l.AddWeightedAdapter(newName, sources.Where(s => l.HasAdapter(s.Adapter)).ToList());
     }
