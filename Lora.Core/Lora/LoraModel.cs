@@ -19,7 +19,7 @@ public static partial class LoraModel
     /// <exception cref="ArgumentException">No layer matches, a rank_pattern or alpha_pattern key selects no targeted layer,
     /// the adapter name exists already anywhere in the model, a LoRA layer is merged, a
     /// layer's rank (<see cref="LoraConfig.RankFor"/>) exceeds its min(in, out) (a larger rank cannot add expressiveness),
-    /// or a <see cref="LoraConfig.ModulesToSave"/> entry selects nothing, a LoRA target, or a module Lora cannot copy.</exception>
+    /// a PiSSA target whose weight holds NaN or ∞, or a <see cref="LoraConfig.ModulesToSave"/> entry selects nothing, a LoRA target, or a module Lora cannot copy.</exception>
     public static LoraReport ApplyLora(this Module model, LoraConfig config, string adapterName = "default", ulong seed = 0)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -45,6 +45,10 @@ public static partial class LoraModel
             if (r > max)
                 throw new ArgumentException($"LoRA rank {r}{(r == config.R ? "" : " (from rank_pattern)")} exceeds layer '{path}', a {layout}: the rank must be at most min(fan_in, out) = {max}.", nameof(config));
             _ = config.AlphaFor(path); // a pattern that cannot be matched fails here, before anything changes
+            // PiSSA runs an SVD of W and rewrites it: checked here, since a NaN or ∞ failing inside the loop below would
+            // leave the earlier layers wrapped and their weights rewritten (and ∞ gives NaN factors without failing).
+            if (config.Init == LoraInit.Pissa && NonFinite(layer) is { } bad)
+                throw new ArgumentException($"LoraConfig.Init = Pissa: layer '{path}' has {bad}; PiSSA needs the singular vectors of a finite weight.", nameof(config));
             if (config.UseDora && !(layer is LoraLayer { SupportsDora: true } || layer is Linear))
                 throw new ArgumentException($"LoraConfig.UseDora: DoRA is supported on Linear layers only, but target '{path}' is a {layout}.", nameof(config));
         }
@@ -93,6 +97,17 @@ public static partial class LoraModel
         var paths = model.LoraLayers().Where(l => l.Layer.HasAdapter(adapterName)).Select(l => l.Path)
             .Concat(model.ModulesToSaveLayers().Where(w => w.Layer.HasCopy(adapterName)).Select(w => w.Path)).ToList();
         return paths.Count == 0 ? null : string.Join(", ", paths);
+    }
+
+    /// <summary>"'name'[i] = value" for the first NaN or ±∞ of the weight PiSSA would decompose, or null.</summary>
+    static string? NonFinite(Module layer)
+    {
+        var w = layer is LoraLayer l ? l.BaseWeight : layer.NamedParameters().FirstOrDefault(p => p.Name == "weight").Parameter;
+        if (w is null) return null;
+        var data = w.Data;
+        for (int i = 0; i < data.Length; i++)
+            if (!float.IsFinite(data[i])) return $"'{w.Name}'[{i}] = {data[i].ToString(System.Globalization.CultureInfo.InvariantCulture)}";
+        return null;
     }
 
     static string LayersNote(LoraConfig config) => config.LayersToTransform is { } layers

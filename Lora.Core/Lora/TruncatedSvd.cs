@@ -28,7 +28,7 @@ public static class TruncatedSvd
 {
     /// <summary>Computes the top <paramref name="rank"/> singular triplets of <paramref name="w"/> (rows, cols).</summary>
     /// <exception cref="ArgumentException">Non-positive sizes, a rank outside [1, min(rows, cols)], a span of the
-    /// wrong length, iterations &lt; 0 or oversample &lt; 0.</exception>
+    /// wrong length, a NaN or ∞ element, iterations &lt; 0 or oversample &lt; 0.</exception>
     public static SvdResult Compute(ReadOnlySpan<float> w, int rows, int cols, int rank, ulong seed,
         int iterations = 16, int oversample = 8)
     {
@@ -38,6 +38,9 @@ public static class TruncatedSvd
             throw new ArgumentException($"TruncatedSvd: rank {rank} is outside [1, {Math.Min(rows, cols)}] for a ({rows}, {cols}) matrix.", nameof(rank));
         if (iterations < 0) throw new ArgumentException($"TruncatedSvd: iterations {iterations} must be ≥ 0.", nameof(iterations));
         if (oversample < 0) throw new ArgumentException($"TruncatedSvd: oversample {oversample} must be ≥ 0.", nameof(oversample));
+        for (int i = 0; i < w.Length; i++)
+            if (!float.IsFinite(w[i]))
+                throw new ArgumentException($"TruncatedSvd: w[{i / cols}, {i % cols}] = {w[i].ToString(System.Globalization.CultureInfo.InvariantCulture)}; the SVD of a matrix with NaN or ∞ is undefined.", nameof(w));
 
         int m = rows, n = cols, l = Math.Min(rank + oversample, Math.Min(m, n));
         var rng = new SeededRandom(seed);
