@@ -145,10 +145,12 @@ public class Tensor
     }
 
     /// <summary>Backpropagates from this tensor with the given seed gradient (same number of elements).</summary>
+    /// <exception cref="ObjectDisposedException">The tensor is an activation released by <see cref="Tape.Reset"/>.</exception>
     public void Backward(ReadOnlySpan<float> seed)
     {
         if (seed.Length != Length)
             throw new ArgumentException($"seed has {seed.Length} elements but {Describe()} has shape {Shape}.", nameof(seed));
+        if (_data == null) throw Released(); // a reset also clears RequiresGrad: say why, not "needs no gradient"
         if (!RequiresGrad)
             throw new InvalidOperationException($"{Describe()} does not require a gradient: no input requires one, or it was computed under Tape.NoGrad().");
         if (_tape == null)

@@ -17,9 +17,12 @@ public static class Im2Col
     {
         if (size <= 0 || kernel <= 0 || stride <= 0 || pad < 0)
             throw new ArgumentException($"conv geometry must be positive (pad ≥ 0): size = {size}, kernel = {kernel}, stride = {stride}, pad = {pad}.");
-        int span = size + 2 * pad - kernel;
+        long span = size + 2L * pad - kernel; // in 64 bits: a large pad must not wrap around
         if (span < 0) throw new ArgumentException($"kernel {kernel} is larger than the padded input {size} + 2·{pad}.");
-        return span / stride + 1;
+        long output = span / stride + 1;
+        if (output > int.MaxValue)
+            throw new ArgumentException($"output size {output} (size {size}, kernel {kernel}, stride {stride}, pad {pad}) exceeds int.MaxValue.");
+        return (int)output;
     }
 
     /// <summary>x: (c, h, w) → cols: (c·kh·kw, oh·ow).</summary>

@@ -14,7 +14,16 @@ namespace Lora.Kernels;
 public static unsafe class LoraNorms
 {
     /// <summary>Floats of scratch <see cref="RowNorms"/> needs: d·r + r·r (W·Aᵀ and A·Aᵀ).</summary>
-    public static int ScratchLength(int d, int r) => d * r + r * r;
+    /// <exception cref="ArgumentException">A negative size, or more than int.MaxValue floats (one span cannot hold
+    /// them; the product is formed in 64 bits so that it cannot wrap to a small length the kernel would overrun).</exception>
+    public static int ScratchLength(int d, int r)
+    {
+        if (d < 0 || r < 0) throw new ArgumentException($"RowNorms: W's rows {d} and rank {r} must be non-negative.");
+        long length = (long)d * r + (long)r * r;
+        if (length > int.MaxValue)
+            throw new ArgumentException($"RowNorms: the scratch for {d} rows and rank {r} (d·r + r·r = {length} floats) exceeds int.MaxValue.");
+        return (int)length;
+    }
 
     /// <summary>squares[i] = ‖W_i‖², the part of <see cref="RowNorms"/> that depends on W alone (a caller whose W is
     /// frozen may keep it between calls).</summary>

@@ -19,7 +19,7 @@ public static unsafe partial class Ops
         var y = tape.NewTensor(x.Shape.WithLast(outF));
         var yd = y.Data;
         // x: (m, in), w: (out, in), y: (m, out)
-        Gemm.Sgemm(Transpose.No, Transpose.Yes, m, outF, inF, 1f, x.Data, inF, weight.Data, inF, 0f, yd, outF);
+        Gemm.Sgemm(Transpose.No, Transpose.Yes, m, outF, inF, 1f, x.Data, Ld(inF), weight.Data, Ld(inF), 0f, yd, Ld(outF));
         if (bias != null) Elementwise.AddRow(m, outF, yd, bias.Data, yd);
         if (Tape.NeedsGrad(x, weight, bias))
         {
@@ -33,8 +33,8 @@ public static unsafe partial class Ops
     {
         int m = node.I0, inF = node.I1, outF = node.I2;
         var dy = node.Out.Grad;
-        if (Wants(node.A)) Gemm.Sgemm(Transpose.No, Transpose.No, m, inF, outF, 1f, dy, outF, node.B!.Data, inF, 1f, node.A!.Grad, inF);
-        if (Wants(node.B)) Gemm.Sgemm(Transpose.Yes, Transpose.No, outF, inF, m, 1f, dy, outF, node.A!.Data, inF, 1f, node.B!.Grad, inF);
+        if (Wants(node.A)) Gemm.Sgemm(Transpose.No, Transpose.No, m, inF, outF, 1f, dy, Ld(outF), node.B!.Data, Ld(inF), 1f, node.A!.Grad, Ld(inF));
+        if (Wants(node.B)) Gemm.Sgemm(Transpose.Yes, Transpose.No, outF, inF, m, 1f, dy, Ld(outF), node.A!.Data, Ld(inF), 1f, node.B!.Grad, Ld(inF));
         if (Wants(node.C)) Reductions.AddColumnSums(m, outF, dy, node.C!.Grad);
     }
 }

@@ -16,7 +16,7 @@ public static unsafe partial class Ops
         var tape = Tape.Current;
         var y = tape.NewTensor(a.Shape.WithLast(n));
         // a: (m, k), b: (k, n), y: (m, n)
-        Gemm.Sgemm(Transpose.No, Transpose.No, m, n, k, 1f, a.Data, k, b.Data, n, 0f, y.Data, n);
+        Gemm.Sgemm(Transpose.No, Transpose.No, m, n, k, 1f, a.Data, Ld(k), b.Data, Ld(n), 0f, y.Data, Ld(n));
         if (Tape.NeedsGrad(a, b))
         {
             ref var node = ref tape.Record(op, &MatMulBackward, y);
@@ -29,7 +29,11 @@ public static unsafe partial class Ops
     {
         int m = node.I0, k = node.I1, n = node.I2;
         var dy = node.Out.Grad;
-        if (Wants(node.A)) Gemm.Sgemm(Transpose.No, Transpose.Yes, m, k, n, 1f, dy, n, node.B!.Data, n, 1f, node.A!.Grad, k);
-        if (Wants(node.B)) Gemm.Sgemm(Transpose.Yes, Transpose.No, k, n, m, 1f, node.A!.Data, k, dy, n, 1f, node.B!.Grad, n);
+        if (Wants(node.A)) Gemm.Sgemm(Transpose.No, Transpose.Yes, m, k, n, 1f, dy, Ld(n), node.B!.Data, Ld(n), 1f, node.A!.Grad, Ld(k));
+        if (Wants(node.B)) Gemm.Sgemm(Transpose.Yes, Transpose.No, k, n, m, 1f, node.A!.Data, Ld(k), dy, Ld(n), 1f, node.B!.Grad, Ld(n));
     }
+
+    /// <summary>The leading dimension of a dense row-major matrix with this many columns: BLAS wants at least 1
+    /// even for zero columns (a zero-size product is then a valid no-op, or a zero fill of y when k = 0).</summary>
+    static int Ld(int cols) => Math.Max(1, cols);
 }

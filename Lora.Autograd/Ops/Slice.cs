@@ -11,8 +11,9 @@ public static unsafe partial class Ops
         const string op = "Slice";
         RequireRank(op, x, 1);
         int cols = x.Shape.Last;
-        if (start < 0 || length < 0 || start + length > cols)
-            throw new ArgumentException($"{op}: columns [{start}, {start + length}) are outside the last axis of {x.Describe()}.");
+        // length > cols − start rather than start + length > cols: the sum can wrap past int.MaxValue.
+        if (start < 0 || length < 0 || length > cols - start)
+            throw new ArgumentException($"{op}: columns [{start}, {(long)start + length}) are outside the last axis of {x.Describe()}.");
         var tape = Tape.Current;
         var y = tape.NewTensor(x.Shape.WithLast(length));
         int rows = x.Shape.Rows;

@@ -1,0 +1,123 @@
+using Lora.Autograd;
+using static Lora.Tests.Autograd.AutogradTestData;
+
+namespace Lora.Tests.Autograd;
+
+/// <summary>Edge cases a demanding user reaches through the public autograd API: zero-size dimensions, ranges whose
+/// ends overflow int, and tensors used after the tape released them.</summary>
+public class AutogradProbeTests
+{
+    const double U = 1.0 / (1 << 24);
+
+    public static TheoryData<int, int, int> ZeroSizeProducts => new()
+    {
+        { 2, 3, 4 }, // the ordinary case, so the reference below is known to agree when nothing is empty
+        { 2, 0, 4 }, // an empty inner dimension: y = 0 (MatMul) or y = bias (Linear), as in PyTorch
+        { 0, 3, 4 },
+        { 2, 3, 0 },
+        { 0, 0, 0 },
+    };
+
+    /// <summary>MatMul a (m, k)·b (k, n) and Linear x (m, k)·Wᵀ (W (n, k)) + bias, forward and backward, against a
+    /// double reference; every sum has at most k (or m) terms, so each element is within (k + 1)·u·Σ|terms|.</summary>
+    [Theory]
+    [MemberData(nameof(ZeroSizeProducts))]
+    public void MatMulAndLinearAcceptZeroSizeDimensions(int m, int k, int n)
+    {
+        Tape.Current.Reset();
+        var a = Leaf(new Shape(m, k), 1);
+        var b = Leaf(new Shape(k, n), 2);
+        var seed = Uniform(m * n, -1, 1, 3);
+        var y = Ops.MatMul(a, b);
+        Assert.Equal(new Shape(m, n), y.Shape);
+        CheckProduct(y.Data, m, n, k, (i, j, p) => (a.Data[i * k + p], b.Data[p * n + j]), bias: null);
+        y.Backward(seed);
+        CheckProduct(a.Grad, m, k, n, (i, p, j) => (seed[i * n + j], b.Data[p * n + j]), bias: null); // da = dy·bᵀ
+        CheckProduct(b.Grad, k, n, m, (p, j, i) => (a.Data[i * k + p], seed[i * n + j]), bias: null); // db = aᵀ·dy
+
+        Tape.Current.Reset();
+        var x = Leaf(new Shape(m, k), 4);
+        var w = Param("w", new Shape(n, k), 5);
+        var bias = Param("b", new Shape(n), 6);
+        var z = Ops.Linear(x, w, bias);
+        Assert.Equal(new Shape(m, n), z.Shape);
+        CheckProduct(z.Data, m, n, k, (i, j, p) => (x.Data[i * k + p], w.Data[j * k + p]), bias.Data.ToArray());
+        z.Backward(seed);
+        CheckProduct(x.Grad, m, k, n, (i, p, j) => (seed[i * n + j], w.Data[j * k + p]), bias: null);  // dx = dy·W
+        CheckProduct(w.Grad, n, k, m, (j, p, i) => (seed[i * n + j], x.Data[i * k + p]), bias: null);  // dW = dyᵀ·x
+        CheckProduct(bias.Grad, 1, n, m, (_, j, i) => (seed[i * n + j], 1f), bias: null);             // db = Σ_rows dy
+        Tape.Current.Reset();
+
+        // With an empty inner dimension only the bias moves y: its gradient is still checked against differences.
+        if (k == 0 && m > 0 && n > 0)
+        {
+            var x0 = Leaf(new Shape(m, 0), 7);
+            var w0 = Param("w0", new Shape(n, 0), 8);
+            var b0 = Param("b0", new Shape(n), 9);
+            AssertPasses(GradCheck.Run(() => Ops.Linear(x0, w0, b0), x0, w0, b0));
+        }
+    }
+
+    /// <summary>out (rows, cols)[i, j] = bias[j] + Σ_t f(i, j, t).a·f(i, j, t).b over t &lt; inner, in double.</summary>
+    static void CheckProduct(ReadOnlySpan<float> actual, int rows, int cols, int inner, Func<int, int, int, (float, float)> term, float[]? bias)
+    {
+        Assert.Equal(rows * cols, actual.Length);
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < cols; j++)
+            {
+                double sum = bias?[j] ?? 0, abs = Math.Abs(sum);
+                for (int t = 0; t < inner; t++)
+                {
+                    var (p, q) = term(i, j, t);
+                    sum += (double)p * q;
+                    abs += Math.Abs((double)p * q);
+                }
+                double tol = (inner + 2) * U * abs;
+                Assert.True(Math.Abs(actual[i * cols + j] - sum) <= tol,
+                    $"element ({i}, {j}) of ({rows}, {cols}): {actual[i * cols + j]} vs {sum}, tolerance {tol:E2}");
+            }
+    }
+
+    [Theory]
+    [InlineData(1, int.MaxValue)]       // 1 + int.MaxValue wraps to a negative end
+    [InlineData(3, int.MaxValue - 1)]
+    public void SliceRejectsARangeWhoseEndOverflows(int start, int length)
+    {
+        Tape.Current.Reset();
+        foreach (var shape in new[] { new Shape(5), new Shape(2, 5) })
+        {
+            var x = Leaf(shape, 1);
+            var e = Assert.ThrowsAny<ArgumentException>(() => Ops.Slice(x, start, length));
+            Assert.Contains("Slice", e.Message);
+            Assert.Contains(shape.ToString(), e.Message);
+            Assert.Contains($"[{start}, {(long)start + length})", e.Message);
+        }
+        Assert.Equal(0, Tape.Current.LiveTensorCount); // rejected before any storage was rented
+    }
+
+    [Fact]
+    public void BackwardOnAnActivationReleasedByResetSaysSo()
+    {
+        Tape.Current.Reset();
+        var x = Leaf(new Shape(3), 1);
+        var loss = Ops.Sum(Ops.Mul(x, x));
+        Tape.Current.Reset();
+        var e = Assert.Throws<ObjectDisposedException>(() => loss.Backward());
+        Assert.Contains("Tape.Reset", e.Message);
+        Assert.False(x.HasGrad);
+    }
+
+    [Fact]
+    public void InverseRowNormsRejectsARankWhoseScratchOverflowsInt()
+    {
+        // Before, d·r + r·r wrapped to a small positive length and the Gram product wrote r² floats past it.
+        Tape.Current.Reset();
+        const int r = 65537;
+        var w = Leaf(new Shape(1, 1), 1);
+        var a = Leaf(new Shape(r, 1), 2);
+        var b = Leaf(new Shape(1, r), 3);
+        var e = Assert.ThrowsAny<ArgumentException>(() => Ops.InverseRowNorms(w, a, b, 1f));
+        Assert.Contains($"rank {r}", e.Message);
+        Tape.Current.Reset();
+    }
+}
