@@ -23,13 +23,16 @@ public abstract class Optimizer
         ArgumentNullException.ThrowIfNull(slots);
         ArgumentNullException.ThrowIfNull(schedule);
         _slots = slots.ToArray();
+        for (int i = 0; i < _slots.Length; i++)
+            if (_slots[i] is null) throw new ArgumentException($"Optimizer slot {i} of {_slots.Length} is null.", nameof(slots));
         if (_slots.Length == 0) throw new ArgumentException("An optimizer needs at least one trainable parameter; none was given.", nameof(slots));
         var names = new HashSet<string>(StringComparer.Ordinal);
         foreach (var s in _slots)
             if (!names.Add(s.Name)) throw new ArgumentException($"Parameter '{s.Name}' was given to the optimizer twice.", nameof(slots));
         if (maxGradNorm is { } mn) GradientClipping.Coefficient(0, mn);
-        Schedule = schedule;
+        _schedule = schedule;
         MaxGradNorm = maxGradNorm;
+        foreach (var s in _slots) _maxLrScale = Math.Max(_maxLrScale, s.LrScale);
         GradientArena = PlaceGradients();
     }
 
@@ -55,7 +58,15 @@ public abstract class Optimizer
     public IReadOnlyList<OptimizerSlot> Slots => _slots;
 
     /// <summary>The learning rate as a function of the step.</summary>
-    public LearningRateSchedule Schedule { get; set; }
+    /// <exception cref="ArgumentNullException">Set to null.</exception>
+    public LearningRateSchedule Schedule
+    {
+        get => _schedule;
+        set => _schedule = value ?? throw new ArgumentNullException(nameof(value), "Optimizer.Schedule cannot be null.");
+    }
+
+    LearningRateSchedule _schedule;
+    readonly float _maxLrScale;
 
     /// <summary>The gradient-norm threshold, or null for no clipping.</summary>
     public double? MaxGradNorm { get; }
@@ -79,8 +90,14 @@ public abstract class Optimizer
     public long StateBytes => ParameterCount * StateFloatsPerParameter * sizeof(float);
 
     /// <summary>Applies one update to every slot from its current gradient (frozen parameters excepted).</summary>
+    /// <exception cref="InvalidOperationException">The schedule (a custom one) gave a learning rate that is NaN, negative,
+    /// or too large for float once multiplied by a slot's scale; nothing is changed.</exception>
     public void Step()
     {
+        // Read first: a bad rate must fail before the clipping below scales the gradients.
+        double lr = Schedule.At(StepCount);
+        if (!(lr >= 0 && float.IsFinite((float)(lr * _maxLrScale)) && float.IsFinite((float)lr)))
+            throw new InvalidOperationException($"The {Schedule.GetType().Name} schedule gave learning rate {lr.ToString("R", System.Globalization.CultureInfo.InvariantCulture)} for step {StepCount}; it must be ≥ 0 and finite in float (the largest slot scale is {_maxLrScale}).");
         if (MaxGradNorm is { } maxNorm)
         {
             double sum = 0;
@@ -99,7 +116,6 @@ public abstract class Optimizer
                 }
             }
         }
-        double lr = Schedule.At(StepCount);
         LastLearningRate = lr;
         StepCount++;
         BeginStep(StepCount);

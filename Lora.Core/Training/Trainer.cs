@@ -129,7 +129,8 @@ public sealed class Trainer
             history._epochs.Add(metrics);
             double monitored = o.EarlyStoppingMetric == EarlyStoppingMetric.Loss
                 ? (val?.Loss ?? metrics.TrainLoss) : -(val?.Accuracy ?? metrics.TrainAccuracy);
-            if (double.IsNaN(best) || monitored < best - o.MinDelta)
+            // A NaN metric (a diverged run with StopOnNonFiniteLoss off) is never an improvement, nor a first best.
+            if (!double.IsNaN(monitored) && (double.IsNaN(best) || monitored < best - o.MinDelta))
             {
                 best = monitored; sinceBest = 0; history.BestEpoch = epoch;
                 if (o.RestoreBestWeights) for (int i = 0; i < trainable.Length; i++) _optimizer.Slots[i].Value.CopyTo(trainable[i]);
@@ -147,13 +148,13 @@ public sealed class Trainer
 
     /// <summary>One training step on <paramref name="count"/> samples: returns the mean loss and the number of targets
     /// predicted correctly. Allocation-free in steady state.</summary>
-    /// <exception cref="ArgumentException">Buffers shorter than <paramref name="count"/> samples.</exception>
+    /// <exception cref="ArgumentException">A count or feature count below 1, or buffers shorter than <paramref name="count"/> samples.</exception>
     /// <exception cref="TrainingDivergedException">The loss was NaN or infinite (with
     /// <see cref="TrainerOptions.StopOnNonFiniteLoss"/>); the update was not applied.</exception>
     public (float Loss, int Correct) Step(ReadOnlySpan<float> features, ReadOnlySpan<int> labels, int count, int featureCount)
     {
-        if (count < 1 || features.Length < (long)count * featureCount || labels.Length < count)
-            throw new ArgumentException($"Step: {count} samples of {featureCount} features need {(long)count * featureCount} values and {count} labels; got {features.Length} and {labels.Length}.");
+        if (count < 1 || featureCount < 1 || features.Length < (long)count * featureCount || labels.Length < count)
+            throw new ArgumentException($"Step: {count} samples of {featureCount} features (both counts ≥ 1) need {(long)count * featureCount} values and {count} labels; got {features.Length} and {labels.Length}.");
         Objective.TargetsPerSample(featureCount);
         EnsureBuffers(Math.Max(count, _labels.Length), featureCount);
         return StepCore(features, labels, count, featureCount, 0, 0, 1f, update: true);

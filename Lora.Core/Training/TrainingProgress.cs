@@ -49,7 +49,7 @@ public sealed class TrainingHistory
     /// <summary>Every finished epoch, in order.</summary>
     public IReadOnlyList<EpochMetrics> Epochs => _epochs;
 
-    /// <summary>The epoch (from 1) with the best monitored metric, 0 if none ran.</summary>
+    /// <summary>The epoch (from 1) with the best monitored metric, 0 if none ran or every one was NaN.</summary>
     public int BestEpoch { get; internal set; }
 
     /// <summary>True when early stopping ended the run.</summary>
