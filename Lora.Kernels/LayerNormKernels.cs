@@ -35,6 +35,14 @@ public static class LayerNormKernels
         if (!beta.IsEmpty && beta.Length != d) throw new ArgumentException($"LayerNorm: beta has {beta.Length} elements, expected ({d}).", nameof(beta));
         if (y.Length != x.Length) throw new ArgumentException($"LayerNorm: y has {y.Length} elements, expected ({rows}, {d}).", nameof(y));
         if (!(eps >= 0f)) throw new ArgumentException($"LayerNorm: eps must be non-negative, got {eps}.", nameof(eps));
+        // y may be x (each row is read before it is written); any other sharing would overwrite rows not yet read.
+        const string k = "LayerNorm";
+        SpanOverlap.SameOrDisjoint(k, "y", y, "x", x);
+        SpanOverlap.Disjoint(k, "y", y, "gamma", gamma);
+        SpanOverlap.Disjoint(k, "y", y, "beta", beta);
+        NotShared(k, "mean", mean, x, y, gamma, beta);
+        NotShared(k, "rstd", rstd, x, y, gamma, beta);
+        SpanOverlap.Disjoint(k, "rstd", rstd, "mean", mean);
         for (int i = 0; i < rows; i++)
         {
             var xr = x.Slice(i * d, d);
@@ -59,6 +67,15 @@ public static class LayerNormKernels
         if (!dx.IsEmpty && dx.Length != x.Length) throw new ArgumentException($"LayerNorm.Backward: dx has {dx.Length} elements, expected ({rows}, {d}).", nameof(dx));
         if (!dgamma.IsEmpty && dgamma.Length != d) throw new ArgumentException($"LayerNorm.Backward: dgamma has {dgamma.Length} elements, expected ({d}).", nameof(dgamma));
         if (!dbeta.IsEmpty && dbeta.Length != d) throw new ArgumentException($"LayerNorm.Backward: dbeta has {dbeta.Length} elements, expected ({d}).", nameof(dbeta));
+        // dx may be x or dy (each row is read before it is written); dγ and dβ are written while every row is read.
+        const string k = "LayerNorm.Backward";
+        SpanOverlap.SameOrDisjoint(k, "dx", dx, "x", x);
+        SpanOverlap.SameOrDisjoint(k, "dx", dx, "dy", dy);
+        NotShared(k, "dx", dx, gamma, mean, rstd, default);
+        NotShared(k, "dgamma", dgamma, x, dy, dx, dbeta);
+        NotShared(k, "dgamma", dgamma, gamma, mean, rstd, default);
+        NotShared(k, "dbeta", dbeta, x, dy, dx, gamma);
+        NotShared(k, "dbeta", dbeta, mean, rstd, default, default);
         for (int i = 0; i < rows; i++)
         {
             var xr = x.Slice(i * d, d);
@@ -85,6 +102,14 @@ public static class LayerNormKernels
                 dxr[j] += rho * (g - meanG - xhat * meanGx);
             }
         }
+    }
+
+    /// <summary>Throws if <paramref name="output"/> overlaps any of the four spans (empty ones overlap nothing).</summary>
+    static void NotShared(string kernel, string name, ReadOnlySpan<float> output, ReadOnlySpan<float> s0, ReadOnlySpan<float> s1,
+        ReadOnlySpan<float> s2, ReadOnlySpan<float> s3)
+    {
+        if (SpanOverlap.Overlaps(output, s0) || SpanOverlap.Overlaps(output, s1) || SpanOverlap.Overlaps(output, s2) || SpanOverlap.Overlaps(output, s3))
+            throw new ArgumentException($"{kernel}: {name} ({output.Length} elements) shares memory with another operand; only y (dx) may be x (x or dy) itself.", name);
     }
 
     static void CheckCommon(int rows, int d, int xLength, ReadOnlySpan<float> gamma, int meanLength, int rstdLength)

@@ -3,6 +3,8 @@ namespace Lora.Kernels;
 /// <summary>Shape checks for <see cref="LoraGemm"/>; every message names the offending shapes.</summary>
 internal static class LoraArguments
 {
+    const string Kernel = "LoraGemm";
+
     public static void CheckForward(int n, int d, int k, int r, ReadOnlySpan<float> x, ReadOnlySpan<float> xDrop,
         PackedShape w, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> bias, Span<float> h, Span<float> y)
     {
@@ -14,6 +16,31 @@ internal static class LoraArguments
         if (!bias.IsEmpty && bias.Length != d) throw new ArgumentException($"bias has {bias.Length} elements, expected ({d}).", nameof(bias));
         Need("h", h.Length, n, r);
         Need("y", y.Length, n, d);
+        // The fused GEMMs read x, A and B while they write h and y: a shared buffer gives wrong numbers, not an error.
+        ForwardReads("y", y, x, xDrop, a, b, bias);
+        ForwardReads("h", h, x, xDrop, a, b, bias);
+        SpanOverlap.Disjoint(Kernel, "h", h, "y", y);
+    }
+
+    /// <summary>The dropout forward's xDrop (n, k) is written before x, A and B are read: it must overlap none of
+    /// the other operands.</summary>
+    public static void CheckDropOutput(ReadOnlySpan<float> x, ReadOnlySpan<float> xDrop, ReadOnlySpan<float> a, ReadOnlySpan<float> b,
+        ReadOnlySpan<float> bias, ReadOnlySpan<float> h, ReadOnlySpan<float> y)
+    {
+        ForwardReads("xDrop", xDrop, x, default, a, b, bias);
+        SpanOverlap.Disjoint(Kernel, "xDrop", xDrop, "h", h);
+        SpanOverlap.Disjoint(Kernel, "xDrop", xDrop, "y", y);
+    }
+
+    static void ForwardReads(string name, ReadOnlySpan<float> output, ReadOnlySpan<float> x, ReadOnlySpan<float> xDrop,
+        ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> bias)
+    {
+        if (output.IsEmpty) return;
+        SpanOverlap.Disjoint(Kernel, name, output, "x", x);
+        SpanOverlap.Disjoint(Kernel, name, output, "xDrop", xDrop);
+        SpanOverlap.Disjoint(Kernel, name, output, "a", a);
+        SpanOverlap.Disjoint(Kernel, name, output, "b", b);
+        SpanOverlap.Disjoint(Kernel, name, output, "bias", bias);
     }
 
     public static void CheckBackward(int n, int d, int k, int r, ReadOnlySpan<float> x, ReadOnlySpan<float> xDrop,
@@ -33,6 +60,41 @@ internal static class LoraArguments
         if (!dB.IsEmpty) Need("dB", dB.Length, d, r);
         if (!dBias.IsEmpty && dBias.Length != d) throw new ArgumentException($"dBias has {dBias.Length} elements, expected ({d}).", nameof(dBias));
         if (!dW.IsEmpty) Need("dW", dW.Length, d, k);
+        // Every output (and the scratch g, read again for dx and dA) is written while the inputs are still read.
+        ReadOnlySpan<float> g = r > 0 && (!dx.IsEmpty || !dA.IsEmpty) ? scratch : default; // only then is it written
+        BackwardReads("scratch", g, x, xDrop, a, b, h, dy);
+        BackwardReads("dx", dx, x, xDrop, a, b, h, dy);
+        BackwardReads("dA", dA, x, xDrop, a, b, h, dy);
+        BackwardReads("dB", dB, x, xDrop, a, b, h, dy);
+        BackwardReads("dBias", dBias, x, xDrop, a, b, h, dy);
+        BackwardReads("dW", dW, x, xDrop, a, b, h, dy);
+        SpanOverlap.Disjoint(Kernel, "dx", dx, "scratch", g);
+        SpanOverlap.Disjoint(Kernel, "dA", dA, "scratch", g);
+        SpanOverlap.Disjoint(Kernel, "dB", dB, "scratch", g);
+        SpanOverlap.Disjoint(Kernel, "dBias", dBias, "scratch", g);
+        SpanOverlap.Disjoint(Kernel, "dW", dW, "scratch", g);
+        SpanOverlap.Disjoint(Kernel, "dA", dA, "dx", dx);
+        SpanOverlap.Disjoint(Kernel, "dB", dB, "dx", dx);
+        SpanOverlap.Disjoint(Kernel, "dB", dB, "dA", dA);
+        SpanOverlap.Disjoint(Kernel, "dBias", dBias, "dx", dx);
+        SpanOverlap.Disjoint(Kernel, "dBias", dBias, "dA", dA);
+        SpanOverlap.Disjoint(Kernel, "dBias", dBias, "dB", dB);
+        SpanOverlap.Disjoint(Kernel, "dW", dW, "dx", dx);
+        SpanOverlap.Disjoint(Kernel, "dW", dW, "dA", dA);
+        SpanOverlap.Disjoint(Kernel, "dW", dW, "dB", dB);
+        SpanOverlap.Disjoint(Kernel, "dW", dW, "dBias", dBias);
+    }
+
+    static void BackwardReads(string name, ReadOnlySpan<float> output, ReadOnlySpan<float> x, ReadOnlySpan<float> xDrop,
+        ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> h, ReadOnlySpan<float> dy)
+    {
+        if (output.IsEmpty) return;
+        SpanOverlap.Disjoint(Kernel, name, output, "x", x);
+        SpanOverlap.Disjoint(Kernel, name, output, "xDrop", xDrop);
+        SpanOverlap.Disjoint(Kernel, name, output, "a", a);
+        SpanOverlap.Disjoint(Kernel, name, output, "b", b);
+        SpanOverlap.Disjoint(Kernel, name, output, "h", h);
+        SpanOverlap.Disjoint(Kernel, name, output, "dy", dy);
     }
 
     /// <summary>The (d, k) of a weight, packed or not.</summary>

@@ -45,6 +45,7 @@ public static class LoraGemm
         }
         LoraArguments.CheckForward(n, d, k, r, x, default, w, a, b, bias, h, y);
         LoraArguments.Need("xDrop", xDrop.Length, n, k);
+        LoraArguments.CheckDropOutput(x, xDrop, a, b, bias, h, y);
         DropoutKernels.Mask(dropout.Seed, 0, dropout.P, xDrop);
         Elementwise.Multiply(x, xDrop, xDrop);
         LoraGemmFused.Forward(n, d, k, r, scale, x, xDrop, w, a, b, bias, h, y);

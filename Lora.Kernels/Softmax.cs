@@ -20,6 +20,9 @@ public static class Softmax
     {
         Check("Softmax.Backward", rows, cols, y.Length, dx.Length);
         if (dy.Length != y.Length) throw new ArgumentException($"Softmax.Backward: dy has {dy.Length} elements, expected ({rows}, {cols}).", nameof(dy));
+        // In place (dx being dy or y) is exact: a row's dot product is taken before its elements are written.
+        SpanOverlap.SameOrDisjoint("Softmax.Backward", "dx", dx, "y", y);
+        SpanOverlap.SameOrDisjoint("Softmax.Backward", "dx", dx, "dy", dy);
         for (int i = 0; i < rows; i++)
         {
             var yr = y.Slice(i * cols, cols);
@@ -33,6 +36,7 @@ public static class Softmax
     /// <summary>
     /// probs = softmax(logits) row-wise; returns the mean over rows of −log probs[i, labels[i]], computed stably as
     /// m + log Σ e^(x − m) − x_label and averaged in double. logits, probs (rows, cols); labels (rows) in [0, cols).
+    /// probs may be logits (in place).
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">A label outside [0, cols), naming its row.</exception>
     public static float CrossEntropyForward(int rows, int cols, ReadOnlySpan<float> logits, ReadOnlySpan<int> labels, Span<float> probs)
@@ -46,6 +50,7 @@ public static class Softmax
     public static void CrossEntropyBackward(int rows, int cols, ReadOnlySpan<float> probs, ReadOnlySpan<int> labels, float scale, Span<float> dlogits)
     {
         Check("CrossEntropyBackward", rows, cols, probs.Length, dlogits.Length);
+        SpanOverlap.SameOrDisjoint("CrossEntropyBackward", "dlogits", dlogits, "probs", probs);
         CheckLabels(rows, cols, labels);
         for (int i = 0; i < rows; i++)
         {
@@ -58,19 +63,22 @@ public static class Softmax
     static void Forward(int rows, int cols, ReadOnlySpan<float> x, Span<float> y, bool vector)
     {
         Check("Softmax.Forward", rows, cols, x.Length, y.Length);
+        SpanOverlap.SameOrDisjoint("Softmax.Forward", "y", y, "x", x); // a shifted y would overwrite rows not yet read
         for (int i = 0; i < rows; i++) Row(x.Slice(i * cols, cols), y.Slice(i * cols, cols), vector);
     }
 
     static float CrossEntropyForward(int rows, int cols, ReadOnlySpan<float> logits, ReadOnlySpan<int> labels, Span<float> probs, bool vector)
     {
         Check("CrossEntropyForward", rows, cols, logits.Length, probs.Length);
+        SpanOverlap.SameOrDisjoint("CrossEntropyForward", "probs", probs, "logits", logits);
         CheckLabels(rows, cols, labels);
         double total = 0;
         for (int i = 0; i < rows; i++)
         {
             var xr = logits.Slice(i * cols, cols);
+            float picked = xr[labels[i]]; // read before the row is softmaxed, which overwrites it when probs is logits
             float logSum = Row(xr, probs.Slice(i * cols, cols), vector);
-            total += logSum - xr[labels[i]];
+            total += logSum - picked;
         }
         return rows == 0 ? 0f : (float)(total / rows);
     }

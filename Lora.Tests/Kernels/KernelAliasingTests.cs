@@ -1,0 +1,136 @@
+using Lora.Kernels;
+using static Lora.Tests.Kernels.KernelTestData;
+
+namespace Lora.Tests.Kernels;
+
+/// <summary>Outputs that share memory with inputs: where a kernel works in place the result equals the
+/// out-of-place one bit for bit; every other overlap is an <see cref="ArgumentException"/> naming both spans, never
+/// a silently wrong result (the kernels write rows and GEMM tiles before they have read everything).</summary>
+public class KernelAliasingTests
+{
+    const int N = 4, D = 24, K = 24, R = 4; // d = k so that y and dx can be laid over x and dy
+    const float S = 0.5f;
+
+    static PackedWeight Packed()
+    {
+        var w = new PackedWeight(D, K);
+        w.Pack(Uniform(D * K, -1, 1, 1));
+        return w;
+    }
+
+    static void Rejects(string output, string input, Action call)
+    {
+        var e = Assert.Throws<ArgumentException>(call);
+        Assert.Contains(output, e.Message);
+        Assert.Contains(input, e.Message);
+        Assert.Contains("overlap", e.Message);
+    }
+
+    [Fact]
+    public void LoraGemmForwardRejectsOutputsOverOperands()
+    {
+        var w = Packed();
+        float[] a = Uniform(R * K, -1, 1, 2), b = Uniform(D * R, -1, 1, 3), x = Uniform(N * K, -1, 1, 4);
+        Rejects("y (96 elements)", "x (96 elements)", () => LoraGemm.Forward(N, D, K, R, S, x, default, w, a, b, default, new float[N * R], x));
+        Rejects("h (16 elements)", "x (96 elements)", () => LoraGemm.Forward(N, D, K, R, S, x, default, w, a, b, default, x.AsSpan(8, N * R), new float[N * D]));
+        var hy = new float[N * D + N * R];
+        Rejects("h (16 elements)", "y (96 elements)", () => LoraGemm.Forward(N, D, K, R, S, x, default, w, a, b, default, hy.AsSpan(N * D - 1, N * R), hy.AsSpan(0, N * D)));
+        var ab = new float[R * K + D * R];
+        Rejects("y (96 elements)", "a (96 elements)", () => LoraGemm.Forward(N, D, K, R, S, x, default, w, ab.AsSpan(0, R * K), b, default, new float[N * R], ab.AsSpan(1, N * D)));
+        // With dropout the kernel writes x ⊙ mask first: over x it would destroy the input of the base GEMM.
+        var x2 = (float[])x.Clone();
+        Rejects("xDrop (96 elements)", "x (96 elements)", () => LoraGemm.Forward(N, D, K, R, S, x2, x2, w, a, b, default, new float[N * R], new float[N * D], new LoraDropout(0.25f, 7)));
+        Assert.Equal(x, x2); // rejected before anything was written
+    }
+
+    [Fact]
+    public void LoraGemmBackwardRejectsOutputsOverOperandsAndEachOther()
+    {
+        var w = Packed();
+        float[] a = Uniform(R * K, -1, 1, 2), b = Uniform(D * R, -1, 1, 3), x = Uniform(N * K, -1, 1, 4);
+        float[] h = Uniform(N * R, -1, 1, 5), dy = Uniform(N * D, -1, 1, 6);
+        void Call(Span<float> scratch, Span<float> dx, Span<float> dA, Span<float> dB, ReadOnlySpan<float> dyIn) =>
+            LoraGemm.Backward(N, D, K, R, S, x, default, w, a, b, h, dyIn, scratch, dx, dA, dB, default, default, false);
+        Rejects("dx (96 elements)", "dy (96 elements)", () => Call(new float[N * R], dy, default, default, dy));
+        Rejects("scratch (16 elements)", "dy (96 elements)", () => Call(dy.AsSpan(0, N * R), new float[N * K], default, default, dy));
+        var grads = new float[R * K + D * R];
+        Rejects("dB (96 elements)", "dA (96 elements)", () => Call(new float[N * R], default, grads.AsSpan(0, R * K), grads.AsSpan(R * K - 1, D * R), dy));
+        var xCopy = (float[])x.Clone();
+        Rejects("dA (96 elements)", "x (96 elements)", () => LoraGemm.Backward(N, D, K, R, S, xCopy, default, w, a, b, h, dy, new float[N * R],
+            default, xCopy, default, default, default, true));
+        Assert.Equal(x, xCopy);
+        // The scratch is written only when dx or dA is wanted: otherwise it is not an output and may be anything.
+        var dB = new float[D * R];
+        Call(dy.AsSpan(0, N * R), default, default, dB, dy);
+        var expected = new float[D * R];
+        Call(default, default, default, expected, dy);
+        Assert.Equal(expected, dB);
+    }
+
+    [Fact]
+    public void SoftmaxWorksInPlaceAndRejectsAPartialOverlap()
+    {
+        const int rows = 3, cols = 5;
+        float[] x = Uniform(rows * cols, -3, 3, 1), dy = Uniform(rows * cols, -1, 1, 2);
+        var y = new float[rows * cols];
+        Softmax.Forward(rows, cols, x, y);
+        var inPlace = (float[])x.Clone();
+        Softmax.Forward(rows, cols, inPlace, inPlace);
+        Assert.Equal(y, inPlace);
+        var shifted = new float[rows * cols + cols];
+        x.CopyTo(shifted, 0);
+        Rejects("y (15 elements)", "x (15 elements)", () => Softmax.Forward(rows, cols, shifted.AsSpan(0, rows * cols), shifted.AsSpan(cols)));
+
+        var dx = new float[rows * cols];
+        Softmax.Backward(rows, cols, y, dy, dx);
+        var dyInPlace = (float[])dy.Clone(); // dx += …, with dx being dy itself
+        Softmax.Backward(rows, cols, y, dyInPlace, dyInPlace);
+        for (int i = 0; i < dx.Length; i++) Assert.Equal(dy[i] + dx[i], dyInPlace[i]);
+        var dyShifted = new float[rows * cols + 1];
+        dy.CopyTo(dyShifted, 0);
+        Rejects("dx (15 elements)", "dy (15 elements)", () => Softmax.Backward(rows, cols, y, dyShifted.AsSpan(0, rows * cols), dyShifted.AsSpan(1)));
+    }
+
+    [Fact]
+    public void CrossEntropyInPlaceGivesTheSameLossAndProbabilities()
+    {
+        const int rows = 4, cols = 6;
+        float[] logits = Uniform(rows * cols, -4, 4, 3);
+        int[] labels = [5, 0, 3, 3];
+        var probs = new float[rows * cols];
+        float loss = Softmax.CrossEntropyForward(rows, cols, logits, labels, probs);
+        var inPlace = (float[])logits.Clone();
+        float lossInPlace = Softmax.CrossEntropyForward(rows, cols, inPlace, labels, inPlace); // was −log of a probability, not of a logit
+        Assert.Equal(loss, lossInPlace);
+        Assert.Equal(probs, inPlace);
+        var shifted = new float[rows * cols + 2];
+        Rejects("probs (24 elements)", "logits (24 elements)", () => Softmax.CrossEntropyForward(rows, cols, shifted.AsSpan(2), labels, shifted.AsSpan(0, rows * cols)));
+        Rejects("dlogits (24 elements)", "probs (24 elements)", () => Softmax.CrossEntropyBackward(rows, cols, shifted.AsSpan(2), labels, 0.25f, shifted.AsSpan(0, rows * cols)));
+    }
+
+    [Fact]
+    public void LayerNormWorksInPlaceAndRejectsOtherSharing()
+    {
+        const int rows = 3, d = 10;
+        float[] x = Uniform(rows * d, -2, 2, 4), gamma = Uniform(d, 0.5, 1.5, 5), beta = Uniform(d, -1, 1, 6), dy = Uniform(rows * d, -1, 1, 7);
+        float[] y = new float[rows * d], mean = new float[rows], rstd = new float[rows];
+        LayerNormKernels.Forward(rows, d, 1e-5f, x, gamma, beta, y, mean, rstd);
+        var inPlace = (float[])x.Clone();
+        LayerNormKernels.Forward(rows, d, 1e-5f, inPlace, gamma, beta, inPlace, new float[rows], new float[rows]);
+        Assert.Equal(y, inPlace);
+        var buf = new float[rows * d + d];
+        Rejects("y (30 elements)", "x (30 elements)", () => LayerNormKernels.Forward(rows, d, 1e-5f, buf.AsSpan(0, rows * d), gamma, beta, buf.AsSpan(d), mean, rstd));
+        Assert.Contains("mean", Assert.Throws<ArgumentException>(() =>
+            LayerNormKernels.Forward(rows, d, 1e-5f, x, gamma, beta, y, y.AsSpan(rows * d - rows), rstd)).Message);
+
+        float[] dx = new float[rows * d], dg = new float[d], db = new float[d];
+        LayerNormKernels.Backward(rows, d, x, gamma, mean, rstd, dy, dx, dg, db);
+        var dyInPlace = (float[])dy.Clone();
+        LayerNormKernels.Backward(rows, d, x, gamma, mean, rstd, dyInPlace, dyInPlace, default, default);
+        for (int i = 0; i < dx.Length; i++) Assert.Equal(dy[i] + dx[i], dyInPlace[i]);
+        var dyCopy = (float[])dy.Clone();
+        Assert.Contains("dgamma", Assert.Throws<ArgumentException>(() =>
+            LayerNormKernels.Backward(rows, d, x, gamma, mean, rstd, dyCopy, default, dyCopy.AsSpan(d, d), default)).Message);
+        Assert.Equal(dy, dyCopy);
+    }
+}
