@@ -11,7 +11,7 @@ namespace Lora.Kernels;
 /// |n̂² − n²| ≤ (k + 4)·2⁻²⁴·‖M_i‖², and |n̂ − n| ≤ that / (n̂ + n) + 2⁻²⁴·n. The expansion loses relative accuracy
 /// only when the update nearly cancels the row (n ≪ ‖M_i‖); a negative rounded square is clamped to 0.
 /// </remarks>
-public static unsafe class LoraNorms
+public static unsafe partial class LoraNorms
 {
     /// <summary>Floats of scratch <see cref="RowNorms"/> needs: d·r + r·r (W·Aᵀ and A·Aᵀ).</summary>
     /// <exception cref="ArgumentException">A negative size, or more than int.MaxValue floats (one span cannot hold
@@ -65,21 +65,24 @@ public static unsafe class LoraNorms
             wa.Clear();
             gram.Clear();
         }
-        double s = scale;
         for (int i = 0; i < d; i++)
+            norms[i] = Combine(r, scale, rowSquares.IsEmpty ? Reductions.Dot(w.Slice(i * k, k), w.Slice(i * k, k)) : rowSquares[i],
+                wa.Slice(i * r, r), 1, gram, b.Slice(i * r, r));
+    }
+
+    // ‖W_i‖² + 2s·Σ_t (W·Aᵀ)_it·B_it + s²·B_i·(A·Aᵀ)·B_iᵀ in double, then √ (a negative rounded square clamped to 0).
+    // wa holds row i's r thin-product values at stride waStride (1 for W·Aᵀ (d, r), d for A·T (r, d)).
+    static float Combine(int r, float scale, double square, ReadOnlySpan<float> wa, int waStride, ReadOnlySpan<float> gram, ReadOnlySpan<float> bi)
+    {
+        double s = scale, cross = 0, quad = 0;
+        for (int t = 0; t < r; t++)
         {
-            var row = w.Slice(i * k, k);
-            double cross = 0, quad = 0;
-            for (int t = 0; t < r; t++)
-            {
-                double bt = b[i * r + t], gb = 0;
-                cross += wa[i * r + t] * bt;
-                for (int u = 0; u < r; u++) gb += gram[t * r + u] * (double)b[i * r + u];
-                quad += bt * gb;
-            }
-            double square = (rowSquares.IsEmpty ? Reductions.Dot(row, row) : rowSquares[i]) + 2 * s * cross + s * s * quad;
-            norms[i] = (float)Math.Sqrt(Math.Max(square, 0));
+            double bt = bi[t], gb = 0;
+            cross += wa[t * waStride] * bt;
+            for (int u = 0; u < r; u++) gb += gram[t * r + u] * (double)bi[u];
+            quad += bt * gb;
         }
+        return (float)Math.Sqrt(Math.Max(square + 2 * s * cross + s * s * quad, 0));
     }
 
     /// <summary>Scalar twin and test oracle of <see cref="RowNorms"/>: the row W_i + s·B_i·A formed element by element
@@ -102,10 +105,16 @@ public static unsafe class LoraNorms
         }
     }
 
-    static void Check(int d, int k, int r, ReadOnlySpan<float> w, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> norms)
+    static void Check(int d, int k, int r, ReadOnlySpan<float> w, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> norms,
+        bool transposed = false)
     {
-        if (d < 0 || k < 0 || r < 0) throw new ArgumentException($"RowNorms: W ({d}, {k}) and rank {r} must be non-negative.");
+        if (d < 0 || k < 0 || r < 0) throw new ArgumentException($"{Op(transposed)}: {Weight(d, k, transposed)} and rank {r} must be non-negative.");
         if (w.Length < (long)d * k || a.Length < (long)r * k || b.Length < (long)d * r || norms.Length < d)
-            throw new ArgumentException($"RowNorms: W has {w.Length} floats (needs ({d}, {k})), A {a.Length} (needs ({r}, {k})), B {b.Length} (needs ({d}, {r})), norms {norms.Length} (needs {d}).");
+            throw new ArgumentException($"{Op(transposed)}: {(transposed ? 'T' : 'W')} has {w.Length} floats (needs {Weight(d, k, transposed)[2..]}), A {a.Length} (needs ({r}, {k})), B {b.Length} (needs ({d}, {r})), norms {norms.Length} (needs {d}).");
     }
+
+    // Built only when a check fails: the kernels allocate nothing per call.
+    static string Op(bool transposed) => transposed ? "ColumnNorms" : "RowNorms";
+
+    static string Weight(int d, int k, bool transposed) => transposed ? $"T ({k}, {d})" : $"W ({d}, {k})";
 }

@@ -178,9 +178,6 @@ internal static class TrainVerb
             var config = new LoraConfig { TargetModules = [target] };
             if (!paths.Any(config.Targets))
                 throw new UsageException($"--targets: '{target}' selects no layer of the {task.Name} model (its adaptable layers: {string.Join(", ", paths)}).");
-            // Found here rather than after pretraining, where ApplyLora would refuse it.
-            if (options.UseDora && layers.FirstOrDefault(l => config.Targets(l.Path) && l.Layer is not Lora.Core.Modules.Linear) is { Path: { } p, Layer: { } m })
-                throw new UsageException($"--dora: DoRA adapts Linear layers only, but --targets '{target}' selects {p}, a {m.GetType().Name}.");
         }
     }
 

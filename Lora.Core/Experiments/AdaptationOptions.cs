@@ -50,7 +50,7 @@ public sealed record AdaptationOptions
     public int Rank { get; init; } = 8;
     /// <summary>LoRA alpha (scale s = alpha / r).</summary>
     public double Alpha { get; init; } = 16;
-    /// <summary>DoRA instead of plain LoRA (<see cref="Lora.LoraConfig.UseDora"/>; Linear targets only).</summary>
+    /// <summary>DoRA instead of plain LoRA (<see cref="Lora.LoraConfig.UseDora"/>).</summary>
     public bool UseDora { get; init; }
     /// <summary>Modules LoRA adapts (names or patterns, see <see cref="Lora.LoraConfig.TargetModules"/>).</summary>
     public IReadOnlyList<string> Targets { get; init; } = ["layers.0"];

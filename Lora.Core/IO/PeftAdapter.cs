@@ -212,16 +212,16 @@ public sealed class PeftAdapter
         catch (RegexMatchTimeoutException e) { throw Corrupt(file, "rank_pattern", $"a key takes too long to match '{path}'", e); }
     }
 
-    /// <summary>A module's DoRA magnitude: required with use_dora, of shape (out), on Linear layers only.</summary>
+    /// <summary>A module's DoRA magnitude: required with use_dora, one value per output in PEFT's shape for the layer
+    /// kind (<see cref="PeftFactorLayout.ShapeOfMagnitude"/>).</summary>
     static TensorData? MagnitudeOf(PeftAdapterConfig config, IReadOnlyDictionary<string, TensorData> magnitudes, string path,
         TensorData a, TensorData b, bool embedding, string file)
     {
         if (!config.UseDora) return null;
         string q = Quote(KeyPrefix + path + PeftLoraWeights.MagnitudeSuffix);
-        if (embedding || a.Shape.Length != 2)
-            throw Corrupt(file, q, $"use_dora on the {(embedding ? "embedding" : "convolution")} '{path}': Lora supports DoRA on Linear layers only");
         if (!magnitudes.TryGetValue(path, out var m)) throw Corrupt(file, q, "missing key: use_dora is true but the module has no magnitude vector");
-        if (!m.HasShape(b.Shape[0])) throw Corrupt(file, q, $"has shape {TensorData.FormatShape(m.Shape)}, expected ({b.Shape[0]}), one per output of lora_B");
+        if (PeftFactorLayout.FromFactors(embedding, a.Shape, b.Shape) is { } layout && !m.HasShape(layout.ShapeOfMagnitude))
+            throw Corrupt(file, q, $"has shape {TensorData.FormatShape(m.Shape)}, expected {TensorData.FormatShape(layout.ShapeOfMagnitude)}, one per output of lora_B");
         return m;
     }
 

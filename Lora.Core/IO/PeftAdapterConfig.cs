@@ -22,7 +22,7 @@ public enum PeftBias
 /// <para>Lora writes the fields PEFT writes (keys sorted, two-space indent, like PEFT's <c>json.dumps(indent=2,
 /// sort_keys=True)</c>) and reads any file PEFT writes for a plain LoRA adapter, ignoring fields it does not use.
 /// Features whose tensors Lora cannot apply are refused rather than silently dropped: <c>fan_in_fan_out</c>,
-/// <c>lora_bias</c>, <c>use_dora</c> on other than Linear layers, and any field of a feature that changes what the
+/// <c>lora_bias</c>, and any field of a feature that changes what the
 /// adapter computes (<c>target_parameters</c>, <c>alora_invocation_tokens</c>, <c>use_qalora</c>, …: see
 /// <c>PeftExclusions</c>). <c>exclude_modules</c> is honoured as PEFT does (<see cref="ExcludeModules"/>). <c>modules_to_save</c> names modules trained in full (see <see cref="ModulesToSave"/>).</para>
 /// <para>The scale applied to B·A of the module at <c>path</c> is s = alpha / r, or alpha / √r with
@@ -58,7 +58,7 @@ public sealed record PeftAdapterConfig
     /// <summary>Rank-stabilised scaling, alpha / √r.</summary>
     public bool UseRsLora { get; init; }
 
-    /// <summary>PEFT's <c>use_dora</c>: every module also has a magnitude vector, <c>lora_magnitude_vector</c> (out).</summary>
+    /// <summary>PEFT's <c>use_dora</c>: every module also has a magnitude vector, <c>lora_magnitude_vector</c>, one value per output ((1, out, 1, 1) for a convolution).</summary>
     public bool UseDora { get; init; }
 
     /// <summary>Which biases the adapter carries.</summary>

@@ -71,6 +71,10 @@ public sealed class PeftFactorLayout
     /// <summary>B's tensor shape for rank <paramref name="rank"/>.</summary>
     public int[] ShapeOfB(int rank) => [Out, rank, .. OutTrail];
 
+    /// <summary>A DoRA magnitude's tensor shape, one value per output: (out) for a Linear layer and an embedding
+    /// (its width), (1, out, 1, 1) for a convolution (PEFT keeps the norm's keepdim shape there).</summary>
+    public int[] ShapeOfMagnitude => OutTrail.Count == 0 ? [Out] : [1, Out, .. OutTrail];
+
     /// <summary>A's key for the module at <paramref name="modulePath"/>, with PEFT's <c>base_model.model.</c> prefix.</summary>
     public string KeyA(string modulePath) => KeyOf(modulePath, Embedding, a: true);
 

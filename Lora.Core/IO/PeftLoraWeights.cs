@@ -8,7 +8,7 @@ public sealed class PeftLoraWeights
     /// <param name="embedding">True for an embedding table's factors (keys <c>lora_embedding_A</c>/<c>_B</c>).</param>
     /// <exception cref="ArgumentException">The shapes describe no layer kind: A (r, in) / B (out, r) for a Linear or an
     /// embedding, A (r, in, kh, kw) / B (out, r, 1, 1) for a convolution, with equal r &gt; 0 and no empty dimension.</exception>
-    /// <param name="magnitude">A DoRA adapter's magnitude vector (out), or null.</param>
+    /// <param name="magnitude">A DoRA adapter's magnitude, (out) or a convolution's (1, out, 1, 1), or null.</param>
     public PeftLoraWeights(string modulePath, TensorData a, TensorData b, bool embedding = false, TensorData? magnitude = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(modulePath);
@@ -17,8 +17,8 @@ public sealed class PeftLoraWeights
         Layout = PeftFactorLayout.FromFactors(embedding, a.Shape, b.Shape) ?? throw new ArgumentException(
             $"LoRA '{modulePath}': A {TensorData.FormatShape(a.Shape)} and B {TensorData.FormatShape(b.Shape)} must be (r, in) and (out, r)" +
             (embedding ? " for an embedding" : ", or (r, in, kh, kw) and (out, r, 1, 1) for a convolution,") + " with r > 0.");
-        if (magnitude != null && !magnitude.HasShape(b.Shape[0]))
-            throw new ArgumentException($"LoRA '{modulePath}': the DoRA magnitude {TensorData.FormatShape(magnitude.Shape)} must be ({b.Shape[0]}), one per output of B {TensorData.FormatShape(b.Shape)}.");
+        if (magnitude != null && !magnitude.HasShape(Layout.ShapeOfMagnitude))
+            throw new ArgumentException($"LoRA '{modulePath}': the DoRA magnitude {TensorData.FormatShape(magnitude.Shape)} must be {TensorData.FormatShape(Layout.ShapeOfMagnitude)}, one per output of B {TensorData.FormatShape(b.Shape)}.");
         ModulePath = modulePath;
         A = a;
         B = b;
@@ -28,7 +28,7 @@ public sealed class PeftLoraWeights
     /// <summary>PEFT's DoRA key suffix: the magnitude of the module at <c>path</c> is <c>base_model.model.{path}.lora_magnitude_vector</c>.</summary>
     public const string MagnitudeSuffix = ".lora_magnitude_vector";
 
-    /// <summary>DoRA's magnitude vector (out), or null for plain LoRA.</summary>
+    /// <summary>DoRA's magnitude (see <see cref="PeftFactorLayout.ShapeOfMagnitude"/>), or null for plain LoRA.</summary>
     public TensorData? Magnitude { get; }
 
     /// <summary>The magnitude's key in the adapter file.</summary>

@@ -56,7 +56,7 @@ public static class LoraAdapterFiles
         var modules = layers.Select(l => new PeftLoraWeights(l.Path,
             new TensorData("lora_A", l.Layer.Layout.ShapeOfA(l.Adapter.Rank), l.Adapter.A.ToArray()),
             new TensorData("lora_B", l.Layer.Layout.ShapeOfB(l.Adapter.Rank), l.Adapter.B.ToArray()), l.Layer.Layout.Embedding,
-            l.Adapter.Magnitude is { } m ? new TensorData("lora_magnitude_vector", [m.Length], m.ToArray()) : null));
+            l.Adapter.Magnitude is { } m ? new TensorData("lora_magnitude_vector", l.Layer.Layout.ShapeOfMagnitude, m.ToArray()) : null));
         var biases = new Dictionary<string, TensorData>(StringComparer.Ordinal);
         if (first.Bias == LoraBias.LoraOnly)
             foreach (var (path, layer, _) in layers)

@@ -80,10 +80,10 @@ public sealed record LoraConfig
     /// <summary>Rank-stabilised scaling s = alpha/√r instead of alpha/r (default false).</summary>
     public bool UseRsLora { get; init; }
 
-    /// <summary>DoRA, weight-decomposed LoRA (PEFT's <c>use_dora</c>; default false): each targeted Linear layer's weight
-    /// becomes m ⊙ (W + s·B·A)/‖W + s·B·A‖ per output row, with a trained magnitude m that starts at ‖W‖ (so the
-    /// model's output is unchanged at first). Linear layers only; the norm is a constant in the backward, as in
-    /// the paper's §4.3 and in PEFT.</summary>
+    /// <summary>DoRA, weight-decomposed LoRA (PEFT's <c>use_dora</c>; default false): each targeted layer's weight
+    /// becomes m ⊙ (W + s·B·A)/‖W + s·B·A‖ per output — per row of a Linear's W, per output channel of a convolution,
+    /// per embedding dimension of a table — with a trained magnitude m that starts at that norm (so the model's output
+    /// is unchanged at first). The norm is a constant in the backward, as in the paper's §4.3 and in PEFT.</summary>
     public bool UseDora { get; init; }
 
     /// <summary>How A and B start (default <see cref="LoraInit.KaimingUniform"/>).</summary>

@@ -11,6 +11,8 @@ namespace Lora.Core.Lora;
 /// (out, in, k, k), <c>base_layer.bias</c>, <c>lora_A.{adapter}.weight</c> (r, in, k, k) and
 /// <c>lora_B.{adapter}.weight</c> (out, r, 1, 1); seen flat, A is (r, in·k·k) and B (out, r), so ΔW = s·B·A on the
 /// kernel viewed as (out, in·k·k) and merging is <see cref="LoraLayer"/>'s default.</para>
+/// <para>A DoRA adapter (<see cref="LoraAdapter.UseDora"/>) rescales each output channel by m/‖W + s·B·A‖, the norm
+/// over that channel's whole filter (in, k, k) and its magnitude stored as PEFT stores it, (1, out, 1, 1).</para>
 /// <para>The first active adapter runs on the fused kernel (<see cref="Ops.LoraConv2d"/>: the image columns are
 /// unfolded once and shared by W and A); further active adapters add their terms through plain convolutions. A
 /// trainable W (full fine-tuning) gets its gradient from the same fused op.</para>
@@ -46,6 +48,7 @@ public sealed class LoraConv2d : LoraLayer
     protected override Tensor ForwardAdapted(Tensor x, ReadOnlySpan<LoraAdapter> active)
     {
         var conv = BaseLayer;
+        if (ActiveDora(active) is { } dora) return ForwardDora(x, dora);
         var a0 = active[0];
         var y = Ops.LoraConv2d(x, conv.Weight, a0.A, a0.B, conv.Bias, a0.Scale, conv.Stride, conv.Padding, DropoutOf(a0), NextSeed(a0));
         for (int i = 1; i < active.Length; i++)
@@ -56,5 +59,24 @@ public sealed class LoraConv2d : LoraLayer
             y = Ops.Add(y, Ops.Scale(Ops.Conv2d(h, ad.B), ad.Scale));        // B as a 1×1 convolution
         }
         return y;
+    }
+
+    // DoRA as PEFT runs it on a convolution: y = c ⊙ (conv(x, W) + s·B(A(x))) + b per output channel, c = m/‖W + s·B·A‖
+    // over each output filter (the norm a constant), written as the fused op without its bias, rescaled. With dropout
+    // in training, PEFT feeds the dropped x̃ to the LoRA term and to the rescaled base:
+    // y = conv(x, W) + b + (c − 1) ⊙ conv(x̃, W) + c ⊙ s·B(A(x̃)).
+    Tensor ForwardDora(Tensor x, LoraAdapter ad)
+    {
+        var conv = BaseLayer;
+        var c = DoraScale(ad); // (out)
+        if (DropoutOf(ad) > 0)
+        {
+            var dropped = Ops.Dropout(x, ad.Dropout, NextSeed(ad));
+            var fused = Ops.LoraConv2d(dropped, conv.Weight, ad.A, ad.B, null, ad.Scale, conv.Stride, conv.Padding);
+            var droppedBase = Ops.Conv2d(dropped, conv.Weight, null, conv.Stride, conv.Padding);
+            var rescaled = Ops.Sub(Ops.ChannelAffine(fused, c), droppedBase);
+            return Ops.Add(Ops.Conv2d(x, conv.Weight, conv.Bias, conv.Stride, conv.Padding), rescaled);
+        }
+        return Ops.ChannelAffine(Ops.LoraConv2d(x, conv.Weight, ad.A, ad.B, null, ad.Scale, conv.Stride, conv.Padding), c, conv.Bias);
     }
 }

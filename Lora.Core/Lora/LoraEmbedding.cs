@@ -15,6 +15,9 @@ namespace Lora.Core.Lora;
 /// <para>Initialisation (PEFT's <c>reset_lora_parameters</c> for embeddings): A = 0 and B ~ N(0, 1), for both the
 /// default and the Gaussian init, so a new adapter leaves the output unchanged. PiSSA takes the top singular triplets
 /// of Tᵀ (dim, num) — exactly PEFT's Linear PiSSA on the transposed table — and leaves T minus their delta.</para>
+/// <para><b>DoRA</b> (<see cref="LoraAdapter.UseDora"/>), as PEFT runs it on an embedding: y = c ⊙ (T[id, :] +
+/// s·(A[:, id])ᵀ·Bᵀ) with c = m/‖Tᵀ + s·B·A‖ per embedding dimension — the norm of each column of the adapted table
+/// (<see cref="Ops.InverseColumnNorms"/>), a constant of the backward — and m (dim).</para>
 /// <para><b>Dropout</b>: PEFT creates the configured <c>lora_dropout</c> module for an embedding layer but never applies
 /// it in the forward (dropping ids, or entries of a one-hot input, would not be the same regularizer anyway). We
 /// follow PEFT: a config's dropout is accepted and kept on the adapter (so it is saved in the adapter config), and
@@ -105,8 +108,10 @@ public sealed class LoraEmbedding : LoraLayer
     /// <inheritdoc/>
     protected override Tensor ForwardAdapted(Tensor x, ReadOnlySpan<LoraAdapter> active)
     {
+        var dora = ActiveDora(active);
         var a0 = active[0];
         var y = Ops.LoraEmbedding(x, BaseLayer.Weight, a0.A, a0.B, a0.Scale);
+        if (dora != null) return Ops.Mul(y, DoraScale(dora)); // a DoRA adapter is active alone
         for (int i = 1; i < active.Length; i++)
             y = Ops.Add(y, Ops.LoraEmbedding(x, null, active[i].A, active[i].B, active[i].Scale));
         return y;
@@ -120,7 +125,9 @@ public sealed class LoraEmbedding : LoraLayer
     {
         var active = AdaptersInForward();
         if (active.IsEmpty) return Ops.Embedding(ids, BaseLayer.Weight);
+        var dora = ActiveDora(active);
         var y = Ops.LoraEmbedding(ids, BaseLayer.Weight, active[0].A, active[0].B, active[0].Scale);
+        if (dora != null) return Ops.Mul(y, DoraScale(dora));
         for (int i = 1; i < active.Length; i++)
             y = Ops.Add(y, Ops.LoraEmbedding(ids, null, active[i].A, active[i].B, active[i].Scale));
         return y;

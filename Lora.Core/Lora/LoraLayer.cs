@@ -47,14 +47,13 @@ public abstract partial class LoraLayer : Module
     /// <summary>Rows of the flat B (FanOut, r): a linear layer's outputs, a convolution's output channels, an embedding's width.</summary>
     public abstract int FanOut { get; }
 
-    /// <summary>Whether this layer type takes DoRA adapters (<see cref="LoraAdapter.UseDora"/>); only Linear layers do.</summary>
-    public virtual bool SupportsDora => false;
-
     /// <summary>The largest useful rank, min(FanIn, FanOut): a larger one cannot add expressiveness.</summary>
     public int MaxRank => Math.Min(FanIn, FanOut);
 
     /// <summary>The tensor shapes and file keys of this layer's factors (PEFT's layout).</summary>
-    public PeftFactorLayout Layout => LoraLayerTypes.LayoutOf(BaseLayer)!;
+    public PeftFactorLayout Layout => _layout ??= LoraLayerTypes.LayoutOf(BaseLayer)!; // shapes never change; the forward asks
+
+    PeftFactorLayout? _layout;
 
     /// <summary>Every adapter, in the order added.</summary>
     public IReadOnlyList<LoraAdapter> Adapters => _adapters;

@@ -9,8 +9,7 @@ public abstract partial class LoraLayer
     /// <summary>Adds an adapter with the given flat factors (copied), A (rank, FanIn) and B (FanOut, rank), and makes it
     /// active. With <paramref name="useDora"/> it is a DoRA adapter whose magnitude starts at ‖W + s·B·A‖ per output
     /// row, so the layer's output is unchanged by adding it.</summary>
-    /// <exception cref="ArgumentException">A duplicate or invalid name, wrong lengths, bad alpha or dropout, or DoRA on a
-    /// layer that does not support it.</exception>
+    /// <exception cref="ArgumentException">A duplicate or invalid name, wrong lengths, or bad alpha or dropout.</exception>
     /// <exception cref="InvalidOperationException">The layer is merged: a merged layer's forward is the base layer's, so
     /// the new active adapter would be left out until an unmerge (call <see cref="Unmerge"/> first).</exception>
     public LoraAdapter AddAdapter(string name, int rank, double alpha, bool useRsLora, double dropout,
@@ -34,8 +33,6 @@ public abstract partial class LoraLayer
         CheckFactorLengths(rank, a.Length, b.Length, name);
         if (!(double.IsFinite(alpha) && alpha > 0)) throw new ArgumentException($"Adapter '{name}': alpha {alpha} must be finite and positive.", nameof(alpha));
         if (!(dropout >= 0 && dropout < 1)) throw new ArgumentException($"Adapter '{name}': dropout {dropout} must be in [0, 1).", nameof(dropout));
-        if (useDora && !SupportsDora)
-            throw new ArgumentException($"Adapter '{name}': DoRA is supported on Linear layers only, not on a {Layout}.", nameof(useDora));
         if (IsMerged && !whileMerged)
             throw new InvalidOperationException(
                 $"Cannot add adapter '{name}' to LoRA layer '{BaseWeight.Name}' while it is merged: its forward is the merged base layer's and would leave the new adapter out. Call Unmerge() first.");
@@ -50,8 +47,8 @@ public abstract partial class LoraLayer
         {
             float scale = LoraAdapter.ScaleOf(alpha, rank, useRsLora);
             var norms = new float[FanOut];
-            LoraNorms.RowNorms(FanOut, FanIn, rank, scale, BaseWeight.Data, a, b, new float[LoraNorms.ScratchLength(FanOut, rank)], norms);
-            magnitude = new Parameter(NameOfMagnitude(name), norms, new Shape(FanOut));
+            DoraNorms(rank, scale, a, b, norms);
+            magnitude = new Parameter(NameOfMagnitude(name), norms, new Shape(layout.ShapeOfMagnitude));
             RegisterParameter(magnitude.Name, magnitude);
         }
         var adapter = new LoraAdapter(name, pa, pb, magnitude, alpha, useRsLora, (float)dropout, seed);

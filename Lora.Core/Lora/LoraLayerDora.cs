@@ -1,6 +1,12 @@
+using Lora.Autograd;
+using Lora.Kernels;
+
 namespace Lora.Core.Lora;
 
-// DoRA's share of LoraLayer: the rule that a DoRA adapter is active alone, and its merge and unmerge.
+// DoRA's share of LoraLayer: the norms, the rule that a DoRA adapter is active alone, and its merge and unmerge. The
+// weight is seen as (FanOut, FanIn) — a Linear's W, a convolution's kernel flattened per output channel, or an
+// embedding table's transpose — and the norm is taken per output: per row of W, per output channel, per embedding
+// dimension (PEFT's get_weight_norm for the three layer kinds).
 public abstract partial class LoraLayer
 {
     /// <summary>Why these adapters cannot be active together, or null. A DoRA adapter rescales each output row of the
@@ -14,18 +20,82 @@ public abstract partial class LoraLayer
             : $"DoRA adapter '{dora.Name}' must be the only active adapter, but [{string.Join(", ", adapters.Select(a => a.Name))}] were chosen";
     }
 
-    /// <summary>W ← (m/n) ⊙ (W + s·B·A) row by row, n = ‖W + s·B·A‖ (kept for <see cref="DoraUnmerge"/>).</summary>
+    /// <summary>The DoRA adapter a forward runs, when one is active: null for plain LoRA adapters.</summary>
+    /// <exception cref="InvalidOperationException">A DoRA adapter active with others (e.g. added on top of an active set).</exception>
+    protected LoraAdapter? ActiveDora(ReadOnlySpan<LoraAdapter> active)
+    {
+        foreach (var a in active)
+        {
+            if (!a.UseDora) continue;
+            if (active.Length > 1 && DoraConflict(active.ToArray()) is { } conflict)
+                throw new InvalidOperationException($"Layer '{BaseWeight.Name}': {conflict}.");
+            return a;
+        }
+        return null;
+    }
+
+    /// <summary>c = m / ‖W + s·ΔW‖ per output (FanOut), the norm a constant of the backward.</summary>
+    /// <param name="rowSquares">‖W_i‖² kept by a layer whose W is frozen (Linear), or empty.</param>
+    protected Tensor DoraScale(LoraAdapter ad, ReadOnlySpan<float> rowSquares = default)
+    {
+        var w = BaseWeight;
+        var inverse = Layout.Embedding
+            ? Ops.InverseColumnNorms(w, ad.A, ad.B, ad.Scale)
+            : Ops.InverseRowNorms(w, ad.A, ad.B, ad.Scale, rowSquares);
+        var m = ad.Magnitude!;
+        return Ops.Mul(m.Shape.Rank == 1 ? m : Ops.Reshape(m, new Shape(FanOut)), inverse); // (FanOut)
+    }
+
+    /// <summary>norms[i] = ‖W_i + s·(B·A)_i‖ on the (FanOut, FanIn) view of the base weight, for flat factors.</summary>
+    internal void DoraNorms(int rank, float scale, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> norms)
+    {
+        var w = BaseWeight.Data;
+        if (Layout.Embedding)
+            LoraNorms.ColumnNorms(FanOut, FanIn, rank, scale, w, a, b, new float[LoraNorms.ColumnScratchLength(FanOut, rank)], norms);
+        else
+            LoraNorms.RowNorms(FanOut, FanIn, rank, scale, w, a, b, new float[LoraNorms.ScratchLength(FanOut, rank)], norms);
+    }
+
+    /// <summary>W ← (m/n) ⊙ (W + s·ΔW) per output, n = ‖W + s·ΔW‖ (kept for <see cref="DoraUnmerge"/>, as PEFT caches
+    /// it: the merged weight no longer tells it).</summary>
+    /// <exception cref="InvalidOperationException">A zero magnitude on an output with a nonzero norm: the merged output
+    /// would be 0 and could not be unmerged.</exception>
     void DoraMerge(LoraAdapter a)
     {
         var norms = new float[FanOut];
-        LoraMath.DoraMerge(BaseWeight.Data, FanOut, FanIn, a.Rank, a.Scale, a.A.Data, a.B.Data, a.Magnitude!.Data, norms, BaseWeight.Name);
+        DoraNorms(a.Rank, a.Scale, a.A.Data, a.B.Data, norms);
+        var m = a.Magnitude!.Data;
+        for (int i = 0; i < norms.Length; i++)
+            if (m[i] == 0 && norms[i] != 0)
+                throw new InvalidOperationException($"DoRA merge of '{BaseWeight.Name}': output {i} has magnitude 0 and norm {norms[i]}; the merged weight there would be 0 and could not be unmerged.");
+        AddDelta(a, +1f);
+        var factors = new float[FanOut];
+        for (int i = 0; i < factors.Length; i++) factors[i] = norms[i] == 0 ? 0f : m[i] / norms[i];
+        ScaleOutputs(factors);
         a.MergedNorms = norms;
     }
 
-    /// <summary>W ← W·(n/m) − s·B·A with the norms of the merge.</summary>
+    /// <summary>W ← W·(n/m) − s·ΔW with the norms of the merge (an output merged to 0 by a zero norm comes back as
+    /// −s·ΔW, which is what it was).</summary>
     void DoraUnmerge(LoraAdapter a)
     {
-        LoraMath.DoraUnmerge(BaseWeight.Data, FanOut, FanIn, a.Rank, a.Scale, a.A.Data, a.B.Data, a.Magnitude!.Data, a.MergedNorms!);
+        var norms = a.MergedNorms!;
+        var m = a.Magnitude!.Data;
+        var factors = new float[FanOut];
+        for (int i = 0; i < factors.Length; i++) factors[i] = norms[i] == 0 ? 0f : norms[i] / m[i];
+        ScaleOutputs(factors);
+        AddDelta(a, -1f);
         a.MergedNorms = null;
+    }
+
+    // Multiplies output i of the (FanOut, FanIn) view by factors[i]: rows of W, or columns of a transposed table.
+    void ScaleOutputs(ReadOnlySpan<float> factors)
+    {
+        var w = BaseWeight.Data;
+        int outs = FanOut, ins = FanIn;
+        if (Layout.Embedding)
+            for (int j = 0; j < ins; j++) Elementwise.Multiply(w.Slice(j * outs, outs), factors, w.Slice(j * outs, outs));
+        else
+            for (int i = 0; i < outs; i++) Elementwise.Scale(w.Slice(i * ins, ins), factors[i], w.Slice(i * ins, ins));
     }
 }

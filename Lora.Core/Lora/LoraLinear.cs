@@ -44,9 +44,6 @@ public sealed class LoraLinear : LoraLayer
     public override Parameter? BaseBias => BaseLayer.Bias;
 
     /// <inheritdoc/>
-    public override bool SupportsDora => true;
-
-    /// <inheritdoc/>
     public override int FanIn => BaseLayer.InFeatures;
 
     /// <inheritdoc/>
@@ -105,7 +102,7 @@ public sealed class LoraLinear : LoraLayer
     {
         var w = BaseLayer.Weight;
         var bias = BaseLayer.Bias;
-        if (AnyDora(active)) return ForwardDora(x, active);
+        if (ActiveDora(active) is { } dora) return ForwardDora(x, dora);
         Tensor y;
         int first;
         if (w.Frozen)
@@ -129,22 +126,13 @@ public sealed class LoraLinear : LoraLayer
         return y;
     }
 
-    static bool AnyDora(ReadOnlySpan<LoraAdapter> active)
-    {
-        foreach (var a in active) if (a.UseDora) return true;
-        return false;
-    }
-
     // DoRA: y = c ⊙ (x·Wᵀ + s·(x·Aᵀ)·Bᵀ) + b with c = m/‖W + s·B·A‖ per output, the norm a constant (PEFT's
     // c·(base + s·lora) written as one fused product). With dropout in training, PEFT feeds the dropped input x̃ to
     // both the LoRA term and the rescaled base: y = x·Wᵀ + b + (c − 1) ⊙ x̃·Wᵀ + c ⊙ s·(x̃·Aᵀ)·Bᵀ.
-    Tensor ForwardDora(Tensor x, ReadOnlySpan<LoraAdapter> active)
+    Tensor ForwardDora(Tensor x, LoraAdapter ad)
     {
-        if (active.Length > 1 && DoraConflict(active.ToArray()) is { } conflict) // e.g. AddAdapter on top of an active set
-            throw new InvalidOperationException($"Layer '{BaseWeight.Name}': {conflict}.");
-        var ad = active[0];
         var w = BaseLayer.Weight;
-        var c = Ops.Mul(ad.Magnitude!, Ops.InverseRowNorms(w, ad.A, ad.B, ad.Scale, w.Frozen ? RowSquares() : default)); // (out)
+        var c = DoraScale(ad, w.Frozen ? RowSquares() : default); // (out)
         if (DropoutOf(ad) > 0)
         {
             var dropped = Ops.Dropout(x, ad.Dropout, NextSeed(ad));

@@ -16,50 +16,6 @@ public static class LoraMath
         Gemm.Sgemm(Transpose.No, Transpose.No, d, k, r, sign * scale, b, r, a, k, 1f, w, k);
     }
 
-    /// <summary>DoRA merge: W ← (m/n) ⊙ (W + s·B·A) row by row, with n = ‖W + s·B·A‖ per row, the norms the forward
-    /// uses (<see cref="LoraNorms.RowNorms"/>), returned in <paramref name="norms"/> for <see cref="DoraUnmerge"/>.</summary>
-    /// <remarks>Each element gets the error of <see cref="AddDelta"/>, then one rounded product by m/n (itself
-    /// carrying the norm's relative error). A zero norm gives a zero row, as in the forward.</remarks>
-    /// <exception cref="InvalidOperationException">A zero magnitude on a row with a nonzero norm: the merged row would
-    /// be 0 and the weight could not be unmerged; nothing is changed.</exception>
-    public static void DoraMerge(Span<float> w, int d, int k, int r, float scale, ReadOnlySpan<float> a, ReadOnlySpan<float> b,
-        ReadOnlySpan<float> magnitude, Span<float> norms, string weightName)
-    {
-        Check(w, d, k, r, a, b);
-        CheckRows(d, magnitude, norms);
-        LoraNorms.RowNorms(d, k, r, scale, w, a, b, new float[LoraNorms.ScratchLength(d, r)], norms);
-        for (int i = 0; i < d; i++)
-            if (magnitude[i] == 0 && norms[i] != 0)
-                throw new InvalidOperationException($"DoRA merge of '{weightName}': row {i} has magnitude 0 and norm {norms[i]}; the merged row would be 0 and could not be unmerged.");
-        AddDelta(w, d, k, r, scale, a, b, +1f);
-        for (int i = 0; i < d; i++)
-        {
-            float c = norms[i] == 0 ? 0f : magnitude[i] / norms[i];
-            Elementwise.Scale(w.Slice(i * k, k), c, w.Slice(i * k, k));
-        }
-    }
-
-    /// <summary>Undoes <see cref="DoraMerge"/> with its norms: W ← W·(n/m) − s·B·A row by row (a zero norm's row, merged
-    /// to 0, comes back as −s·B·A, which is what it was).</summary>
-    public static void DoraUnmerge(Span<float> w, int d, int k, int r, float scale, ReadOnlySpan<float> a, ReadOnlySpan<float> b,
-        ReadOnlySpan<float> magnitude, ReadOnlySpan<float> norms)
-    {
-        Check(w, d, k, r, a, b);
-        CheckRows(d, magnitude, norms);
-        for (int i = 0; i < d; i++)
-        {
-            float inv = norms[i] == 0 ? 0f : norms[i] / magnitude[i];
-            Elementwise.Scale(w.Slice(i * k, k), inv, w.Slice(i * k, k));
-        }
-        AddDelta(w, d, k, r, scale, a, b, -1f);
-    }
-
-    static void CheckRows(int d, ReadOnlySpan<float> magnitude, ReadOnlySpan<float> norms)
-    {
-        if (magnitude.Length != d || norms.Length != d)
-            throw new ArgumentException($"DoRA: magnitude has {magnitude.Length} and norms {norms.Length} elements, expected {d} (one per output row).");
-    }
-
     /// <summary>PiSSA: from W's top-r singular triplets, A = √S·Vᵀ/√s and B = U·√S/√s (so s·B·A = U·S·Vᵀ), and
     /// W ← W − s·B·A, the residual. The layer's output is unchanged up to rounding.</summary>
     /// <remarks>The returned A and B are freshly computed; W is modified in place. See <see cref="TruncatedSvd"/>.</remarks>

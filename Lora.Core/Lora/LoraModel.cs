@@ -49,8 +49,6 @@ public static partial class LoraModel
             // leave the earlier layers wrapped and their weights rewritten (and ∞ gives NaN factors without failing).
             if (config.Init == LoraInit.Pissa && NonFinite(layer) is { } bad)
                 throw new ArgumentException($"LoraConfig.Init = Pissa: layer '{path}' has {bad}; PiSSA needs the singular vectors of a finite weight.", nameof(config));
-            if (config.UseDora && !(layer is LoraLayer { SupportsDora: true } || layer is Linear))
-                throw new ArgumentException($"LoraConfig.UseDora: DoRA is supported on Linear layers only, but target '{path}' is a {layout}.", nameof(config));
         }
         // Every layer's active set changes (the new adapter becomes the model's active one), which a merged layer cannot.
         if (model.LoraLayers().FirstOrDefault(l => l.Layer.IsMerged) is { Path: { } mergedPath })

@@ -4,7 +4,7 @@ using Lora.Core.IO;
 namespace Lora.Tests.Cli;
 
 /// <summary><c>lora train --dora</c>: the run adapts with DoRA and writes a DoRA adapter that eval and merge read;
-/// a non-Linear target is refused before any training.</summary>
+/// on the cnn its convolutions get PEFT's (1, out, 1, 1) magnitudes.</summary>
 public class TrainDoraTests
 {
     [Fact]
@@ -35,17 +35,22 @@ public class TrainDoraTests
     }
 
     [Fact]
-    public void DoraOnAConvolutionTargetIsAUsageErrorBeforeTraining()
+    public void DoraOnTheCnnAdaptsTheConvolutionsWithPeftsMagnitudeShape()
     {
         string root = CliHarness.TempDir();
         try
         {
-            var (code, output, err) = CliHarness.Run(["train", "--model", "cnn", "--out", Path.Combine(root, "run"), "--quiet", "--dora"]);
-            Assert.Equal(2, code);
-            Assert.Equal("", output);
-            Assert.Contains("--dora: DoRA adapts Linear layers only", err);
-            Assert.Single(err.TrimEnd('\n').Split('\n'));
-            Assert.False(Directory.Exists(Path.Combine(root, "run")));
+            string run = Path.Combine(root, "run");
+            var (code, output, err) = CliHarness.Run(["train", "--model", "cnn", "--out", run, "--base-epochs", "1", "--epochs", "1",
+                "--full-epochs", "1", "--quiet", "--dora", "--hidden", "4,8"]);
+            Assert.True(code == 0, err);
+            Assert.Contains("DoRA (r=", output);
+            var adapter = PeftAdapter.Load(Path.Combine(run, "adapter"));
+            Assert.True(adapter.Config.UseDora);
+            var conv = adapter.Modules.First(m => m.A.Shape.Length == 4);
+            Assert.Equal([1, conv.B.Shape[0], 1, 1], conv.Magnitude!.Shape);
+            var (evalCode, _, evalErr) = CliHarness.Run("eval", "--model", Path.Combine(run, "base"), "--adapter", Path.Combine(run, "adapter"));
+            Assert.True(evalCode == 0, evalErr);
         }
         finally { Directory.Delete(root, true); }
     }

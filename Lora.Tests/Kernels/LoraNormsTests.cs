@@ -69,4 +69,50 @@ public class LoraNormsTests
         e = Assert.Throws<ArgumentException>(() => LoraNorms.RowNorms(4, 3, 2, 1f, new float[12], new float[6], new float[8], new float[11], new float[4]));
         Assert.Contains("scratch", e.Message);
     }
+
+    /// <summary>The transposed case (an embedding table T (k, d)): the same bound, the columns of T + s·(B·A)ᵀ.</summary>
+    [Theory]
+    [InlineData(0, 5, 3)]
+    [InlineData(3, 0, 2)]
+    [InlineData(1, 1, 1)]
+    [InlineData(5, 7, 0)]
+    [InlineData(17, 31, 3)]
+    [InlineData(9, 32, 8)]
+    [InlineData(40, 33, 4)]
+    [InlineData(33, 70, 8)]
+    public void ColumnNormsFastAndScalarMatchMathNet(int d, int k, int r)
+    {
+        const float s = 1.75f;
+        float[] t = Uniform(k * d, -1, 1, d + 5), a = Uniform(r * k, -0.5, 0.5, k + 6), b = Uniform(d * r, -0.5, 0.5, r + 7);
+        var T = Matrix<double>.Build.Dense(k, d, (j, i) => t[j * d + i]);
+        var A = Matrix<double>.Build.Dense(r, k, (i, c) => a[i * k + c]);
+        var B = Matrix<double>.Build.Dense(d, r, (i, c) => b[i * r + c]);
+        var V = r == 0 ? T : T + s * (B * A).Transpose();
+        var M = r == 0 ? T.PointwiseAbs() : T.PointwiseAbs() + s * (B.PointwiseAbs() * A.PointwiseAbs()).Transpose();
+        var expected = new double[d];
+        var tol = new double[d];
+        var tight = new double[d];
+        for (int i = 0; i < d; i++)
+        {
+            expected[i] = V.Column(i).L2Norm();
+            double m = M.Column(i).L2Norm();
+            tol[i] = (k + 4) * Eps * m * m / Math.Max(expected[i], 1e-300) + 2 * Eps * expected[i] + 1e-300;
+            tight[i] = 2 * Eps * expected[i] + 1e-300;
+        }
+        var fast = new float[d];
+        LoraNorms.ColumnNorms(d, k, r, s, t, a, b, new float[LoraNorms.ColumnScratchLength(d, r)], fast);
+        Close(fast, expected, tol, "ColumnNorms");
+        var scalar = new float[d];
+        LoraNorms.ColumnNormsReference(d, k, r, s, t, a, b, scalar);
+        Close(scalar, expected, tight, "ColumnNormsReference");
+    }
+
+    [Fact]
+    public void ColumnNormsRejectShortSpansNamingT()
+    {
+        var e = Assert.Throws<ArgumentException>(() => LoraNorms.ColumnNorms(4, 3, 2, 1f, new float[11], new float[6], new float[8], new float[20], new float[4]));
+        Assert.Contains("ColumnNorms: T has 11", e.Message);
+        e = Assert.Throws<ArgumentException>(() => LoraNorms.ColumnNorms(4, 3, 2, 1f, new float[12], new float[6], new float[8], new float[15], new float[4]));
+        Assert.Contains("scratch has 15", e.Message);
+    }
 }

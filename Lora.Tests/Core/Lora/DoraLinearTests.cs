@@ -294,7 +294,7 @@ public class DoraLinearTests
         l.Adapters[0].Magnitude!.Data[1] = 0;
         var w0 = l.BaseWeight.ToArray();
         var e = Assert.Throws<InvalidOperationException>(() => l.Merge());
-        Assert.Contains("row 1", e.Message);
+        Assert.Contains("output 1", e.Message);
         Assert.Equal(w0, l.BaseWeight.ToArray());
         Assert.False(l.IsMerged);
     }

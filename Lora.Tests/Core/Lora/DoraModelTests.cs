@@ -1,3 +1,4 @@
+using Lora.Autograd;
 using Lora.Core.IO;
 using Lora.Core.Lora;
 using Lora.Core.Modules;
@@ -8,7 +9,7 @@ using static Lora.Tests.Core.Lora.LoraTestUtil;
 
 namespace Lora.Tests.Core.Lora;
 
-/// <summary>DoRA through the model-level API: LoraConfig.UseDora, training, PEFT files, and the refusals.</summary>
+/// <summary>DoRA through the model-level API: LoraConfig.UseDora, training, PEFT files (Linear and convolution), and the refusals.</summary>
 public class DoraModelTests
 {
     static readonly int[] Sizes = [12, 16, 4];
@@ -125,14 +126,46 @@ public class DoraModelTests
         foreach (var (_, l) in model.LoraLayers()) Assert.Contains(l.Adapters[0].B.ToArray(), v => v != 0);
     }
 
+    static Sequential ConvModel() => new(new Conv2d(1, 2, 3, new SeededRandom(1)), new Flatten(), new Linear(2 * 4 * 4, 3, new SeededRandom(2)));
+
+    /// <summary>DoRA on a convolution: the magnitude is PEFT's (1, out, 1, 1) in the model and in the file, and a
+    /// trained adapter comes back bitwise, with a (1, out, 1, 1) magnitude of the wrong count refused.</summary>
     [Fact]
-    public void DoraOnAConvolutionIsRefusedBeforeAnythingChanges()
+    public void DoraOnAConvolutionRoundTripsWithPeftsMagnitudeShape()
     {
-        var model = new Sequential(new Conv2d(1, 2, 3, new SeededRandom(1)), new Flatten(), new Linear(2 * 4 * 4, 3, new SeededRandom(2)));
-        var e = Assert.Throws<ArgumentException>(() => model.ApplyLora(new LoraConfig { R = 1, UseDora = true, TargetModules = ["0", "2"] }));
-        Assert.Contains("'0'", e.Message);
-        Assert.Contains("Linear layers only", e.Message);
-        Assert.Empty(model.LoraLayers());
+        var model = ConvModel();
+        model.ApplyLora(new LoraConfig { R = 1, UseDora = true, TargetModules = ["0", "2"] });
+        var conv = (LoraConv2d)model.GetSubmodule("0");
+        Assert.Equal([1, 2, 1, 1], conv.Adapters[0].Magnitude!.Shape.ToArray());
+        foreach (var (_, l) in model.LoraLayers())
+        {
+            Random(l.Adapters[0].B.Length, 7, 0.3).CopyTo(l.Adapters[0].B.Data);
+            Random(l.Adapters[0].Magnitude!.Length, 8, 0.2).Select(v => 1 + v).ToArray().CopyTo(l.Adapters[0].Magnitude!.Data);
+        }
+        string dir = Path.Combine(Path.GetTempPath(), "lora-dora-conv-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            LoraAdapterFiles.Save(model, dir);
+            var file = SafeTensors.Read(Path.Combine(dir, PeftAdapter.WeightsFileName));
+            Assert.Equal([1, 2, 1, 1], file.Tensors.Single(t => t.Name == "base_model.model.0.lora_magnitude_vector").Shape);
+            Assert.Equal([3], file.Tensors.Single(t => t.Name == "base_model.model.2.lora_magnitude_vector").Shape);
+            var loaded = ConvModel();
+            LoraAdapterFiles.Load(loaded, dir, trainable: true);
+            Assert.Equal(Snapshot(model), Snapshot(loaded));
+            var x = Random(2 * 36, 9);
+            Assert.Equal(Run(model.Eval(), x, new Shape(2, 1, 6, 6)), Run(loaded.Eval(), x, new Shape(2, 1, 6, 6)));
+
+            var peft = PeftAdapter.Load(dir);
+            var tensors = peft.Modules.SelectMany(m => new[] { m.A.Clone(m.KeyA), m.B.Clone(m.KeyB),
+                m.ModulePath == "0" ? new TensorData(m.KeyMagnitude, [2], m.Magnitude!.Data) : m.Magnitude!.Clone(m.KeyMagnitude) }).ToList();
+            SafeTensors.Write(Path.Combine(dir, PeftAdapter.WeightsFileName), tensors);
+            var target = ConvModel();
+            var e = Assert.Throws<InvalidDataException>(() => LoraAdapterFiles.Load(target, dir));
+            Assert.Contains("0.lora_magnitude_vector", e.Message);
+            Assert.Contains("expected (1, 2, 1, 1)", e.Message);
+            Assert.Empty(target.LoraLayers());
+        }
+        finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
     }
 
     [Fact]
