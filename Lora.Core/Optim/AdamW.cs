@@ -7,7 +7,6 @@ public sealed class AdamW : Optimizer
 {
     readonly Memory<float>[] _m, _v;
     readonly double _beta1, _beta2;
-    long _t;
 
     /// <summary>Creates AdamW over <paramref name="slots"/> (PyTorch's defaults: β = (0.9, 0.999), ε = 1e-8, λ = 0.01).</summary>
     /// <exception cref="ArgumentException">β outside [0, 1), ε ≤ 0, or negative weight decay.</exception>
@@ -41,17 +40,15 @@ public sealed class AdamW : Optimizer
     public override int StateFloatsPerParameter => 2;
 
     /// <inheritdoc/>
-    protected override void BeginStep(long t) => _t = t;
-
-    /// <inheritdoc/>
     protected override IReadOnlyList<(string Kind, Memory<float>[] Views)> StateKinds => [("exp_avg", _m), ("exp_avg_sq", _v)];
 
     /// <inheritdoc/>
     protected override void Update(int index, Span<float> value, ReadOnlySpan<float> gradient, float lr, bool decay)
     {
         // The step size depends on the per-slot lr (LoRA+), so the constants are formed per slot (two Math.Pow);
-        // β enters the bias corrections in double, as in PyTorch.
-        var (stepSize, invSqrtBias2) = UpdateRules.AdamWConstants(lr, _beta1, _beta2, _t);
+        // β enters the bias corrections in double, as in PyTorch, with the slot's own step count: a slot that was
+        // frozen for a while has fresh moments (or moments that waited) and needs its own correction.
+        var (stepSize, invSqrtBias2) = UpdateRules.AdamWConstants(lr, _beta1, _beta2, SlotStepCount(index));
         UpdateRules.AdamW(value, gradient, _m[index].Span, _v[index].Span, lr, Beta1, Beta2, Eps,
             decay ? WeightDecay : 0f, stepSize, invSqrtBias2);
     }

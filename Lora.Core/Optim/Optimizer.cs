@@ -9,12 +9,15 @@ namespace Lora.Core.Optim;
 /// in slot order, so it is deterministic (PyTorch's <c>clip_grad_norm_</c>).</para>
 /// <para>A slot whose <see cref="OptimizerSlot.Parameter"/> is frozen is skipped, by the update (weight decay
 /// included) and by the clipping norm, as PyTorch skips a parameter without a gradient: an optimizer built before
-/// <c>ApplyLora</c> froze the base weights leaves them bitwise unchanged. Its state waits; the step count, and
-/// with it AdamW's bias correction, is the optimizer's, not the slot's.</para>
+/// <c>ApplyLora</c> froze the base weights leaves them bitwise unchanged. Its state waits, and so does its own update
+/// count (<see cref="SlotStepCount"/>, PyTorch's per-parameter <c>state["step"]</c>), which AdamW's bias correction
+/// uses: a parameter unfrozen at step 1000 takes its first AdamW step as a fresh one would (about lr), not as step
+/// 1001 with empty moments (about 3·lr). The schedule follows the optimizer's <see cref="StepCount"/>.</para>
 /// </remarks>
 public abstract class Optimizer
 {
     readonly OptimizerSlot[] _slots;
+    readonly long[] _slotSteps;
 
     /// <summary>Creates the optimizer over <paramref name="slots"/>.</summary>
     /// <exception cref="ArgumentException">No slots, two slots with the same name, or a bad max norm.</exception>
@@ -30,6 +33,7 @@ public abstract class Optimizer
         foreach (var s in _slots)
             if (!names.Add(s.Name)) throw new ArgumentException($"Parameter '{s.Name}' was given to the optimizer twice.", nameof(slots));
         if (maxGradNorm is { } mn) GradientClipping.Coefficient(0, mn);
+        _slotSteps = new long[_slots.Length];
         _schedule = schedule;
         MaxGradNorm = maxGradNorm;
         foreach (var s in _slots) _maxLrScale = Math.Max(_maxLrScale, s.LrScale);
@@ -122,9 +126,16 @@ public abstract class Optimizer
         for (int i = 0; i < _slots.Length; i++)
         {
             var s = _slots[i];
-            if (!IsFrozen(s)) Update(i, s.Value, s.Gradient, (float)(lr * s.LrScale), s.Decay);
+            if (IsFrozen(s)) continue;
+            _slotSteps[i]++;
+            Update(i, s.Value, s.Gradient, (float)(lr * s.LrScale), s.Decay);
         }
     }
+
+    /// <summary>The updates slot <paramref name="index"/> has received: <see cref="StepCount"/> less the steps it
+    /// spent frozen (PyTorch's per-parameter <c>state["step"]</c>). During <see cref="Update"/> it already counts the
+    /// update being made (1 at a slot's first).</summary>
+    public long SlotStepCount(int index) => _slotSteps[index];
 
     static bool IsFrozen(OptimizerSlot s) => s.Parameter is { Frozen: true };
 
@@ -153,9 +164,10 @@ public abstract class Optimizer
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         var kinds = StateKinds;
-        var (step, values) = OptimizerStateFile.Load(path, this, kinds);
+        var (step, slotSteps, values) = OptimizerStateFile.Load(path, this, kinds);
         for (int k = 0; k < kinds.Count; k++)
             for (int i = 0; i < _slots.Length; i++) values[k][i].CopyTo(kinds[k].Views[i].Span);
+        slotSteps.CopyTo(_slotSteps, 0);
         StepCount = step;
     }
 

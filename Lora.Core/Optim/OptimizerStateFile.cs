@@ -8,7 +8,9 @@ namespace Lora.Core.Optim;
 /// An optimizer's state as a safetensors file, to resume training where it stopped: one F32 tensor per slot and
 /// kind of state, named <c>{kind}.{slot}</c> with PyTorch's kinds (AdamW: <c>exp_avg</c>, <c>exp_avg_sq</c>; SGD with
 /// momentum: <c>momentum_buffer</c>) and the slot's parameter shape, plus <c>__metadata__</c> with the format, the
-/// optimizer type and the step count (which also positions the learning-rate schedule).
+/// optimizer type and the step count (which also positions the learning-rate schedule). A slot that spent steps frozen
+/// has its own update count (AdamW's bias correction) as <c>__metadata__["step.{slot}"]</c>; a slot without that key
+/// took every step, so files written before per-slot counts existed read as they did.
 /// </summary>
 /// <remarks>Hyperparameters (learning rate, betas, weight decay) are not stored: they are the constructor's, so a
 /// resumed run may change them, as with PyTorch when a new value is set after <c>load_state_dict</c>.</remarks>
@@ -32,12 +34,17 @@ internal static class OptimizerStateFile
             ["optimizer"] = optimizer.GetType().Name,
             ["step"] = optimizer.StepCount.ToString(CultureInfo.InvariantCulture),
         };
+        for (int i = 0; i < optimizer.Slots.Count; i++)
+            if (optimizer.SlotStepCount(i) != optimizer.StepCount)
+                metadata[SlotStepPrefix + optimizer.Slots[i].Name] = optimizer.SlotStepCount(i).ToString(CultureInfo.InvariantCulture);
         SafeTensors.Write(path, tensors, metadata);
     }
 
-    /// <summary>Reads and checks the whole file, then returns the step count and one array per (kind, slot) in the
-    /// order of <paramref name="kinds"/>; nothing is assigned here, so a failed load changes nothing.</summary>
-    public static (long Step, float[][][] Values) Load(string path, Optimizer optimizer, IReadOnlyList<(string Kind, Memory<float>[] Views)> kinds)
+    const string SlotStepPrefix = "step.";
+
+    /// <summary>Reads and checks the whole file, then returns the step count, each slot's update count and one array
+    /// per (kind, slot) in the order of <paramref name="kinds"/>; nothing is assigned here, so a failed load changes nothing.</summary>
+    public static (long Step, long[] SlotSteps, float[][][] Values) Load(string path, Optimizer optimizer, IReadOnlyList<(string Kind, Memory<float>[] Views)> kinds)
     {
         var file = SafeTensors.Read(path);
         string name = file.FileName;
@@ -50,6 +57,17 @@ internal static class OptimizerStateFile
             throw Corrupt(name, "__metadata__.optimizer", $"the state is a {Meta("optimizer")}'s, but this optimizer is a {type}");
         if (!long.TryParse(Meta("step"), NumberStyles.None, CultureInfo.InvariantCulture, out long step))
             throw Corrupt(name, "__metadata__.step", $"'{Meta("step")}' is not a step count");
+        var slotSteps = new long[optimizer.Slots.Count];
+        Array.Fill(slotSteps, step);
+        foreach (var (key, text) in file.Metadata)
+        {
+            if (!key.StartsWith(SlotStepPrefix, StringComparison.Ordinal)) continue;
+            int i = IndexOf(optimizer, key[SlotStepPrefix.Length..]);
+            if (i < 0) throw Corrupt(name, $"__metadata__.{key}", $"unexpected key: this {type} has no such slot (its slots: {Describe(optimizer)})");
+            if (!long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out long n) || n > step)
+                throw Corrupt(name, $"__metadata__.{key}", $"'{text}' is not an update count between 0 and the step count {step}");
+            slotSteps[i] = n;
+        }
         var expected = new HashSet<string>(StringComparer.Ordinal);
         var values = new float[kinds.Count][][];
         for (int k = 0; k < kinds.Count; k++)
@@ -66,7 +84,13 @@ internal static class OptimizerStateFile
         foreach (var t in file.Tensors)
             if (!expected.Contains(t.Name))
                 throw Corrupt(name, Quote(t.Name), $"unexpected key: this {type} has no such slot or state (its slots: {Describe(optimizer)})");
-        return (step, values);
+        return (step, slotSteps, values);
+    }
+
+    static int IndexOf(Optimizer o, string slot)
+    {
+        for (int i = 0; i < o.Slots.Count; i++) if (o.Slots[i].Name == slot) return i;
+        return -1;
     }
 
     static string Describe(Optimizer o) =>
