@@ -8,6 +8,7 @@ public static class EmbeddingKernels
     public static void Gather(int vocab, int dim, ReadOnlySpan<float> table, ReadOnlySpan<int> ids, Span<float> y)
     {
         Check(vocab, dim, table.Length, ids, y.Length, "y");
+        SpanOverlap.Disjoint("Embedding", "y", y, "table", table);
         for (int i = 0; i < ids.Length; i++) table.Slice(ids[i] * dim, dim).CopyTo(y.Slice(i * dim, dim));
     }
 
@@ -15,6 +16,7 @@ public static class EmbeddingKernels
     public static void ScatterAdd(int vocab, int dim, ReadOnlySpan<float> dy, ReadOnlySpan<int> ids, Span<float> dtable)
     {
         Check(vocab, dim, dtable.Length, ids, dy.Length, "dy");
+        SpanOverlap.Disjoint("Embedding", "dtable", dtable, "dy", dy);
         for (int i = 0; i < ids.Length; i++) Elementwise.AddInto(dy.Slice(i * dim, dim), dtable.Slice(ids[i] * dim, dim));
     }
 

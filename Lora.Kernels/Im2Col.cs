@@ -48,6 +48,7 @@ public static class Im2Col
         if (x.Length != (long)c * h * w) throw new ArgumentException($"image has {x.Length} elements, expected ({c}, {h}, {w}).", nameof(x));
         if (cols.Length != (long)c * kh * kw * width)
             throw new ArgumentException($"cols has {cols.Length} elements, expected ({c * kh * kw}, {width}).", nameof(cols));
+        SpanOverlap.Disjoint("Im2Col", "cols", cols, "x", x); // the image is read after columns are written
         for (int ch = 0; ch < c; ch++)
             for (int ki = 0; ki < kh; ki++)
                 for (int kj = 0; kj < kw; kj++)
@@ -83,6 +84,7 @@ public static class Im2Col
     {
         int oh = OutputSize(h, kh, stride, pad), ow = OutputSize(w, kw, stride, pad);
         Check(c, h, w, kh, kw, oh, ow, dx.Length, dcols.Length);
+        SpanOverlap.Disjoint("Im2Col.FoldAdd", "dx", dx, "dcols", dcols);
         int plane = oh * ow;
         for (int ch = 0; ch < c; ch++)
             for (int ki = 0; ki < kh; ki++)

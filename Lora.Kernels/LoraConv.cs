@@ -18,6 +18,8 @@ namespace Lora.Kernels;
 /// </remarks>
 public static unsafe class LoraConv
 {
+    const string Kernel = "LoraConv";
+
     /// <summary>h = A·im2col(d(x)), y = W·im2col(x) + s·B·h + bias, image by image (y and h are overwritten).</summary>
     /// <param name="xDrop">Receives x ⊙ mask when <paramref name="dropout"/> is active ((n, c, height, width); keep it
     /// for the backward); may be empty otherwise.</param>
@@ -29,9 +31,13 @@ public static unsafe class LoraConv
         ConvArguments.Check(n, c, height, width, cout, kh, kw, stride, pad, r, x, w, a, b, h, y.Length, "y");
         ConvArguments.Bias(bias, cout, "bias");
         bool drop = dropout.IsActive && r > 0;
+        // Outputs are written while the operands are still read: shared memory would give wrong numbers silently.
+        SpanOverlap.DisjointFromAll(Kernel, "y", y, "x|w|a|b|bias", x, w, a, b, bias);
+        SpanOverlap.DisjointFromAll(Kernel, "h", h, "x|w|a|b|bias|y", x, w, a, b, bias, y);
         if (drop)
         {
             ConvArguments.Need("xDrop", xDrop.Length, x.Length);
+            SpanOverlap.DisjointFromAll(Kernel, "xDrop", xDrop, "x|w|a|b|bias|h|y", x, w, a, b, bias, h, y);
             DropoutKernels.Mask(dropout.Seed, 0, dropout.P, xDrop);
             Elementwise.Multiply(x, xDrop, xDrop);
         }
@@ -61,6 +67,16 @@ public static unsafe class LoraConv
         if (!dB.IsEmpty) ConvArguments.Need("dB", dB.Length, b.Length);
         if (!dW.IsEmpty) ConvArguments.Need("dW", dW.Length, w.Length);
         ConvArguments.Bias(dBias, cout, "dBias");
+        ReadOnlySpan<float> xd = drop ? xDrop : default;
+        SpanOverlap.DisjointFromAll(Kernel, "dx", dx, "x|xDrop|w|a|b|h|dy", x, xd, w, a, b, h, dy);
+        SpanOverlap.DisjointFromAll(Kernel, "dA", dA, "x|xDrop|w|a|b|h|dy", x, xd, w, a, b, h, dy);
+        SpanOverlap.DisjointFromAll(Kernel, "dB", dB, "x|xDrop|w|a|b|h|dy", x, xd, w, a, b, h, dy);
+        SpanOverlap.DisjointFromAll(Kernel, "dBias", dBias, "x|xDrop|w|a|b|h|dy", x, xd, w, a, b, h, dy);
+        SpanOverlap.DisjointFromAll(Kernel, "dW", dW, "x|xDrop|w|a|b|h|dy", x, xd, w, a, b, h, dy);
+        SpanOverlap.DisjointFromAll(Kernel, "dx", dx, "dA|dB|dBias|dW", dA, dB, dBias, dW);
+        SpanOverlap.DisjointFromAll(Kernel, "dA", dA, "dB|dBias|dW", dB, dBias, dW);
+        SpanOverlap.DisjointFromAll(Kernel, "dB", dB, "dBias|dW", dBias, dW);
+        SpanOverlap.DisjointFromAll(Kernel, "dBias", dBias, "dW", dW);
         if (n == 0) return;
         fixed (float* px = x, pxd = xDrop, pw = w, pa = a, pb = b, ph = h, pdy = dy, pdx = dx, pdA = dA, pdB = dB, pdBias = dBias, pdW = dW)
             LoraConvBackward.Run(n, c, height, width, cout, kh, kw, stride, pad, r, scale, px, drop ? pxd : null, pw, pa, pb, ph, pdy,

@@ -25,6 +25,7 @@ public static class LoraEmbeddingKernels
         ReadOnlySpan<float> b, ReadOnlySpan<int> ids, Span<float> h, Span<float> y)
     {
         Check(num, dim, r, table.Length, a.Length, b.Length, ids, h.Length, y.Length, "y");
+        Aliasing(table, a, b, h, y);
         int n = ids.Length;
         GatherColumns(num, r, a, ids, h);
         if (table.IsEmpty) y.Clear(); else EmbeddingKernels.Gather(num, dim, table, ids, y);
@@ -36,6 +37,7 @@ public static class LoraEmbeddingKernels
         ReadOnlySpan<float> b, ReadOnlySpan<int> ids, Span<float> h, Span<float> y)
     {
         Check(num, dim, r, table.Length, a.Length, b.Length, ids, h.Length, y.Length, "y");
+        Aliasing(table, a, b, h, y);
         for (int i = 0; i < ids.Length; i++)
         {
             int id = ids[i];
@@ -59,6 +61,7 @@ public static class LoraEmbeddingKernels
         ReadOnlySpan<float> h, ReadOnlySpan<float> dy, Span<float> g, Span<float> dtable, Span<float> da, Span<float> db)
     {
         CheckBackward(num, dim, r, b.Length, ids, h.Length, dy.Length, g.Length, dtable.Length, da.Length, db.Length);
+        BackwardAliasing(b, h, dy, da.IsEmpty ? default : g[..(ids.Length * r)], dtable, da, db);
         int n = ids.Length;
         if (!dtable.IsEmpty) EmbeddingKernels.ScatterAdd(num, dim, dy, ids, dtable);
         if (n == 0 || r == 0) return;
@@ -81,6 +84,7 @@ public static class LoraEmbeddingKernels
         ReadOnlySpan<float> h, ReadOnlySpan<float> dy, Span<float> g, Span<float> dtable, Span<float> da, Span<float> db)
     {
         CheckBackward(num, dim, r, b.Length, ids, h.Length, dy.Length, g.Length, dtable.Length, da.Length, db.Length);
+        BackwardAliasing(b, h, dy, da.IsEmpty ? default : g[..(ids.Length * r)], dtable, da, db);
         int n = ids.Length;
         for (int i = 0; i < n; i++)
         {
@@ -115,6 +119,25 @@ public static class LoraEmbeddingKernels
             var row = a.Slice(j * num, num);
             for (int i = 0; i < ids.Length; i++) h[i * r + j] = row[ids[i]];
         }
+    }
+
+    /// <summary>h and y are written while T, A and B are read (and y after h): none may share memory.</summary>
+    static void Aliasing(ReadOnlySpan<float> table, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> h, ReadOnlySpan<float> y)
+    {
+        SpanOverlap.DisjointFromAll("LoraEmbedding", "h", h, "table|a|b|y", table, a, b, y);
+        SpanOverlap.DisjointFromAll("LoraEmbedding", "y", y, "table|a|b", table, a, b);
+    }
+
+    /// <summary>The gradients (and the used part of the scratch g, when dA is wanted) are written while B, h and dy
+    /// are read.</summary>
+    static void BackwardAliasing(ReadOnlySpan<float> b, ReadOnlySpan<float> h, ReadOnlySpan<float> dy, ReadOnlySpan<float> g,
+        ReadOnlySpan<float> dtable, ReadOnlySpan<float> da, ReadOnlySpan<float> db)
+    {
+        const string k = "LoraEmbedding";
+        SpanOverlap.DisjointFromAll(k, "g", g, "b|h|dy|dtable|da|db", b, h, dy, dtable, da, db);
+        SpanOverlap.DisjointFromAll(k, "dtable", dtable, "b|h|dy|da|db", b, h, dy, da, db);
+        SpanOverlap.DisjointFromAll(k, "da", da, "b|h|dy|db", b, h, dy, db);
+        SpanOverlap.DisjointFromAll(k, "db", db, "b|h|dy", b, h, dy);
     }
 
     static void Check(int num, int dim, int r, int tableLength, int aLength, int bLength, ReadOnlySpan<int> ids,

@@ -14,6 +14,7 @@ public static class Pooling
     {
         int oh = Im2Col.OutputSize(h, k, stride, pad), ow = Im2Col.OutputSize(w, k, stride, pad);
         Check(planes, h, w, k, pad, oh, ow, x.Length, y.Length, argmax.Length);
+        SpanOverlap.Disjoint("MaxPool2d", "y", y, "x", x); // a window would read maxima already written
         for (int p = 0; p < planes; p++)
         {
             var xp = x.Slice(p * h * w, h * w);
@@ -46,6 +47,7 @@ public static class Pooling
         if (dy.Length != outLen || argmax.Length != outLen)
             throw new ArgumentException($"MaxPool2dBackward: dy has {dy.Length} and argmax {argmax.Length} elements, expected ({planes}, {oh}, {ow}).");
         if (dx.Length != (long)planes * h * w) throw new ArgumentException($"MaxPool2dBackward: dx has {dx.Length} elements, expected ({planes}, {h}, {w}).", nameof(dx));
+        SpanOverlap.Disjoint("MaxPool2dBackward", "dx", dx, "dy", dy);
         int plane = h * w, oplane = oh * ow;
         for (int p = 0; p < planes; p++)
             for (int o = 0; o < oplane; o++)

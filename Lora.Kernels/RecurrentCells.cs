@@ -67,6 +67,12 @@ public static class RecurrentCells
         Check(k, n, h, gx, "gx", hPrev, "hPrev");
         Check(k, n, h, gh, "gh", hOut, "hOut");
         Check(k, n, h, gates, "gates", hOut, "hOut");
+        // Element by element, so hOut may be hPrev and gates may be gx (each is read before it is written at the same
+        // index); any other sharing overwrites values a later column or row still reads.
+        SpanOverlap.SameOrDisjoint(k, "hOut", hOut, "hPrev", hPrev);
+        SpanOverlap.DisjointFromAll(k, "hOut", hOut, "gx|gh|gates", gx, gh, gates);
+        SpanOverlap.SameOrDisjoint(k, "gates", gates, "gx", gx);
+        SpanOverlap.DisjointFromAll(k, "gates", gates, "gh|hPrev", gh, hPrev);
         ref float gxr = ref MemoryMarshal.GetReference(gx);
         ref float ghr = ref MemoryMarshal.GetReference(gh);
         ref float hpr = ref MemoryMarshal.GetReference(hPrev);
@@ -110,6 +116,9 @@ public static class RecurrentCells
         Check(k, n, h, gates, "gates", dh, "dh");
         Check(k, n, h, dgx, "dgx", dhPrev, "dhPrev", optional: true);
         Check(k, n, h, dgh, "dgh", dh, "dh", optional: true);
+        SpanOverlap.DisjointFromAll(k, "dgx", dgx, "gh|hPrev|gates|dh|dgh|dhPrev", gh, hPrev, gates, dh, dgh, dhPrev);
+        SpanOverlap.DisjointFromAll(k, "dgh", dgh, "gh|hPrev|gates|dh|dhPrev", gh, hPrev, gates, dh, dhPrev);
+        SpanOverlap.DisjointFromAll(k, "dhPrev", dhPrev, "gh|hPrev|gates|dh", gh, hPrev, gates, dh);
         bool wantX = !dgx.IsEmpty, wantH = !dgh.IsEmpty, wantP = !dhPrev.IsEmpty;
         if (n * h == 0 || !(wantX || wantH || wantP)) return;
         ref float ghr = ref MemoryMarshal.GetReference(gh);

@@ -28,6 +28,21 @@ internal static class SpanOverlap
                 "an output must not share memory with another operand.", outName);
     }
 
+    /// <summary>Throws unless <paramref name="output"/> is disjoint from every one of up to seven other spans, named in
+    /// order by <paramref name="names"/> ("x|w|a", split only to word the error).</summary>
+    public static void DisjointFromAll(string kernel, string name, ReadOnlySpan<float> output, string names,
+        ReadOnlySpan<float> s0, ReadOnlySpan<float> s1 = default, ReadOnlySpan<float> s2 = default, ReadOnlySpan<float> s3 = default,
+        ReadOnlySpan<float> s4 = default, ReadOnlySpan<float> s5 = default, ReadOnlySpan<float> s6 = default)
+    {
+        if (output.IsEmpty) return;
+        int hit = Overlaps(output, s0) ? 0 : Overlaps(output, s1) ? 1 : Overlaps(output, s2) ? 2 : Overlaps(output, s3) ? 3
+            : Overlaps(output, s4) ? 4 : Overlaps(output, s5) ? 5 : Overlaps(output, s6) ? 6 : -1;
+        if (hit < 0) return;
+        string[] split = names.Split('|');
+        string other = hit < split.Length ? split[hit] : $"operand {hit}";
+        throw new ArgumentException($"{kernel}: {name} ({output.Length} elements) overlaps {other}; an output must not share memory with another operand.", name);
+    }
+
     /// <summary>Throws unless <paramref name="output"/> is <paramref name="input"/> itself (the kernel works in place)
     /// or disjoint from it.</summary>
     public static void SameOrDisjoint(string kernel, string outName, ReadOnlySpan<float> output, string inName, ReadOnlySpan<float> input)

@@ -134,3 +134,76 @@ public class KernelAliasingTests
         Assert.Equal(dy, dyCopy);
     }
 }
+
+/// <summary>The same rule for the convolution, pooling, embedding and recurrent kernels.</summary>
+public class KernelAliasingConvAndEmbeddingTests
+{
+    static void Rejects(string output, string input, Action call)
+    {
+        var e = Assert.Throws<ArgumentException>(call);
+        Assert.Contains(output, e.Message);
+        Assert.Contains(input, e.Message);
+        Assert.Contains("overlap", e.Message);
+    }
+
+    [Fact]
+    public void PoolingAndIm2ColRejectOutputsOverTheirInput()
+    {
+        var buf = Uniform(2 * 16 + 8, -1, 1, 1);
+        Rejects("y", "x", () => Pooling.MaxPool2dForward(2, 4, 4, 2, 2, 0, buf.AsSpan(0, 32), buf.AsSpan(16, 8), new int[8]));
+        Rejects("dx", "dy", () => Pooling.MaxPool2dBackward(2, 4, 4, 2, 2, buf.AsSpan(0, 8), new int[8], buf.AsSpan(0, 32)));
+        var img = Uniform(36 + 16, -1, 1, 2);
+        Rejects("cols", "x", () => Im2Col.Unfold(1, 4, 4, 2, 2, 1, 0, img.AsSpan(0, 16), img.AsSpan(0, 36)));
+        Rejects("dx", "dcols", () => Im2Col.FoldAdd(1, 4, 4, 2, 2, 1, 0, img.AsSpan(0, 36), img.AsSpan(20, 16)));
+    }
+
+    [Fact]
+    public void LoraConvRejectsOutputsOverOperands()
+    {
+        const int n = 2, c = 3, hw = 4, k = 3, r = 2, pad = 1;
+        int xLen = n * c * hw * hw, hLen = n * r * hw * hw;
+        float[] w = Uniform(c * c * k * k, -1, 1, 3), a = Uniform(r * c * k * k, -1, 1, 4), b = Uniform(c * r, -1, 1, 5);
+        var buf = Uniform(xLen + 8, -1, 1, 6);
+        Rejects("y", "x", () => LoraConv.Forward(n, c, hw, hw, c, k, k, 1, pad, r, 0.5f, buf.AsSpan(0, xLen), default, w, a, b, default,
+            new float[hLen], buf.AsSpan(8, xLen), LoraDropout.None));
+        var x = Uniform(xLen, -1, 1, 7);
+        var dy = Uniform(xLen, -1, 1, 8);
+        Rejects("dx", "dy", () => LoraConv.Backward(n, c, hw, hw, c, k, k, 1, pad, r, 0.5f, x, default, w, a, b, new float[hLen], dy,
+            dy, default, default, default, default, LoraDropout.None));
+        var grads = new float[a.Length + b.Length];
+        Rejects("dA", "dB", () => LoraConv.Backward(n, c, hw, hw, c, k, k, 1, pad, r, 0.5f, x, default, w, a, b, new float[hLen], dy,
+            default, grads.AsSpan(0, a.Length), grads.AsSpan(a.Length - 1, b.Length), default, default, LoraDropout.None));
+    }
+
+    [Fact]
+    public void EmbeddingKernelsRejectOutputsOverOperands()
+    {
+        var table = Uniform(12, -1, 1, 9);
+        Rejects("y", "table", () => EmbeddingKernels.Gather(4, 3, table, [3, 2], table.AsSpan(3, 6)));
+        Rejects("dtable", "dy", () => EmbeddingKernels.ScatterAdd(4, 3, table.AsSpan(0, 6), [0, 1], table));
+        // LoRA embedding: num 5, dim 3, r 2; A (2, 5), B (3, 2), two ids.
+        float[] a = Uniform(10, -1, 1, 10), b = Uniform(6, -1, 1, 11), dy = Uniform(6, -1, 1, 12);
+        Rejects("h", "a", () => LoraEmbeddingKernels.Forward(5, 3, 2, 1f, default, a, b, [1, 4], a.AsSpan(6, 4), new float[6]));
+        var g = Uniform(16, -1, 1, 13); // dy (2, 3) at [0, 6), dA (2, 5) at [4, 14)
+        Rejects("da", "dy", () => LoraEmbeddingKernels.Backward(5, 3, 2, 1f, b, [1, 4], new float[4], g.AsSpan(0, 6), new float[4], default,
+            g.AsSpan(4, 10), default));
+    }
+
+    [Fact]
+    public void GruWorksInPlaceAndRejectsOtherSharing()
+    {
+        const int n = 2, h = 9; // 9 columns: a vector block and a scalar tail
+        float[] gx = Uniform(n * 3 * h, -2, 2, 14), gh = Uniform(n * 3 * h, -2, 2, 15), hPrev = Uniform(n * h, -1, 1, 16);
+        float[] gates = new float[n * 3 * h], hOut = new float[n * h];
+        RecurrentCells.GruForward(n, h, gx, gh, hPrev, gates, hOut);
+        float[] gx2 = (float[])gx.Clone(), h2 = (float[])hPrev.Clone();
+        RecurrentCells.GruForward(n, h, gx2, gh, h2, gx2, h2); // gates over gx, hOut over hPrev
+        Assert.Equal(gates, gx2);
+        Assert.Equal(hOut, h2);
+        var gh2 = (float[])gh.Clone();
+        Rejects("hOut", "gh", () => RecurrentCells.GruForward(n, h, gx, gh2, hPrev, gates, gh2.AsSpan(h, n * h)));
+        Assert.Equal(gh, gh2);
+        var dh = Uniform(n * 3 * h, -1, 1, 17); // dh (n, h) at [0, n·h), dgx (n, 3h) over all of it
+        Rejects("dgx", "dh", () => RecurrentCells.GruBackward(n, h, gh, hPrev, gates, dh.AsSpan(0, n * h), dh, default, default));
+    }
+}
