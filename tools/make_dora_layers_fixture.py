@@ -15,7 +15,13 @@ and its gradients for A, B and m, and the merged weight (m/n)·V. The adapters a
 (adapter_conv/, adapter_embedding/: module path "0", use_dora true) so the C# test loads them through the file reader.
 Consumed by Lora.Tests/Core/Lora/DoraLayersTorchTests.cs.
 
-Run with Debian's python3-torch:  /usr/bin/python3 tools/make_dora_layers_fixture.py
+Check (--check DIR): the reverse direction. DIR holds what Lora wrote (DoraLayersTorchTests writes it to
+$TMPDIR/lora-dora-layers-check): case.json ({"kind": "conv" | "embedding", "stride", "padding"}), weights.safetensors
+(0.weight, and 0.bias for the conv), adapter/ (PEFT files) and io.safetensors (x, or the ids as floats, and y). The
+script recomputes y from those files with the formulas above, requires every adapter key to be used and
+use_dora true, and exits 0 when y agrees within 1e-5 of each tensor's largest |y|, 1 otherwise.
+
+Run with Debian's python3-torch:  /usr/bin/python3 tools/make_dora_layers_fixture.py [--check DIR]
 """
 import json
 import os
@@ -26,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_peft_fixture import write_adapter_config, write_adapter_weights  # noqa: E402  (the safetensors writer)
+from make_peft_fixture import read_safetensors, write_adapter_config, write_adapter_weights  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Lora.Tests", "Fixtures", "dora")
 PREFIX = "base_model.model."
@@ -56,6 +62,23 @@ def write_adapter(name, r, alpha, tensors):
     write_adapter_config(OUT, name, config(r, alpha))
 
 
+def conv_dora(x, wt, bias, a, b, m, s, stride, pad):
+    """PEFT's eval-mode conv DoRA; the norm (1, out, 1, 1) is detached."""
+    v = wt + s * (b.flatten(1) @ a.flatten(1)).reshape(wt.shape)
+    norm = v.detach().norm(p=2, dim=(1, 2, 3), keepdim=True).transpose(1, 0)
+    c = m / norm
+    base = F.conv2d(x, wt, None, stride=stride, padding=pad)
+    lora = F.conv2d(F.conv2d(x, a, None, stride=stride, padding=pad), b)
+    return base + bias.view(1, -1, 1, 1) + (c - 1) * base + c * lora * s, v, c
+
+
+def embedding_dora(ids, t, a, b, m, s):
+    """PEFT's embedding DoRA: the norm per embedding dimension (dim), detached."""
+    v = t + s * (b @ a).T
+    c = m / v.detach().norm(p=2, dim=0)
+    return c * F.embedding(ids, t) + c * (F.embedding(ids, a.T) @ b.T) * s, v, c
+
+
 def conv_case(rng):
     n, cin, cout, k, h, w, stride, pad, r, alpha = 2, 3, 5, 3, 6, 7, 2, 1, 2, 6.0
     s = alpha / r
@@ -66,10 +89,7 @@ def conv_case(rng):
     v = wt + s * (b.flatten(1) @ a.flatten(1)).reshape(wt.shape)
     norm = v.detach().norm(p=2, dim=(1, 2, 3), keepdim=True).transpose(1, 0)  # (1, out, 1, 1), as PEFT shapes it
     m = (norm * (1 + 0.2 * f32(rng, 1, cout, 1, 1))).detach().clone().requires_grad_(True)
-    c = m / norm
-    base = F.conv2d(x, wt, None, stride=stride, padding=pad)
-    lora = F.conv2d(F.conv2d(x, a, None, stride=stride, padding=pad), b)
-    y = base + bias.view(1, -1, 1, 1) + (c - 1) * base + c * lora * s
+    y, v, c = conv_dora(x, wt, bias, a, b, m, s, stride, pad)
     loss = (torch.tanh(y) ** 2).mean()
     loss.backward()
     merged = (c.detach().transpose(0, 1)) * v.detach()  # (out, 1, 1, 1) · (out, in, k, k)
@@ -87,11 +107,9 @@ def embedding_case(rng):
     a = f32(rng, r, num, scale=0.5).requires_grad_(True)
     b = f32(rng, dim, r, scale=0.5).requires_grad_(True)
     ids = torch.tensor(rng.integers(0, num - 4, size=(3, 4)), dtype=torch.long)  # the last rows unused
-    v = t + s * (b @ a).T
-    norm = v.detach().norm(p=2, dim=0)  # per embedding dimension: PEFT's transpose(weight, fan_in_fan_out=True) rows
+    norm = (t + s * (b @ a).T).detach().norm(p=2, dim=0)  # per dimension: PEFT's transpose(weight, fan_in_fan_out=True) rows
     m = (norm * (1 + 0.2 * f32(rng, dim))).detach().clone().requires_grad_(True)
-    c = m / norm
-    y = c * F.embedding(ids, t) + c * (F.embedding(ids, a.T) @ b.T) * s
+    y, v, c = embedding_dora(ids, t, a, b, m, s)
     loss = (torch.tanh(y) ** 2).mean()
     loss.backward()
     merged = c.detach().view(1, -1) * v.detach()
@@ -102,7 +120,41 @@ def embedding_case(rng):
             "y": pack(y), "merged": pack(merged), "grads": {"A": pack(a.grad), "B": pack(b.grad), "m": pack(m.grad)}}
 
 
+def check(directory):
+    with open(os.path.join(directory, "case.json")) as f:
+        case = json.load(f)
+    with open(os.path.join(directory, "adapter", "adapter_config.json")) as f:
+        cfg = json.load(f)
+    weights, _ = read_safetensors(os.path.join(directory, "weights.safetensors"))
+    adapter, _ = read_safetensors(os.path.join(directory, "adapter", "adapter_model.safetensors"))
+    io, _ = read_safetensors(os.path.join(directory, "io.safetensors"))
+    if not cfg.get("use_dora") or cfg.get("peft_type") != "LORA":
+        print("check: adapter_config.json is not a LoRA config with use_dora true")
+        return 1
+    d = torch.float64
+    s = cfg["lora_alpha"] / cfg["r"]
+    emb = case["kind"] == "embedding"
+    keys = ([f"{PREFIX}0.lora_embedding_A", f"{PREFIX}0.lora_embedding_B"] if emb
+            else [f"{PREFIX}0.lora_A.weight", f"{PREFIX}0.lora_B.weight"]) + [f"{PREFIX}0.lora_magnitude_vector"]
+    if sorted(adapter) != sorted(keys):
+        print(f"check: adapter keys {sorted(adapter)}, expected {sorted(keys)}")
+        return 1
+    a, b, m = (adapter[k].to(d) for k in keys)
+    with torch.no_grad():
+        if emb:
+            y, _, _ = embedding_dora(io["x"].to(torch.long), weights["0.weight"].to(d), a, b, m, s)
+        else:
+            y, _, _ = conv_dora(io["x"].to(d), weights["0.weight"].to(d), weights["0.bias"].to(d), a, b, m, s,
+                                case["stride"], case["padding"])
+    ours = io["y"].to(d)
+    err = (ours - y).abs().max().item() / max(y.abs().max().item(), 1e-30)
+    print(f"check {case['kind']}: max |Lora - torch| / max |y| = {err:.2e} (torch {torch.__version__})")
+    return 0 if err <= 1e-5 else 1
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--check":
+        sys.exit(check(sys.argv[2]))
     torch.set_default_dtype(torch.float64)
     rng = np.random.default_rng(29)
     os.makedirs(OUT, exist_ok=True)

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Lora.Autograd;
+using Lora.Core.IO;
 using Lora.Core.Lora;
 using Lora.Core.Modules;
 
@@ -80,5 +81,48 @@ public class DoraLayersTorchTests
             var floats = new Tensor(ids.Select(i => (float)i).ToArray(), new Shape(rows, ids.Length / rows));
             CheckAgainstTorch(c, layer, () => asInts ? layer.Forward(ids.AsMemory()) : model.Forward(floats));
         }
+    }
+
+    /// <summary>The reverse direction: writes <c>lora-dora-layers-check-conv</c> and <c>-embedding</c> in the temp folder
+    /// (a trained-looking DoRA adapter saved by Lora, the base weights, an input and Lora's output) for
+    /// <c>/usr/bin/python3 tools/make_dora_layers_fixture.py --check DIR</c>; here, the files must load back to the
+    /// same output.</summary>
+    [Theory]
+    [InlineData("conv")]
+    [InlineData("embedding")]
+    public void WritesDirectoriesPyTorchCanCheck(string kind)
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "lora-dora-layers-check-" + kind);
+        if (Directory.Exists(dir)) Directory.Delete(dir, true);
+        Directory.CreateDirectory(dir);
+        bool conv = kind == "conv";
+        Func<Sequential> build = conv
+            ? () => new Sequential(new Conv2d(3, 4, 3, new SeededRandom(8), stride: 2, padding: 1))
+            : () => new Sequential(new Embedding(19, 5, new SeededRandom(8)));
+        var model = build();
+        var baseWeights = model.NamedParameters().Select(p => new TensorData(p.Name, p.Parameter.Shape.ToArray(), p.Parameter.ToArray())).ToList();
+        model.ApplyLora(new LoraConfig { R = 2, Alpha = 3, UseDora = true, TargetModules = ["0"] });
+        var ad = ((LoraLayer)model[0]).GetAdapter("default");
+        LoraTestUtil.Random(ad.A.Length, 21, 0.4).CopyTo(ad.A.Data); // an embedding's A starts at 0
+        LoraTestUtil.Random(ad.B.Length, 22, 0.4).CopyTo(ad.B.Data);
+        var mag = ad.Magnitude!.Data;
+        var noise = LoraTestUtil.Random(mag.Length, 23, 0.2);
+        for (int i = 0; i < mag.Length; i++) mag[i] *= 1 + noise[i];
+        var (x, shape) = conv
+            ? (LoraTestUtil.Random(2 * 3 * 7 * 6, 24), new Shape(2, 3, 7, 6))
+            : (Enumerable.Range(0, 8).Select(i => (float)(i * 5 % 19)).ToArray(), new Shape(2, 4));
+        model.Eval();
+        var y = LoraTestUtil.Run(model, x, shape);
+        File.WriteAllText(Path.Combine(dir, "case.json"), $"{{\"kind\": \"{kind}\", \"stride\": 2, \"padding\": 1}}\n");
+        SafeTensors.Write(Path.Combine(dir, "weights.safetensors"), baseWeights);
+        LoraAdapterFiles.Save(model, Path.Combine(dir, "adapter"));
+        int[] yShape = conv ? [2, 4, 4, 3] : [2, 4, 5];
+        SafeTensors.Write(Path.Combine(dir, "io.safetensors"), [new TensorData("x", shape.ToArray(), x), new TensorData("y", yShape, y)]);
+
+        var back = build();
+        foreach (var t in baseWeights) t.Data.CopyTo(back.NamedParameters().Single(p => p.Name == t.Name).Parameter.Data);
+        LoraAdapterFiles.Load(back, Path.Combine(dir, "adapter"));
+        back.Eval();
+        Assert.Equal(y, LoraTestUtil.Run(back, x, shape));
     }
 }
