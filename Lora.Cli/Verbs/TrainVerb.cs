@@ -41,7 +41,7 @@ internal static class TrainVerb
                 LoRA:
                   --rank N            --alpha X
                   --dora              DoRA (weight-decomposed LoRA: a trained magnitude per output) instead of
-                                      plain LoRA; Linear targets only
+                                      plain LoRA (Linear, convolution and embedding targets)
                   --targets LIST      modules to adapt, comma-separated; each must select a layer
                   --modules-to-save LIST
                                       modules trained in full next to LoRA and saved whole in the adapter (PEFT's
