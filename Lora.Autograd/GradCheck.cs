@@ -64,7 +64,9 @@ public static class GradCheck
     public static GradCheckResult Run(Func<Tensor> forward, IReadOnlyList<Tensor> inputs, GradCheckOptions? options)
     {
         ArgumentNullException.ThrowIfNull(forward);
+        ArgumentNullException.ThrowIfNull(inputs);
         options ??= new GradCheckOptions();
+        Validate(options, inputs);
         var tape = Tape.Current;
         tape.Reset();
         float[] y0 = Evaluate(forward, tape);
@@ -114,6 +116,10 @@ public static class GradCheck
                         if (yj[i].Equals(y0[i]) == false)
                             changed[i] = Math.Max(changed[i], Math.Max(Math.Abs((double)yj[i]), Math.Abs((double)y0[i])));
                 }
+                for (int j = 0; j < 4; j++)
+                    if (!(t5[j] < t5[j + 1])) // coinciding nodes: the stencil would divide by zero and report NaN as a failure
+                        throw new ArgumentException($"GradCheck: Step {options.Step} is below float resolution at {input.Describe()}[{e}] = {orig:R}: " +
+                            "two perturbed values round to the same float; use a larger step.", nameof(options));
                 LagrangeDerivativeWeights(t5, l5);
                 double numeric = 0, lsum = 0, s = 0;
                 for (int j = 0; j < 5; j++) { numeric += l5[j] * f5[j]; lsum += Math.Abs(l5[j]); }
@@ -132,6 +138,22 @@ public static class GradCheck
             }
         }
         return new GradCheckResult(passed, worst, worstText, count);
+    }
+
+    /// <summary>Settings that would make every verdict meaningless (a zero step divides by zero; a NaN tolerance
+    /// fails everything; no element per input checks nothing) are rejected instead of reported as a failed check.</summary>
+    static void Validate(GradCheckOptions o, IReadOnlyList<Tensor> inputs)
+    {
+        if (!(o.Step > 0 && double.IsFinite(o.Step)))
+            throw new ArgumentException($"GradCheck: Step must be positive and finite, got {o.Step}.", nameof(o.Step));
+        if (!(o.RelativeTolerance >= 0 && double.IsFinite(o.RelativeTolerance)))
+            throw new ArgumentException($"GradCheck: RelativeTolerance must be non-negative and finite, got {o.RelativeTolerance}.", nameof(o.RelativeTolerance));
+        if (!(o.RoundingFactor >= 0 && double.IsFinite(o.RoundingFactor)))
+            throw new ArgumentException($"GradCheck: RoundingFactor must be non-negative and finite, got {o.RoundingFactor}.", nameof(o.RoundingFactor));
+        if (o.MaxElementsPerInput < 1)
+            throw new ArgumentException($"GradCheck: MaxElementsPerInput must be at least 1, got {o.MaxElementsPerInput}.", nameof(o.MaxElementsPerInput));
+        for (int i = 0; i < inputs.Count; i++)
+            if (inputs[i] is null) throw new ArgumentException($"GradCheck: input {i} is null.", nameof(inputs));
     }
 
     static float[] Evaluate(Func<Tensor> forward, Tape tape)

@@ -121,3 +121,40 @@ public class AutogradProbeTests
         Tape.Current.Reset();
     }
 }
+
+/// <summary>GradCheck settings that cannot give a meaningful verdict are rejected, not reported as a failed check.</summary>
+public class GradCheckOptionTests
+{
+    public static TheoryData<string, GradCheckOptions> BadOptions => new()
+    {
+        { "Step", new GradCheckOptions { Step = 0 } },
+        { "Step", new GradCheckOptions { Step = -1.0 / 32 } },
+        { "Step", new GradCheckOptions { Step = double.NaN } },
+        { "Step", new GradCheckOptions { Step = double.PositiveInfinity } },
+        { "RelativeTolerance", new GradCheckOptions { RelativeTolerance = double.NaN } },
+        { "RelativeTolerance", new GradCheckOptions { RelativeTolerance = -1e-3 } },
+        { "RoundingFactor", new GradCheckOptions { RoundingFactor = double.NaN } },
+        { "MaxElementsPerInput", new GradCheckOptions { MaxElementsPerInput = 0 } },
+        { "MaxElementsPerInput", new GradCheckOptions { MaxElementsPerInput = -3 } },
+        { "float resolution", new GradCheckOptions { Step = 1e-12 } }, // x ± h rounds back to x
+    };
+
+    [Theory]
+    [MemberData(nameof(BadOptions))]
+    public void MeaninglessSettingsAreRejected(string named, GradCheckOptions options)
+    {
+        var x = Leaf(new Shape(2, 3), 1);
+        var e = Assert.ThrowsAny<ArgumentException>(() => GradCheck.Run(() => Ops.Tanh(x), [x], options));
+        Assert.Contains(named, e.Message);
+        Tape.Current.Reset();
+    }
+
+    [Fact]
+    public void ANullInputIsNamedByItsPosition()
+    {
+        var x = Leaf(new Shape(2), 1);
+        var e = Assert.ThrowsAny<ArgumentException>(() => GradCheck.Run(() => Ops.Tanh(x), [x, null!], null));
+        Assert.Contains("input 1", e.Message);
+        Tape.Current.Reset();
+    }
+}
