@@ -9,7 +9,8 @@ public sealed class AdamW : Optimizer
     readonly double _beta1, _beta2;
 
     /// <summary>Creates AdamW over <paramref name="slots"/> (PyTorch's defaults: β = (0.9, 0.999), ε = 1e-8, λ = 0.01).</summary>
-    /// <exception cref="ArgumentException">β outside [0, 1), ε ≤ 0, or negative weight decay.</exception>
+    /// <exception cref="ArgumentException">β outside [0, 1), ε ≤ 0, or negative weight decay, also once rounded to the
+    /// float32 the update uses (β within 2⁻²⁵ of 1 rounds to 1, ε below 2⁻¹⁴⁹ to 0).</exception>
     public AdamW(IEnumerable<OptimizerSlot> slots, LearningRateSchedule schedule, double beta1 = 0.9, double beta2 = 0.999,
         double eps = 1e-8, double weightDecay = 0.01, double? maxGradNorm = null)
         : base(slots, schedule, maxGradNorm)
@@ -18,6 +19,12 @@ public sealed class AdamW : Optimizer
         if (!(beta2 >= 0 && beta2 < 1)) throw new ArgumentException($"AdamW: beta2 {beta2} must be in [0, 1).", nameof(beta2));
         if (!(eps > 0 && double.IsFinite(eps))) throw new ArgumentException($"AdamW: eps {eps} must be finite and > 0.", nameof(eps));
         if (!(weightDecay >= 0 && double.IsFinite(weightDecay))) throw new ArgumentException($"AdamW: weight decay {weightDecay} must be finite and ≥ 0.", nameof(weightDecay));
+        // The update runs in float: β2 = 1 − 1e-9 passes the checks above but is 1 in float, so v never grew and
+        // every step was lr·m/ε; ε = 1e-50 is 0 in float, so a zero gradient gave 0/0 = NaN.
+        if ((float)beta1 >= 1) throw new ArgumentException($"AdamW: beta1 {beta1} rounds to 1 in float32 (it must be below 1 − 2⁻²⁵).", nameof(beta1));
+        if ((float)beta2 >= 1) throw new ArgumentException($"AdamW: beta2 {beta2} rounds to 1 in float32 (it must be below 1 − 2⁻²⁵).", nameof(beta2));
+        if (!((float)eps > 0 && float.IsFinite((float)eps))) throw new ArgumentException($"AdamW: eps {eps} is {(float)eps} in float32; it must be positive and finite there.", nameof(eps));
+        if (!float.IsFinite((float)weightDecay)) throw new ArgumentException($"AdamW: weight decay {weightDecay} overflows float32.", nameof(weightDecay));
         _beta1 = beta1; _beta2 = beta2;
         Beta1 = (float)beta1; Beta2 = (float)beta2; Eps = (float)eps; WeightDecay = (float)weightDecay;
         _m = AllocateState();

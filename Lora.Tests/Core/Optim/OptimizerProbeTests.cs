@@ -69,3 +69,42 @@ public class OptimizerProbeTests
         Assert.Equal(-0.5f * float.MaxValue, p.Data[0]);
     }
 }
+
+/// <summary>Hyper-parameters are checked as the float32 the update uses: β within 2⁻²⁵ of 1 rounds to 1 (AdamW's v
+/// never grew, so steps were lr·m/ε, about 10⁷·lr), ε below 2⁻¹⁴⁹ rounds to 0 (a zero gradient gave 0/0 = NaN).</summary>
+public class OptimizerFloatRangeTests
+{
+    static OptimizerSlot[] Slot() => [new OptimizerSlot(new Parameter("a", [1f, 2f], new Shape(2)))];
+
+    static readonly LearningRateSchedule Lr = LearningRateSchedule.Constant(1e-3);
+
+    [Theory]
+    [InlineData(1 - 1e-9, 0.999, 1e-8, "beta1")]
+    [InlineData(0.9, 1 - 1e-9, 1e-8, "beta2")]
+    [InlineData(0.9, 0.999, 1e-50, "eps")]
+    public void AdamWRefusesValuesThatLeaveTheirRangeInFloat(double beta1, double beta2, double eps, string name)
+    {
+        var e = Assert.Throws<ArgumentException>(() => new AdamW(Slot(), Lr, beta1, beta2, eps));
+        Assert.Equal(name, e.ParamName);
+    }
+
+    [Fact]
+    public void SgdRefusesAMomentumThatIsOneInFloat()
+    {
+        var e = Assert.Throws<ArgumentException>(() => new Sgd(Slot(), Lr, momentum: 1 - 1e-9));
+        Assert.Equal("momentum", e.ParamName);
+    }
+
+    [Fact]
+    public void TheLargestFloatBelowOneAndTheSmallestPositiveEpsAreAccepted()
+    {
+        double below = 1 - Math.Pow(2, -24); // float's largest value below 1
+        var p = new Parameter("a", [1f, 2f], new Shape(2));
+        var opt = new AdamW([new OptimizerSlot(p)], Lr, below, below, float.Epsilon, 0);
+        p.Grad[0] = 0; p.Grad[1] = 0.5f;
+        opt.Step();
+        Assert.Equal(1f, p.Data[0]); // a zero gradient moves nothing (no 0/0)
+        Assert.True(float.IsFinite(p.Data[1]));
+        Assert.Equal((float)below, new Sgd([new OptimizerSlot(new Parameter("b", [1f], new Shape(1)))], Lr, momentum: below).Momentum);
+    }
+}
