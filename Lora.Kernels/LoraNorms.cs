@@ -32,6 +32,7 @@ public static unsafe partial class LoraNorms
     {
         if (d < 0 || k < 0 || w.Length < (long)d * k || squares.Length < d)
             throw new ArgumentException($"RowSquares: W has {w.Length} floats (needs ({d}, {k})), squares {squares.Length} (needs {d}).");
+        SpanOverlap.Disjoint("RowSquares", "squares", squares[..d], "w", w[..(d * k)]); // written while later rows are read
         for (int i = 0; i < d; i++)
         {
             var row = w.Slice(i * k, k);
@@ -50,6 +51,7 @@ public static unsafe partial class LoraNorms
             throw new ArgumentException($"RowNorms: rowSquares has {rowSquares.Length} values, expected {d} (one per row of W) or none.", nameof(rowSquares));
         if (scratch.Length < ScratchLength(d, r))
             throw new ArgumentException($"RowNorms: scratch has {scratch.Length} floats, needs {ScratchLength(d, r)} for W ({d}, {k}) and rank {r}.", nameof(scratch));
+        Aliasing(false, w[..(d * k)], a[..(r * k)], b[..(d * r)], scratch[..ScratchLength(d, r)], norms[..d], rowSquares);
         var wa = scratch[..(d * r)];
         var gram = scratch.Slice(d * r, r * r);
         if (r > 0 && k > 0)
@@ -111,6 +113,16 @@ public static unsafe partial class LoraNorms
         if (d < 0 || k < 0 || r < 0) throw new ArgumentException($"{Op(transposed)}: {Weight(d, k, transposed)} and rank {r} must be non-negative.");
         if (w.Length < (long)d * k || a.Length < (long)r * k || b.Length < (long)d * r || norms.Length < d)
             throw new ArgumentException($"{Op(transposed)}: {(transposed ? 'T' : 'W')} has {w.Length} floats (needs {Weight(d, k, transposed)[2..]}), A {a.Length} (needs ({r}, {k})), B {b.Length} (needs ({d}, {r})), norms {norms.Length} (needs {d}).");
+    }
+
+    /// <summary>The scratch and the norms are written while W (T), A, B and the kept squares are still read, so none
+    /// may share memory with them (nor with each other); only the parts the sizes use are compared.</summary>
+    static void Aliasing(bool transposed, ReadOnlySpan<float> w, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> scratch,
+        ReadOnlySpan<float> norms, ReadOnlySpan<float> rowSquares)
+    {
+        string names = transposed ? "t|a|b|norms|rowSquares" : "w|a|b|norms|rowSquares";
+        SpanOverlap.DisjointFromAll(Op(transposed), "scratch", scratch, names, w, a, b, norms, rowSquares);
+        SpanOverlap.DisjointFromAll(Op(transposed), "norms", norms, names, w, a, b, default, rowSquares);
     }
 
     // Built only when a check fails: the kernels allocate nothing per call.

@@ -27,6 +27,7 @@ public static unsafe partial class LoraNorms
         Check(d, k, r, t, a, b, norms, transposed: true);
         if (scratch.Length < ColumnScratchLength(d, r))
             throw new ArgumentException($"ColumnNorms: scratch has {scratch.Length} floats, needs {ColumnScratchLength(d, r)} for T ({k}, {d}) and rank {r}.", nameof(scratch));
+        Aliasing(true, t[..(k * d)], a[..(r * k)], b[..(d * r)], scratch[..ColumnScratchLength(d, r)], norms[..d], default);
         var at = scratch[..(r * d)];
         var gram = scratch.Slice(r * d, r * r);
         var squares = scratch.Slice(r * d + r * r, d);

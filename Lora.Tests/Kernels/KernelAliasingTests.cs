@@ -206,4 +206,20 @@ public class KernelAliasingConvAndEmbeddingTests
         var dh = Uniform(n * 3 * h, -1, 1, 17); // dh (n, h) at [0, n·h), dgx (n, 3h) over all of it
         Rejects("dgx", "dh", () => RecurrentCells.GruBackward(n, h, gh, hPrev, gates, dh.AsSpan(0, n * h), dh, default, default));
     }
+
+    [Fact]
+    public void LoraNormsRejectScratchAndNormsOverOperands()
+    {
+        const int d = 6, k = 5, r = 2;
+        float[] w = Uniform(d * k, -1, 1, 18), a = Uniform(r * k, -1, 1, 19), b = Uniform(d * r, -1, 1, 20);
+        int len = LoraNorms.ScratchLength(d, r);
+        Rejects("norms (6 elements)", "w", () => LoraNorms.RowNorms(d, k, r, 1f, w, a, b, new float[len], w.AsSpan(d * k - d)));
+        var big = new float[len + r * k];
+        Rejects("scratch", "a", () => LoraNorms.RowNorms(d, k, r, 1f, w, big.AsSpan(len - 1, r * k), b, big.AsSpan(0, len), new float[d]));
+        Rejects("squares (6 elements)", "w", () => LoraNorms.RowSquares(d, k, w, w.AsSpan(k)));
+        // T (k, d) of an embedding: the column norms.
+        int colLen = LoraNorms.ColumnScratchLength(d, r);
+        var tBuf = new float[k * d + colLen];
+        Rejects("scratch", "t", () => LoraNorms.ColumnNorms(d, k, r, 1f, tBuf.AsSpan(0, k * d), a, b, tBuf.AsSpan(k * d - 1, colLen), new float[d]));
+    }
 }
