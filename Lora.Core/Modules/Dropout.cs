@@ -20,6 +20,9 @@ public sealed class Dropout : Module
     /// <summary>The drop probability.</summary>
     public float P { get; }
 
+    /// <summary>The call number of the next mask (the trainer positions it per epoch).</summary>
+    internal ulong Position { get => _calls; set => _calls = value; }
+
     /// <summary>Restarts the mask sequence from <paramref name="seed"/>.</summary>
     public void Reseed(ulong seed) { _seed = seed; _calls = 0; }
 

@@ -60,6 +60,10 @@ public sealed class Mlp : Module, IConfiguredModel
         return x;
     }
 
+    /// <summary>The dropout between layers i and i + 1 (not registered as children: PyTorch's MLP applies
+    /// <c>F.dropout</c> in <c>forward</c>, so it has no module names).</summary>
+    internal IReadOnlyList<Dropout> Dropouts => _dropouts;
+
     /// <summary>Restarts every dropout mask sequence from <paramref name="seed"/>.</summary>
     public void ReseedDropout(ulong seed)
     {

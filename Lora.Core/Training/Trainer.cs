@@ -17,7 +17,8 @@ namespace Lora.Core.Training;
 /// step, zero the gradients. Once the first two steps have sized every pool, a step allocates nothing on the managed heap:
 /// the batch buffers and input tensors are made once, the minibatch order is shuffled in place, and the engine
 /// reuses its activations.</para>
-/// <para>Determinism: the batch order depends only on (seed, epoch), dropout masks on their seeds and call counts, and
+/// <para>Determinism: the batch order depends only on (seed, epoch), dropout masks on their seeds, the epoch and the
+/// forward passes within it (<see cref="DropoutStreams"/>, so a resumed run draws the same masks), and
 /// the kernels never split a sum across threads, so the same seed gives the same bits for any thread count.</para>
 /// </remarks>
 public sealed class Trainer
@@ -92,11 +93,13 @@ public sealed class Trainer
         double best = double.NaN;
         int sinceBest = 0;
         long seen = 0;
+        var dropouts = new DropoutStreams(_model);
         for (int epoch = o.FirstEpoch; epoch <= o.Epochs; epoch++)
         {
             if (cancellation.IsCancellationRequested) { history.Cancelled = true; break; }
             _model.Train();
             batches.StartEpoch(epoch - 1);
+            dropouts.StartEpoch(epoch);
             double lossSum = 0;
             long correct = 0, epochSamples = 0, epochTargets = 0;
             int batch = 0, groupEnd = 0;
