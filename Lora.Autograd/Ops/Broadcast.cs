@@ -9,6 +9,8 @@ public static partial class Ops
     /// </summary>
     static bool IsRowBroadcast(string op, Tensor a, Tensor b)
     {
+        RequireNotNull(op, a);
+        RequireNotNull(op, b);
         if (a.Shape == b.Shape) return false;
         if (b.Shape.Rank >= 1 && b.Shape.Rank <= a.Shape.Rank && b.Length == b.Shape.Last && b.Shape.Last == a.Shape.Last)
             return true;

@@ -15,6 +15,7 @@ public static unsafe partial class Ops
     {
         const string op = "ChannelAffine";
         RequireRank(op, x, 2);
+        RequireNotNull(op, scale);
         int channels = x.Shape[1];
         if (scale.Length != channels) throw Mismatch(op, $"the scale must hold one value per channel (axis 1, {channels})", x, scale);
         if (shift != null && shift.Length != channels) throw Mismatch(op, $"the shift must hold one value per channel (axis 1, {channels})", x, shift);

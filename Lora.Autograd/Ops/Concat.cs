@@ -12,10 +12,11 @@ public static unsafe partial class Ops
         const string op = "Concat";
         if (parts.Length < 2 || parts.Length > 4) throw new ArgumentException($"{op}: takes 2 to 4 tensors, got {parts.Length}.", nameof(parts));
         var first = parts[0];
-        RequireRank(op, first, 1);
+        RequireRank(op, first, 1, Shape.MaxRank, "parts[0]");
         int total = 0;
         foreach (var p in parts)
         {
+            RequireNotNull(op, p, "one of the parts");
             if (p.Shape.Rank != first.Shape.Rank || p.Shape.Rows != first.Shape.Rows || !LeadingEqual(p.Shape, first.Shape))
                 throw Mismatch(op, "all dimensions but the last must agree", first, p);
             total += p.Shape.Last;

@@ -13,6 +13,7 @@ public static unsafe partial class Ops
     public static Tensor Dropout(Tensor x, float p, ulong seed, bool training = true)
     {
         const string op = "Dropout";
+        RequireNotNull(op, x);
         if (!(p >= 0f && p < 1f)) throw new ArgumentException($"{op}: p must be in [0, 1), got {p}.", nameof(p));
         if (!training || p == 0f) return x;
         var tape = Tape.Current;

@@ -25,6 +25,7 @@ public static unsafe partial class Ops
     {
         const string op = "Embedding";
         RequireRank(op, table, 2, 2);
+        RequireNotNull(op, x);
         var shape = AppendAxis(op, x.Shape, table.Shape[1]);
         return EmbeddingOf(IdsOf(op, x, table.Shape[0]), table, shape);
     }

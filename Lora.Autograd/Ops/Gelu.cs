@@ -9,6 +9,7 @@ public static unsafe partial class Ops
     public static Tensor Gelu(Tensor x)
     {
         const string op = "Gelu";
+        RequireNotNull(op, x);
         var tape = Tape.Current;
         var y = tape.NewTensor(x.Shape);
         Elementwise.Gelu(x.Data, y.Data);

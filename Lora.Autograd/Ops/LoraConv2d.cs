@@ -22,6 +22,8 @@ public static unsafe partial class Ops
     {
         const string op = "LoraConv2d";
         var (oh, ow) = ConvGeometry(op, x, weight, bias, stride, padding);
+        RequireNotNull(op, a);
+        RequireNotNull(op, b);
         int n = x.Shape[0], c = x.Shape[1], h = x.Shape[2], w = x.Shape[3], cout = weight.Shape[0], kh = weight.Shape[2], kw = weight.Shape[3];
         int r = a.Shape.Rank > 0 ? a.Shape[0] : 0, ckk = c * kh * kw;
         bool aOk = a.Shape.Rank == 2 ? a.Shape[1] == ckk : a.Shape.Rank == 4 && a.Shape[1] == c && a.Shape[2] == kh && a.Shape[3] == kw;

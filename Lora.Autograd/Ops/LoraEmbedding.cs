@@ -33,6 +33,7 @@ public static unsafe partial class Ops
     {
         const string op = "LoraEmbedding";
         CheckLoraEmbedding(table, a, b);
+        RequireNotNull(op, x);
         var shape = AppendAxis(op, x.Shape, b.Shape[0]);
         return LoraEmbeddingOf(IdsOf(op, x, a.Shape[1]), table, a, b, scale, shape);
     }

@@ -9,6 +9,8 @@ public static unsafe partial class Ops
     public static Tensor Mse(Tensor pred, Tensor target)
     {
         const string op = "Mse";
+        RequireNotNull(op, pred);
+        RequireNotNull(op, target);
         if (pred.Shape != target.Shape) throw Mismatch(op, "shapes differ", pred, target);
         var tape = Tape.Current;
         var y = tape.NewTensor(Shape.Scalar);

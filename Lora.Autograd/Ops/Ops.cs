@@ -9,7 +9,8 @@ namespace Lora.Autograd;
 /// </summary>
 /// <remarks>
 /// Outputs are activations owned by the thread's <see cref="Tape"/> and valid until <see cref="Tape.Reset"/>.
-/// Shape mismatches throw <see cref="ArgumentException"/> naming the op and the shapes.
+/// Shape mismatches throw <see cref="ArgumentException"/> naming the op and the shapes; a null tensor where one is
+/// required, <see cref="ArgumentNullException"/> naming the op and the argument.
 /// </remarks>
 public static unsafe partial class Ops
 {
@@ -23,8 +24,16 @@ public static unsafe partial class Ops
     static ArgumentException Mismatch(string op, string what, Tensor a, Tensor b) =>
         new($"{op}: {what}: {a.Describe()} and {b.Describe()}.");
 
-    static void RequireRank(string op, Tensor t, int minRank, int maxRank = Shape.MaxRank)
+    /// <summary>An <see cref="ArgumentNullException"/> naming the op and the argument, instead of a bare
+    /// NullReferenceException from inside the op.</summary>
+    static void RequireNotNull(string op, Tensor? t, [CallerArgumentExpression(nameof(t))] string name = "")
     {
+        if (t is null) throw new ArgumentNullException(name, $"{op}: {name} is null.");
+    }
+
+    static void RequireRank(string op, Tensor t, int minRank, int maxRank = Shape.MaxRank, [CallerArgumentExpression(nameof(t))] string name = "")
+    {
+        RequireNotNull(op, t, name);
         if (t.Shape.Rank < minRank || t.Shape.Rank > maxRank)
             throw new ArgumentException(minRank == maxRank
                 ? $"{op}: {t.Describe()} must have rank {minRank}."

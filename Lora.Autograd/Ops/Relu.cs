@@ -9,6 +9,7 @@ public static unsafe partial class Ops
     public static Tensor Relu(Tensor x)
     {
         const string op = "Relu";
+        RequireNotNull(op, x);
         var tape = Tape.Current;
         var y = tape.NewTensor(x.Shape);
         Elementwise.Relu(x.Data, y.Data);

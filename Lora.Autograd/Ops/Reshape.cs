@@ -9,6 +9,7 @@ public static unsafe partial class Ops
     public static Tensor Reshape(Tensor x, Shape shape)
     {
         const string op = "Reshape";
+        RequireNotNull(op, x);
         if (shape.Length != x.Length) throw new ArgumentException($"{op}: {x.Describe()} has {x.Length} elements; shape {shape} has {shape.Length}.");
         var tape = Tape.Current;
         var y = tape.NewView(x, shape);

@@ -9,6 +9,7 @@ public static unsafe partial class Ops
     public static Tensor Scale(Tensor x, float s)
     {
         const string op = "Scale";
+        RequireNotNull(op, x);
         var tape = Tape.Current;
         var y = tape.NewTensor(x.Shape);
         Elementwise.Scale(x.Data, s, y.Data);

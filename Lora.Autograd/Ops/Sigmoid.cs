@@ -9,6 +9,7 @@ public static unsafe partial class Ops
     public static Tensor Sigmoid(Tensor x)
     {
         const string op = "Sigmoid";
+        RequireNotNull(op, x);
         var tape = Tape.Current;
         var y = tape.NewTensor(x.Shape);
         Elementwise.Sigmoid(x.Data, y.Data);

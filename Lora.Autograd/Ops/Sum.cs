@@ -10,6 +10,7 @@ public static unsafe partial class Ops
 
     static Tensor Reduce(string op, Tensor x, float factor)
     {
+        RequireNotNull(op, x);
         var tape = Tape.Current;
         var y = tape.NewTensor(Shape.Scalar);
         y.Data[0] = Reductions.Sum(x.Data) * factor;

@@ -9,6 +9,7 @@ public static unsafe partial class Ops
     public static Tensor Tanh(Tensor x)
     {
         const string op = "Tanh";
+        RequireNotNull(op, x);
         var tape = Tape.Current;
         var y = tape.NewTensor(x.Shape);
         Elementwise.Tanh(x.Data, y.Data);

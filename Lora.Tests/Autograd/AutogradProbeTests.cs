@@ -158,3 +158,62 @@ public class GradCheckOptionTests
         Tape.Current.Reset();
     }
 }
+
+/// <summary>A null tensor argument is an <see cref="ArgumentNullException"/> naming the op and the argument, not a
+/// NullReferenceException from inside the op.</summary>
+public class NullArgumentTests
+{
+    static readonly Tensor M = Leaf(new Shape(2, 3), 1), Table = Leaf(new Shape(4, 3), 2), Img = Leaf(new Shape(1, 1, 4, 4), 3);
+
+    public static TheoryData<string, string> Cases => new()
+    {
+        { "Add", "b" }, { "Sub", "a" }, { "Mul", "b" }, { "Scale", "x" }, { "Sum", "x" }, { "Mean", "x" },
+        { "Relu", "x" }, { "Gelu", "x" }, { "Tanh", "x" }, { "Sigmoid", "x" }, { "Dropout", "x" }, { "Reshape", "x" },
+        { "Mse", "target" }, { "Softmax", "x" }, { "Slice", "x" }, { "Concat", "one of the parts" },
+        { "MatMul", "b" }, { "Linear", "weight" }, { "LayerNorm", "x" }, { "SoftmaxCrossEntropy", "logits" },
+        { "Embedding", "x" }, { "ChannelAffine", "scale" }, { "MaxPool2d", "x" }, { "Conv2d", "weight" },
+        { "LoraConv2d", "a" }, { "SwapLeadingAxes", "x" },
+    };
+
+    static Tensor Call(string op) => op switch
+    {
+        "Add" => Ops.Add(M, null!),
+        "Sub" => Ops.Sub(null!, M),
+        "Mul" => Ops.Mul(M, null!),
+        "Scale" => Ops.Scale(null!, 2f),
+        "Sum" => Ops.Sum(null!),
+        "Mean" => Ops.Mean(null!),
+        "Relu" => Ops.Relu(null!),
+        "Gelu" => Ops.Gelu(null!),
+        "Tanh" => Ops.Tanh(null!),
+        "Sigmoid" => Ops.Sigmoid(null!),
+        "Dropout" => Ops.Dropout(null!, 0f, 1, training: false), // used to hand the null straight back
+        "Reshape" => Ops.Reshape(null!, new Shape(6)),
+        "Mse" => Ops.Mse(M, null!),
+        "Softmax" => Ops.Softmax(null!),
+        "Slice" => Ops.Slice(null!, 0, 1),
+        "Concat" => Ops.Concat(M, null!),
+        "MatMul" => Ops.MatMul(M, null!),
+        "Linear" => Ops.Linear(M, null!),
+        "LayerNorm" => Ops.LayerNorm(null!),
+        "SoftmaxCrossEntropy" => Ops.SoftmaxCrossEntropy(null!, new[] { 0, 1 }),
+        "Embedding" => Ops.Embedding((Tensor)null!, Table),
+        "ChannelAffine" => Ops.ChannelAffine(M, null!),
+        "MaxPool2d" => Ops.MaxPool2d(null!, 2),
+        "Conv2d" => Ops.Conv2d(Img, null!),
+        "LoraConv2d" => Ops.LoraConv2d(Img, Leaf(new Shape(2, 1, 3, 3), 4), null!, Leaf(new Shape(2, 2), 5), null, 1f),
+        "SwapLeadingAxes" => Ops.SwapLeadingAxes(null!),
+        _ => throw new ArgumentOutOfRangeException(nameof(op)),
+    };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void ANullTensorIsNamed(string op, string argument)
+    {
+        Tape.Current.Reset();
+        var e = Assert.Throws<ArgumentNullException>(() => Call(op));
+        Assert.Contains(op + ":", e.Message);
+        Assert.Equal(argument, e.ParamName);
+        Tape.Current.Reset();
+    }
+}
