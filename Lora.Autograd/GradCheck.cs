@@ -80,7 +80,11 @@ public static class GradCheck
         // Analytic gradients, leaving the callers' accumulated gradients as they were.
         var saved = inputs.Select(t => t.HasGrad ? t.Grad.ToArray() : null).ToArray();
         foreach (var t in inputs) t.ZeroGrad();
-        var output = forward();
+        Tensor output;
+        bool callerNoGrad = !Tape.IsGradEnabled;
+        Tape.SetNoGrad(false); // the gradients are what is checked: record even inside the caller's Tape.NoGrad() scope
+        try { output = forward(); }
+        finally { Tape.SetNoGrad(callerNoGrad); }
         if (!output.RequiresGrad) throw new InvalidOperationException("GradCheck: the output does not require a gradient; no input requires one.");
         output.Backward(w.Select(v => (float)v).ToArray());
         var analytic = inputs.Select(t => t.RequiresGrad ? t.Grad.ToArray() : null).ToArray();

@@ -150,6 +150,20 @@ public class GradCheckOptionTests
     }
 
     [Fact]
+    public void ItChecksGradientsEvenInsideACallersNoGradScope()
+    {
+        var x = Leaf(new Shape(2, 3), 2);
+        GradCheckResult result;
+        using (Tape.NoGrad())
+        {
+            result = GradCheck.Run(() => Ops.Tanh(Ops.Mul(x, x)), [x], null);
+            Assert.False(Tape.IsGradEnabled); // the caller's mode is restored
+        }
+        AssertPasses(result);
+        Assert.Equal(x.Length, result.Checked);
+    }
+
+    [Fact]
     public void ANullInputIsNamedByItsPosition()
     {
         var x = Leaf(new Shape(2), 1);
