@@ -158,8 +158,8 @@ public abstract class Optimizer
     /// same names and shapes, and continues from it: the next <see cref="Step"/> is the one after the saved step count
     /// (the schedule and AdamW's bias correction included), so resumed training takes the steps the uninterrupted
     /// run would have taken.</summary>
-    /// <exception cref="InvalidDataException">A corrupt file, another optimizer's state, a missing or unexpected slot, or a
-    /// shape mismatch, naming the file and key; the optimizer is then unchanged.</exception>
+    /// <exception cref="InvalidDataException">A corrupt file, another optimizer's state, a missing or unexpected slot, a
+    /// shape mismatch, or a NaN, ∞ or negative second moment, naming the file and key; the optimizer is then unchanged.</exception>
     public void LoadState(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);

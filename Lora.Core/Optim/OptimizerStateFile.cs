@@ -12,7 +12,8 @@ namespace Lora.Core.Optim;
 /// has its own update count (AdamW's bias correction) as <c>__metadata__["step.{slot}"]</c>; a slot without that key
 /// took every step, so files written before per-slot counts existed read as they did.
 /// </summary>
-/// <remarks>Hyperparameters (learning rate, betas, weight decay) are not stored: they are the constructor's, so a
+/// <remarks>A load refuses NaN, ∞ and negative second moments (InvalidDataException naming the key), which would turn
+/// the parameters NaN at the next step. Hyperparameters (learning rate, betas, weight decay) are not stored: they are the constructor's, so a
 /// resumed run may change them, as with PyTorch when a new value is set after <c>load_state_dict</c>.</remarks>
 internal static class OptimizerStateFile
 {
@@ -79,12 +80,27 @@ internal static class OptimizerStateFile
                 string key = $"{kinds[k].Kind}.{slot.Name}";
                 expected.Add(key);
                 values[k][i] = file.Require(key, ShapeOf(slot)).Data;
+                if (BadValue(values[k][i], kinds[k].Kind) is { } why) throw Corrupt(name, Quote(key), why);
             }
         }
         foreach (var t in file.Tensors)
             if (!expected.Contains(t.Name))
                 throw Corrupt(name, Quote(t.Name), $"unexpected key: this {type} has no such slot or state (its slots: {Describe(optimizer)})");
         return (step, slotSteps, values);
+    }
+
+    /// <summary>Why the values cannot be an optimizer state, or null: a NaN or ∞ anywhere (the next step would put it into
+    /// the parameters), or a negative second moment (√v would be NaN).</summary>
+    static string? BadValue(float[] values, string kind)
+    {
+        bool moment2 = kind == "exp_avg_sq";
+        for (int i = 0; i < values.Length; i++)
+        {
+            float v = values[i];
+            if (!float.IsFinite(v) || moment2 && v < 0)
+                return $"element {i} is {v.ToString(CultureInfo.InvariantCulture)}; {(moment2 ? "a second moment is finite and ≥ 0" : "a state value is finite")}, so the file is corrupt (or saved from a diverged run)";
+        }
+        return null;
     }
 
     static int IndexOf(Optimizer o, string slot)

@@ -134,3 +134,44 @@ public sealed class SlotStepCountTests : IDisposable
         Assert.Equal(beforeBytes, File.ReadAllBytes(before));
     }
 }
+
+/// <summary>LoadState refuses state values no optimizer could have written (they turned the parameters NaN at the next
+/// step): NaN or ∞ anywhere, a negative second moment.</summary>
+public sealed class OptimizerStateValueTests : IDisposable
+{
+    readonly TempDir _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
+    static Optimizer Make(string kind, Parameter p) => kind == "sgd"
+        ? new Sgd([new OptimizerSlot(p)], LearningRateSchedule.Constant(0.1), momentum: 0.9)
+        : new AdamW([new OptimizerSlot(p)], LearningRateSchedule.Constant(0.1));
+
+    [Theory]
+    [InlineData("adamw", "exp_avg_sq.w", -1e-3f)]
+    [InlineData("adamw", "exp_avg_sq.w", float.NaN)]
+    [InlineData("adamw", "exp_avg.w", float.PositiveInfinity)]
+    [InlineData("sgd", "momentum_buffer.w", float.NaN)]
+    public void ABadStateValueIsRefusedNamingFileAndKeyAndChangesNothing(string kind, string key, float bad)
+    {
+        var p = new Parameter("w", [1f, -2f, 3f], new Shape(3));
+        var opt = Make(kind, p);
+        p.Grad.Fill(0.5f);
+        opt.Step();
+        string good = _temp.File("good.safetensors");
+        opt.SaveState(good);
+        var file = SafeTensors.Read(good);
+        string badPath = _temp.File("bad.safetensors");
+        SafeTensors.Write(badPath, file.Tensors.Select(t => t.Name == key ? new TensorData(t.Name, t.Shape, [t.Data[0], bad, t.Data[2]]) : t), file.Metadata);
+
+        var before = opt.StepCount;
+        var e = Assert.Throws<InvalidDataException>(() => opt.LoadState(badPath));
+        Assert.Contains("bad.safetensors", e.Message);
+        Assert.Contains($"'{key}'", e.Message);
+        Assert.Contains("element 1", e.Message);
+        Assert.Equal(before, opt.StepCount);
+        string again = _temp.File("again.safetensors");
+        opt.SaveState(again);
+        Assert.Equal(File.ReadAllBytes(good), File.ReadAllBytes(again));
+    }
+}
