@@ -132,8 +132,9 @@ public static partial class Elementwise
         if (a.Length != b.Length)
             throw new ArgumentException($"{aName} has {a.Length} elements but {bName} has {b.Length}.", bName);
         if (a.IsEmpty) return;
-        long offset = Unsafe.ByteOffset(ref MemoryMarshal.GetReference(a), ref MemoryMarshal.GetReference(b)) / sizeof(float);
-        if (offset != 0 && offset < a.Length && -offset < b.Length)
+        // In bytes, not floats: views cast from bytes may be misaligned, and a 2-byte shift must not pass as "the same span".
+        long bytes = Unsafe.ByteOffset(ref MemoryMarshal.GetReference(a), ref MemoryMarshal.GetReference(b));
+        if (bytes != 0 && bytes < (long)a.Length * sizeof(float) && -bytes < (long)b.Length * sizeof(float))
             throw new ArgumentException($"{aName} and {bName} partly overlap; they must be the same span or disjoint.", bName);
     }
 }

@@ -8,6 +8,13 @@ namespace Lora.Tests.Kernels;
 /// a silently wrong result (the kernels write rows and GEMM tiles before they have read everything).</summary>
 public class KernelAliasingTests
 {
+    /// <summary>16-float views of a byte buffer starting at a byte offset (spans cannot be captured by lambdas).</summary>
+    static class Spans
+    {
+        public static ReadOnlySpan<float> Read(byte[] b, int at) => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(b.AsSpan(at, 64));
+        public static Span<float> Write(byte[] b, int at) => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(b.AsSpan(at, 64));
+    }
+
     const int N = 4, D = 24, K = 24, R = 4; // d = k so that y and dx can be laid over x and dy
     const float S = 0.5f;
 
@@ -24,6 +31,18 @@ public class KernelAliasingTests
         Assert.Contains(output, e.Message);
         Assert.Contains(input, e.Message);
         Assert.Contains("overlap", e.Message);
+    }
+
+    [Fact]
+    public void ElementwiseRejectsAnOutputShiftedByLessThanAFloat()
+    {
+        // Float views cast from bytes can be misaligned: an output two bytes past its input shares six of every eight
+        // bytes with it, and used to pass as "the same span" (the offset was divided by 4 before it was compared).
+        var bytes = new byte[4 * 16 + 4];
+        Assert.Contains("overlap", Assert.Throws<ArgumentException>(() => Elementwise.AddScaled(2f, Spans.Read(bytes, 0), Spans.Write(bytes, 2))).Message);
+        Assert.Contains("overlap", Assert.Throws<ArgumentException>(() => Elementwise.Relu(Spans.Read(bytes, 2), Spans.Write(bytes, 0))).Message);
+        Assert.Contains("overlap", Assert.Throws<ArgumentException>(() => Elementwise.Add(Spans.Read(bytes, 0), Spans.Read(bytes, 0), Spans.Write(bytes, 3))).Message);
+        Elementwise.Relu(Spans.Read(bytes, 2), Spans.Write(bytes, 2)); // the very same view stays in place
     }
 
     [Fact]
