@@ -66,6 +66,7 @@ public static class Reductions
     {
         CheckMatrix("RowSums", rows, cols, x.Length);
         if (sums.Length != rows) throw new ArgumentException($"RowSums: sums has {sums.Length} elements, expected ({rows}).", nameof(sums));
+        SpanOverlap.Disjoint("RowSums", "sums", sums, "x", x); // a sum written over a row not yet read
         for (int i = 0; i < rows; i++) sums[i] = Sum(x.Slice(i * cols, cols));
     }
 
@@ -74,6 +75,7 @@ public static class Reductions
     {
         CheckMatrix("AddColumnSums", rows, cols, x.Length);
         if (sums.Length != cols) throw new ArgumentException($"AddColumnSums: sums has {sums.Length} elements, expected ({cols}).", nameof(sums));
+        SpanOverlap.Disjoint("AddColumnSums", "sums", sums, "x", x); // sums over a row of x would add that row into itself
         for (int i = 0; i < rows; i++) Elementwise.AddInto(x.Slice(i * cols, cols), sums);
     }
 
@@ -82,6 +84,7 @@ public static class Reductions
     {
         CheckMatrix("AddColumnSums", rows, cols, x.Length);
         if (sums.Length != cols) throw new ArgumentException($"AddColumnSums: sums has {sums.Length} elements, expected ({cols}).", nameof(sums));
+        SpanOverlap.Disjoint("AddColumnSums", "sums", sums, "x", x);
         for (int i = 0; i < rows; i++)
             for (int j = 0; j < cols; j++) sums[j] += x[i * cols + j];
     }

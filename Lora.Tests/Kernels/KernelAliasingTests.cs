@@ -46,6 +46,16 @@ public class KernelAliasingTests
     }
 
     [Fact]
+    public void RowAndColumnSumsRejectSumsOverTheMatrix()
+    {
+        var x = Uniform(4 * 3, -1, 1, 21); // (4, 3)
+        Rejects("sums (4 elements)", "x (12 elements)", () => Reductions.RowSums(4, 3, x, x.AsSpan(8, 4)));
+        Rejects("sums (3 elements)", "x (12 elements)", () => Reductions.AddColumnSums(4, 3, x, x.AsSpan(3, 3)));
+        Rejects("sums (3 elements)", "x (12 elements)", () => Reductions.AddColumnSumsScalar(4, 3, x, x.AsSpan(0, 3)));
+        Assert.Equal(Uniform(4 * 3, -1, 1, 21), x); // nothing was written
+    }
+
+    [Fact]
     public void LoraGemmForwardRejectsOutputsOverOperands()
     {
         var w = Packed();
