@@ -118,8 +118,15 @@ public abstract class Module
         foreach (var (name, c) in _children) c.SetPrefix(prefix + name + ".");
     }
 
-    /// <summary>Every parameter of the tree with its full name, depth first in registration order (own parameters first).</summary>
-    public IEnumerable<(string Name, Parameter Parameter)> NamedParameters() => NamedParameters("");
+    /// <summary>Every parameter of the tree with its full name, depth first in registration order (own parameters first),
+    /// each once: a parameter shared by two paths (one module registered twice, tied weights) is listed under the first,
+    /// as PyTorch's <c>named_parameters()</c> does, so counts, reports and optimizers see it once.</summary>
+    public IEnumerable<(string Name, Parameter Parameter)> NamedParameters()
+    {
+        var seen = new HashSet<Parameter>(ReferenceEqualityComparer.Instance);
+        foreach (var np in NamedParameters(""))
+            if (seen.Add(np.Parameter)) yield return np;
+    }
 
     IEnumerable<(string Name, Parameter Parameter)> NamedParameters(string prefix)
     {

@@ -49,6 +49,7 @@ public abstract class LearningRateSchedule
     /// at <paramref name="totalSteps"/>.</summary>
     public static LearningRateSchedule WarmupCosine(double lr, long warmupSteps, long totalSteps, double minLr = 0)
     {
+        if (warmupSteps < 0) throw new ArgumentException($"WarmupCosine: warmupSteps {warmupSteps} must be ≥ 0.", nameof(warmupSteps));
         if (totalSteps <= warmupSteps)
             throw new ArgumentException($"WarmupCosine: totalSteps {totalSteps} must exceed warmupSteps {warmupSteps}.", nameof(totalSteps));
         var decay = Cosine(lr, totalSteps - warmupSteps, minLr);

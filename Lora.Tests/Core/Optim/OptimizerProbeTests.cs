@@ -59,6 +59,15 @@ public class OptimizerProbeTests
     }
 
     [Fact]
+    public void ANegativeWarmupIsNamedAsSuch()
+    {
+        // It used to be reported as "LinearWarmup: steps -1", a call the user never made.
+        var e = Assert.Throws<ArgumentException>(() => LearningRateSchedule.WarmupCosine(0.1, -1, 10));
+        Assert.Equal("warmupSteps", e.ParamName);
+        Assert.Contains("WarmupCosine", e.Message);
+    }
+
+    [Fact]
     public void TheLargestRateFloatHoldsIsStillAccepted()
     {
         // The check is on the float the update uses, not a tighter bound: lr = float.MaxValue with scale 1 runs.
