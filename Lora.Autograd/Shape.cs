@@ -19,7 +19,10 @@ public readonly struct Shape : IEquatable<Shape>
             if (d < 0) throw new ArgumentException($"dimension {d} is negative.", nameof(dims));
             length *= d;
             if (length > int.MaxValue)
-                throw new ArgumentException($"shape ({string.Join(", ", dims.ToArray())}) has more than int.MaxValue (2^31 - 1) elements; a tensor is one .NET array.", nameof(dims));
+                throw new ArgumentException(dims.Contains(0)
+                    // No elements, but the product of its leading axes (its row count) still has to fit an int.
+                    ? $"shape ({string.Join(", ", dims.ToArray())}) is empty, but the product of its leading dimensions exceeds int.MaxValue (2^31 - 1)."
+                    : $"shape ({string.Join(", ", dims.ToArray())}) has more than int.MaxValue (2^31 - 1) elements; a tensor is one .NET array.", nameof(dims));
         }
         Rank = dims.Length;
         _d0 = dims.Length > 0 ? dims[0] : 0;

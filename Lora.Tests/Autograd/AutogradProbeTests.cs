@@ -96,6 +96,16 @@ public class AutogradProbeTests
     }
 
     [Fact]
+    public void AnEmptyShapeWhoseLeadingAxesOverflowSaysSoRatherThanCountingElements()
+    {
+        var e = Assert.Throws<ArgumentException>(() => new Shape(65536, 65536, 0));
+        Assert.Contains("(65536, 65536, 0)", e.Message);
+        Assert.Contains("empty", e.Message);
+        Assert.DoesNotContain("more than", e.Message); // it has no elements at all
+        Assert.Equal(0, new Shape(0, 65536, 65536 / 2).Length); // a leading zero keeps every partial product at 0
+    }
+
+    [Fact]
     public void BackwardOnAnActivationReleasedByResetSaysSo()
     {
         Tape.Current.Reset();
