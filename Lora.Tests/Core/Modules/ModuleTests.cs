@@ -52,18 +52,28 @@ public class ModuleTests
     }
 
     [Fact]
-    public void LoraPlusScalesOnlyTheBMatrices()
+    public void LoraPlusScalesTheBMatricesAndOneDimensionalParametersAsPeftDoes()
     {
+        // PEFT's create_loraplus_optimizer: "lora_B" in the name or param.ndim == 1 goes to B's group (ratio × lr).
         var m = new Mlp([6, 5, 4], seed: 1);
         m.ApplyLora(new LoraConfig { R = 2, Bias = LoraBias.All });
         var slots = TrainableSlots.From(m, loraPlusRatio: 16, decayBiases: false);
         Assert.Equal(m.TrainableParameters().Select(p => p.Name), slots.Select(s => s.Name));
         foreach (var s in slots)
         {
-            Assert.Equal(s.Name.Contains(".lora_B."), s.LrScale == 16f);
+            Assert.Equal(s.Name.Contains(".lora_B.") || s.Name.EndsWith(".bias"), s.LrScale == 16f);
             Assert.Equal(!s.Name.EndsWith(".bias"), s.Decay);
         }
+        Assert.Contains(slots, s => s.Name.EndsWith(".bias"));
         Assert.Throws<ArgumentException>(() => TrainableSlots.From(m, loraPlusRatio: 0));
+
+        // A convolution's DoRA magnitude is stored (1, out, 1, 1): not one-dimensional, so PEFT leaves it at the base rate.
+        var conv = new Sequential(new Conv2d(1, 2, 3, new SeededRandom(1)), new Flatten(), new Linear(8, 3, new SeededRandom(2)));
+        conv.ApplyLora(new LoraConfig { R = 1, UseDora = true, TargetModules = ["0", "2"] });
+        var convSlots = TrainableSlots.From(conv, loraPlusRatio: 16);
+        Assert.Equal(1f, convSlots.Single(s => s.Name == "0.lora_magnitude_vector.default.weight").LrScale);
+        Assert.Equal(16f, convSlots.Single(s => s.Name == "2.lora_magnitude_vector.default.weight").LrScale);
+        Assert.Equal(16f, convSlots.Single(s => s.Name == "0.lora_B.default.weight").LrScale);
     }
 
     [Fact]
