@@ -33,15 +33,8 @@ internal static class LoraArguments
     }
 
     static void ForwardReads(string name, ReadOnlySpan<float> output, ReadOnlySpan<float> x, ReadOnlySpan<float> xDrop,
-        ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> bias)
-    {
-        if (output.IsEmpty) return;
-        SpanOverlap.Disjoint(Kernel, name, output, "x", x);
-        SpanOverlap.Disjoint(Kernel, name, output, "xDrop", xDrop);
-        SpanOverlap.Disjoint(Kernel, name, output, "a", a);
-        SpanOverlap.Disjoint(Kernel, name, output, "b", b);
-        SpanOverlap.Disjoint(Kernel, name, output, "bias", bias);
-    }
+        ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> bias) =>
+        SpanOverlap.DisjointFromAll(Kernel, name, output, "x|xDrop|a|b|bias", x, xDrop, a, b, bias);
 
     public static void CheckBackward(int n, int d, int k, int r, ReadOnlySpan<float> x, ReadOnlySpan<float> xDrop,
         PackedShape w, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> h, ReadOnlySpan<float> dy,
@@ -86,16 +79,8 @@ internal static class LoraArguments
     }
 
     static void BackwardReads(string name, ReadOnlySpan<float> output, ReadOnlySpan<float> x, ReadOnlySpan<float> xDrop,
-        ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> h, ReadOnlySpan<float> dy)
-    {
-        if (output.IsEmpty) return;
-        SpanOverlap.Disjoint(Kernel, name, output, "x", x);
-        SpanOverlap.Disjoint(Kernel, name, output, "xDrop", xDrop);
-        SpanOverlap.Disjoint(Kernel, name, output, "a", a);
-        SpanOverlap.Disjoint(Kernel, name, output, "b", b);
-        SpanOverlap.Disjoint(Kernel, name, output, "h", h);
-        SpanOverlap.Disjoint(Kernel, name, output, "dy", dy);
-    }
+        ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> h, ReadOnlySpan<float> dy) =>
+        SpanOverlap.DisjointFromAll(Kernel, name, output, "x|xDrop|a|b|h|dy", x, xDrop, a, b, h, dy);
 
     /// <summary>The (d, k) of a weight, packed or not.</summary>
     public readonly record struct PackedShape(int OutFeatures, int InFeatures)

@@ -40,7 +40,8 @@ internal static class SpanOverlap
         if (hit < 0) return;
         string[] split = names.Split('|');
         string other = hit < split.Length ? split[hit] : $"operand {hit}";
-        throw new ArgumentException($"{kernel}: {name} ({output.Length} elements) overlaps {other}; an output must not share memory with another operand.", name);
+        int length = hit switch { 0 => s0.Length, 1 => s1.Length, 2 => s2.Length, 3 => s3.Length, 4 => s4.Length, 5 => s5.Length, _ => s6.Length };
+        throw new ArgumentException($"{kernel}: {name} ({output.Length} elements) overlaps {other} ({length} elements); an output must not share memory with another operand.", name);
     }
 
     /// <summary>Throws unless <paramref name="output"/> is <paramref name="input"/> itself (the kernel works in place)
