@@ -16,6 +16,7 @@ internal static class QuickMode
         if (args[0] == "gemm") return QuickGemm.Run(args[1..]);
         if (args[0] == "embedding") return QuickEmbedding.Run(args[1..]);
         if (args[0] == "conv") return QuickConv.Run(args[1..]);
+        if (args[0] == "dora") return QuickDora.Run(args[1..]);
         if (args[0] == "rnn") return QuickRnn.Run(args[1..]);
         Console.Error.WriteLine($"quick: unknown suite '{args[0]}'.");
         return 2;
