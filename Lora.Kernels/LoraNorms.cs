@@ -120,7 +120,7 @@ public static unsafe partial class LoraNorms
     static void Aliasing(bool transposed, ReadOnlySpan<float> w, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> scratch,
         ReadOnlySpan<float> norms, ReadOnlySpan<float> rowSquares)
     {
-        string names = transposed ? "t|a|b|norms|rowSquares" : "w|a|b|norms|rowSquares";
+        string names = transposed ? "t|a|b|norms|columnSquares" : "w|a|b|norms|rowSquares";
         SpanOverlap.DisjointFromAll(Op(transposed), "scratch", scratch, names, w, a, b, norms, rowSquares);
         SpanOverlap.DisjointFromAll(Op(transposed), "norms", norms, names, w, a, b, default, rowSquares);
     }

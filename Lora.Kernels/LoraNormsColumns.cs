@@ -16,27 +16,48 @@ public static unsafe partial class LoraNorms
         return (int)length;
     }
 
-    /// <summary>norms[i] = ‖T[:, i] + s·(B·A)_iᵀ‖₂ for every column i of T (k, d): <see cref="RowNorms"/> of W = Tᵀ
-    /// without forming the transpose.</summary>
-    /// <remarks>‖W_i‖² = Σ_j T_ji² (summed down the columns, k terms each), (W·Aᵀ)_it = (A·T)_ti (one GEMM, depth k),
-    /// and the same r×r Gram matrix; so the error bound of <see cref="LoraNorms"/> holds unchanged.</remarks>
-    // t: (k, d), a: (r, k), b: (d, r), scratch: ≥ ColumnScratchLength(d, r), norms: (d)
-    public static void ColumnNorms(int d, int k, int r, float scale, ReadOnlySpan<float> t, ReadOnlySpan<float> a,
-        ReadOnlySpan<float> b, Span<float> scratch, Span<float> norms)
+    /// <summary>squares[i] = ‖T[:, i]‖², the part of <see cref="ColumnNorms"/> that depends on T alone (a caller whose
+    /// table is frozen may keep it between calls): the rows of T added up in order, the same bits ColumnNorms forms.</summary>
+    // t: (k, d), squares: (d)
+    public static void ColumnSquares(int d, int k, ReadOnlySpan<float> t, Span<float> squares)
     {
-        Check(d, k, r, t, a, b, norms, transposed: true);
-        if (scratch.Length < ColumnScratchLength(d, r))
-            throw new ArgumentException($"ColumnNorms: scratch has {scratch.Length} floats, needs {ColumnScratchLength(d, r)} for T ({k}, {d}) and rank {r}.", nameof(scratch));
-        Aliasing(true, t[..(k * d)], a[..(r * k)], b[..(d * r)], scratch[..ColumnScratchLength(d, r)], norms[..d], default);
-        var at = scratch[..(r * d)];
-        var gram = scratch.Slice(r * d, r * r);
-        var squares = scratch.Slice(r * d + r * r, d);
+        if (d < 0 || k < 0 || t.Length < (long)d * k || squares.Length < d)
+            throw new ArgumentException($"ColumnSquares: T has {t.Length} floats (needs ({k}, {d})), squares {squares.Length} (needs {d}).");
+        if (SpanOverlap.Overlaps(squares[..d], t[..(k * d)]))
+            throw new ArgumentException($"ColumnSquares: squares ({d} elements) overlaps t; an output must not share memory with another operand.", nameof(squares));
+        AddColumnSquares(d, k, t, squares[..d]);
+    }
+
+    static void AddColumnSquares(int d, int k, ReadOnlySpan<float> t, Span<float> squares)
+    {
         squares.Clear();
         for (int j = 0; j < k; j++)
         {
             var row = t.Slice(j * d, d);
             Elementwise.BinaryAccumulate<MultiplyOperator>(row, row, squares);
         }
+    }
+
+    /// <summary>norms[i] = ‖T[:, i] + s·(B·A)_iᵀ‖₂ for every column i of T (k, d): <see cref="RowNorms"/> of W = Tᵀ
+    /// without forming the transpose. <paramref name="columnSquares"/>, when given (d values), are ‖T[:, i]‖² from
+    /// <see cref="ColumnSquares"/> and save the pass over T that computes them (same bits).</summary>
+    /// <remarks>‖W_i‖² = Σ_j T_ji² (summed down the columns, k terms each), (W·Aᵀ)_it = (A·T)_ti (one GEMM, depth k),
+    /// and the same r×r Gram matrix; so the error bound of <see cref="LoraNorms"/> holds unchanged.</remarks>
+    // t: (k, d), a: (r, k), b: (d, r), scratch: ≥ ColumnScratchLength(d, r), norms: (d)
+    public static void ColumnNorms(int d, int k, int r, float scale, ReadOnlySpan<float> t, ReadOnlySpan<float> a,
+        ReadOnlySpan<float> b, Span<float> scratch, Span<float> norms, ReadOnlySpan<float> columnSquares = default)
+    {
+        Check(d, k, r, t, a, b, norms, transposed: true);
+        if (!columnSquares.IsEmpty && columnSquares.Length != d)
+            throw new ArgumentException($"ColumnNorms: columnSquares has {columnSquares.Length} values, expected {d} (one per column of T) or none.", nameof(columnSquares));
+        if (scratch.Length < ColumnScratchLength(d, r))
+            throw new ArgumentException($"ColumnNorms: scratch has {scratch.Length} floats, needs {ColumnScratchLength(d, r)} for T ({k}, {d}) and rank {r}.", nameof(scratch));
+        Aliasing(true, t[..(k * d)], a[..(r * k)], b[..(d * r)], scratch[..ColumnScratchLength(d, r)], norms[..d], columnSquares);
+        var at = scratch[..(r * d)];
+        var gram = scratch.Slice(r * d, r * r);
+        var squares = scratch.Slice(r * d + r * r, d);
+        if (columnSquares.IsEmpty) AddColumnSquares(d, k, t, squares);
+        else columnSquares.CopyTo(squares);
         if (r > 0 && k > 0 && d > 0)
         {
             Gemm.Sgemm(Transpose.No, Transpose.No, r, d, k, 1f, a, k, t, d, 0f, at, d); // (r, d) = A·T

@@ -44,7 +44,9 @@ public static partial class Ops
     /// B (d, r) — an embedding table (num, dim) with PEFT's factors, whose DoRA norm runs over each embedding
     /// dimension (<see cref="LoraNorms.ColumnNorms"/>). No gradient flows through it; a zero norm gives 0.
     /// </summary>
-    public static Tensor InverseColumnNorms(Tensor t, Tensor a, Tensor b, float scale)
+    /// <param name="columnSquares">‖T[:, i]‖² per column (<see cref="LoraNorms.ColumnSquares"/>) kept by a caller whose
+    /// table is frozen, or empty to compute them.</param>
+    public static Tensor InverseColumnNorms(Tensor t, Tensor a, Tensor b, float scale, ReadOnlySpan<float> columnSquares = default)
     {
         const string op = "InverseColumnNorms";
         RequireRank(op, t, 2, 2);
@@ -58,7 +60,7 @@ public static partial class Ops
         var y = tape.NewTensor(new Shape(d));
         int scratchLength = LoraNorms.ColumnScratchLength(d, r);
         var scratch = tape.Pool.RentFloats(scratchLength);
-        LoraNorms.ColumnNorms(d, k, r, scale, t.Data, a.Data, b.Data, scratch.AsSpan(0, scratchLength), y.Data);
+        LoraNorms.ColumnNorms(d, k, r, scale, t.Data, a.Data, b.Data, scratch.AsSpan(0, scratchLength), y.Data, columnSquares);
         tape.Pool.Return(scratch);
         return tape.Finish(op, Invert(y));
     }

@@ -35,12 +35,13 @@ public abstract partial class LoraLayer
     }
 
     /// <summary>c = m / ‖W + s·ΔW‖ per output (FanOut), the norm a constant of the backward.</summary>
-    /// <param name="rowSquares">‖W_i‖² kept by a layer whose W is frozen (Linear), or empty.</param>
+    /// <param name="rowSquares">‖W_i‖² (per output: an embedding's column squares) kept by a layer whose weight is
+    /// frozen, or empty.</param>
     protected Tensor DoraScale(LoraAdapter ad, ReadOnlySpan<float> rowSquares = default)
     {
         var w = BaseWeight;
         var inverse = Layout.Embedding
-            ? Ops.InverseColumnNorms(w, ad.A, ad.B, ad.Scale)
+            ? Ops.InverseColumnNorms(w, ad.A, ad.B, ad.Scale, rowSquares)
             : Ops.InverseRowNorms(w, ad.A, ad.B, ad.Scale, rowSquares);
         var m = ad.Magnitude!;
         return Ops.Mul(m.Shape.Rank == 1 ? m : Ops.Reshape(m, new Shape(FanOut)), inverse); // (FanOut)

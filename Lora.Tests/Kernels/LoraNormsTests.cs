@@ -115,4 +115,21 @@ public class LoraNormsTests
         e = Assert.Throws<ArgumentException>(() => LoraNorms.ColumnNorms(4, 3, 2, 1f, new float[12], new float[6], new float[8], new float[15], new float[4]));
         Assert.Contains("scratch has 15", e.Message);
     }
+
+    [Fact]
+    public void KeptColumnSquaresGiveTheSameBitsAndAWrongCountIsRejected()
+    {
+        const int d = 19, k = 41, r = 4;
+        float[] t = Uniform(k * d, -1, 1, 11), a = Uniform(r * k, -0.5, 0.5, 12), b = Uniform(d * r, -0.5, 0.5, 13);
+        var squares = new float[d];
+        LoraNorms.ColumnSquares(d, k, t, squares);
+        float[] computed = new float[d], kept = new float[d];
+        var scratch = new float[LoraNorms.ColumnScratchLength(d, r)];
+        LoraNorms.ColumnNorms(d, k, r, 1.5f, t, a, b, scratch, computed);
+        LoraNorms.ColumnNorms(d, k, r, 1.5f, t, a, b, scratch, kept, squares);
+        Assert.Equal(computed, kept);
+        var e = Assert.Throws<ArgumentException>(() => LoraNorms.ColumnNorms(d, k, r, 1.5f, t, a, b, scratch, kept, squares.AsSpan(1)));
+        Assert.Contains("columnSquares has 18", e.Message);
+        Assert.Throws<ArgumentException>(() => LoraNorms.ColumnSquares(d, k, t.AsSpan(1), squares));
+    }
 }

@@ -154,4 +154,38 @@ public class DoraEmbeddingTests
             Assert.True(Math.Abs(after[i] - before[i]) <= tol, $"T[{i}] {after[i]} vs {before[i]}");
         }
     }
+
+    /// <summary>The frozen table's column squares are kept between steps; a table changed by hand (then refreshed),
+    /// trained while unfrozen, or merged and unmerged must give what a fresh layer on the same values gives.</summary>
+    [Fact]
+    public void TheKeptColumnSquaresFollowAChangedTable()
+    {
+        var l = Layer();
+        l.Eval();
+        _ = Forward(l); // keeps the squares of the first table
+        var t = l.BaseWeight;
+        t.Data[3 * Dim + 2] += 0.5f;       // by hand, then refreshed
+        l.RefreshBaseWeight();
+        AssertSameAsFresh(l);
+        t.Frozen = false;                  // "trained" while unfrozen, frozen again: no refresh needed
+        t.Data[5 * Dim + 1] -= 0.25f;
+        t.Frozen = true;
+        AssertSameAsFresh(l);
+        l.Merge();
+        l.Unmerge();                       // T restored up to rounding: the squares follow its new bits
+        AssertSameAsFresh(l);
+    }
+
+    static void AssertSameAsFresh(LoraEmbedding l)
+    {
+        var ad = l.Adapters[0];
+        var e = new Embedding(Num, Dim);
+        l.BaseWeight.Data.CopyTo(e.Weight.Data);
+        e.Freeze();
+        var fresh = new LoraEmbedding(e);
+        var fa = fresh.AddAdapter("default", R, 6, false, 0, ad.A.ToArray(), ad.B.ToArray(), useDora: true);
+        ad.Magnitude!.ToArray().CopyTo(fa.Magnitude!.Data);
+        fresh.Eval();
+        Assert.Equal(Forward(fresh), Forward(l));
+    }
 }
