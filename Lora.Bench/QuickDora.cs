@@ -1,7 +1,6 @@
 using Lora.Autograd;
 using Lora.Core.Lora;
 using Lora.Core.Modules;
-using Lora.Core.Optim;
 using Lora.Kernels;
 
 namespace Lora.Bench;
@@ -42,7 +41,8 @@ internal static class QuickDora
         lora.ApplyLora(new LoraConfig { R = 8, Alpha = 16, TargetModules = ["0"] }, seed: 3);
         var dora = make();
         dora.ApplyLora(new LoraConfig { R = 8, Alpha = 16, UseDora = true, TargetModules = ["0"] }, seed: 3);
-        var bodies = new[] { Step(full, x), Step(lora, x), Step(dora, x) };
+        var bodies = new[] { Step(full), Step(lora), Step(dora) };
+        Action Step(Module m) => QuickEmbedding.Step(m, x, lr: 1e-4);
         const int rounds = 9;
         var times = QuickArgs.InterleavedRounds("dora", bodies, rounds, clock, seconds => Math.Max(1, (int)(0.2 / Math.Max(seconds, 1e-6))));
         double Median(IEnumerable<double> v) { var s = v.Order().ToArray(); return s[s.Length / 2]; }
@@ -51,22 +51,6 @@ internal static class QuickDora
         string[] names = ["full_step", "lora_step", "dora_step"];
         for (int c = 0; c < names.Length; c++) Console.WriteLine($"  {names[c],-10} {Median(times[c]),9:F3} ms");
         Console.WriteLine($"  dora / lora {Ratio(2, 1):F3}   dora / full {Ratio(2, 0):F3}   lora / full {Ratio(1, 0):F3}");
-    }
-
-    static Action Step(Module model, Tensor x)
-    {
-        var trainable = model.TrainableParameters().Select(p => p.Parameter).ToArray();
-        var opt = TrainableSlots.AdamW(model, LearningRateSchedule.Constant(1e-4));
-        return () =>
-        {
-            var tape = Tape.Current;
-            tape.Reset();
-            var y = model.Forward(x);
-            Ops.Mean(Ops.Mul(y, y)).Backward();
-            opt.Step();
-            foreach (var p in trainable) p.ZeroGrad();
-            tape.Reset();
-        };
     }
 
     static float[] Fill(int n, ulong seed)

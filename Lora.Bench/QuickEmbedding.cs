@@ -49,10 +49,12 @@ internal static class QuickEmbedding
         return 0;
     }
 
-    static Action Step(Module model, Tensor x)
+    /// <summary>One training step of <paramref name="model"/> on <paramref name="x"/>: forward, loss mean(y²),
+    /// backward, AdamW over the trainable parameters at <paramref name="lr"/>, gradients zeroed, tape reset.</summary>
+    internal static Action Step(Module model, Tensor x, double lr = 1e-3)
     {
         var trainable = model.TrainableParameters().Select(p => p.Parameter).ToArray();
-        var opt = TrainableSlots.AdamW(model, LearningRateSchedule.Constant(1e-3));
+        var opt = TrainableSlots.AdamW(model, LearningRateSchedule.Constant(lr));
         return () =>
         {
             var tape = Tape.Current;

@@ -25,11 +25,6 @@ namespace Lora.Core.Lora;
 /// </remarks>
 public sealed class LoraEmbedding : LoraLayer
 {
-    // ‖T[:, i]‖² for DoRA's norms while the table is frozen (a pass over the whole table each step otherwise), with the
-    // table's unfreeze count when they were taken: dropped when the layer changes T, stale once T has been unfrozen
-    // since (it may have been trained). One immutable pair, so a reader never sees squares and count from two takes.
-    sealed record KeptSquares(float[] Squares, long AtUnfreeze);
-    KeptSquares? _kept;
 
     /// <summary>Wraps <paramref name="baseLayer"/> (which becomes the child <c>base_layer</c>).</summary>
     public LoraEmbedding(Embedding baseLayer) : base(baseLayer) => BaseLayer = baseLayer;
@@ -95,7 +90,7 @@ public sealed class LoraEmbedding : LoraLayer
                 Transpose2d(t, num, dim, tt);
                 LoraMath.PissaInit(tt, dim, num, rank, scale, rng.NextUInt64(), pissaIterations, a, b);
                 Transpose2d(tt, dim, num, t);
-                OnBaseWeightChanged();
+                BaseWeightChanged();
                 break;
             default:
                 throw new ArgumentException($"Unknown LoRA init {init}.", nameof(init));
@@ -109,22 +104,6 @@ public sealed class LoraEmbedding : LoraLayer
     }
 
     /// <inheritdoc/>
-    protected override void OnBaseWeightChanged() => Volatile.Write(ref _kept, null);
-
-    // The frozen table's column squares for DoRA, or none (recomputed inside the norms) while T trains. Two threads
-    // may both compute them at first; either result is the same bits.
-    ReadOnlySpan<float> ColumnSquares()
-    {
-        var t = BaseLayer.Weight;
-        if (!t.Frozen) return default;
-        if (Volatile.Read(ref _kept) is { } kept && kept.AtUnfreeze == t.UnfreezeCount) return kept.Squares;
-        var squares = new float[EmbeddingDim];
-        LoraNorms.ColumnSquares(EmbeddingDim, NumEmbeddings, t.Data, squares);
-        Volatile.Write(ref _kept, new KeptSquares(squares, t.UnfreezeCount));
-        return squares;
-    }
-
-    /// <inheritdoc/>
     protected override Tensor ForwardBase(Tensor x) => Ops.Embedding(x, BaseLayer.Weight);
 
     /// <inheritdoc/>
@@ -133,7 +112,7 @@ public sealed class LoraEmbedding : LoraLayer
         var dora = ActiveDora(active);
         var a0 = active[0];
         var y = Ops.LoraEmbedding(x, BaseLayer.Weight, a0.A, a0.B, a0.Scale);
-        if (dora != null) return Ops.Mul(y, DoraScale(dora, ColumnSquares())); // a DoRA adapter is active alone
+        if (dora != null) return Ops.Mul(y, DoraScale(dora)); // a DoRA adapter is active alone
         for (int i = 1; i < active.Length; i++)
             y = Ops.Add(y, Ops.LoraEmbedding(x, null, active[i].A, active[i].B, active[i].Scale));
         return y;
@@ -149,7 +128,7 @@ public sealed class LoraEmbedding : LoraLayer
         if (active.IsEmpty) return Ops.Embedding(ids, BaseLayer.Weight);
         var dora = ActiveDora(active);
         var y = Ops.LoraEmbedding(ids, BaseLayer.Weight, active[0].A, active[0].B, active[0].Scale);
-        if (dora != null) return Ops.Mul(y, DoraScale(dora, ColumnSquares()));
+        if (dora != null) return Ops.Mul(y, DoraScale(dora));
         for (int i = 1; i < active.Length; i++)
             y = Ops.Add(y, Ops.LoraEmbedding(ids, null, active[i].A, active[i].B, active[i].Scale));
         return y;

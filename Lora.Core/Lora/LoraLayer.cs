@@ -91,6 +91,14 @@ public abstract partial class LoraLayer : Module
     /// so a subclass can drop caches derived from it (a packed copy).</summary>
     protected virtual void OnBaseWeightChanged() { }
 
+    /// <summary>The base weight has changed: drops what this class derived from it (DoRA's kept squares), then
+    /// <see cref="OnBaseWeightChanged"/>. Everything that changes W calls this.</summary>
+    protected void BaseWeightChanged()
+    {
+        Volatile.Write(ref _keptSquares, null);
+        OnBaseWeightChanged();
+    }
+
     /// <summary>W ← W + sign·s·ΔW for <paramref name="adapter"/>: by default the base weight viewed as (FanOut, FanIn)
     /// gains sign·s·B·A (one GEMM, <see cref="LoraMath.AddDelta"/>).</summary>
     protected virtual void AddDelta(LoraAdapter adapter, float sign) =>
@@ -117,7 +125,7 @@ public abstract partial class LoraLayer : Module
                 break;
             case LoraInit.Pissa:
                 LoraMath.PissaInit(BaseWeight.Data, FanOut, FanIn, rank, scale, rng.NextUInt64(), pissaIterations, a, b);
-                OnBaseWeightChanged();
+                BaseWeightChanged();
                 break;
             default:
                 throw new ArgumentException($"Unknown LoRA init {init}.", nameof(init));
@@ -195,7 +203,7 @@ public abstract partial class LoraLayer : Module
             else AddDelta(a, +1f);
             _merged.Add(a);
         }
-        OnBaseWeightChanged();
+        BaseWeightChanged();
     }
 
     /// <summary>Subtracts the merged adapters from the base weight again, in reverse order (restored up to rounding).</summary>
@@ -207,7 +215,7 @@ public abstract partial class LoraLayer : Module
             else AddDelta(_merged[i], -1f);
         }
         _merged.Clear();
-        OnBaseWeightChanged();
+        BaseWeightChanged();
     }
 
     /// <summary>Merges the active adapters and returns the base layer (its weight now including them), to be used in
@@ -224,7 +232,7 @@ public abstract partial class LoraLayer : Module
     /// <summary>Tells the layer that the base weight's values were changed outside it while it was frozen (e.g.
     /// written by hand): caches derived from it are rebuilt. Loading a base checkpoint (<c>ModelFiles.LoadInto</c>)
     /// and training an unfrozen weight need no call.</summary>
-    public void RefreshBaseWeight() => OnBaseWeightChanged();
+    public void RefreshBaseWeight() => BaseWeightChanged();
 
     void Refresh() => _activeArray = _active.ToArray();
 

@@ -34,15 +34,34 @@ public abstract partial class LoraLayer
         return null;
     }
 
-    /// <summary>c = m / ‖W + s·ΔW‖ per output (FanOut), the norm a constant of the backward.</summary>
-    /// <param name="rowSquares">‖W_i‖² (per output: an embedding's column squares) kept by a layer whose weight is
-    /// frozen, or empty.</param>
-    protected Tensor DoraScale(LoraAdapter ad, ReadOnlySpan<float> rowSquares = default)
+    // ‖W_i‖² per output of the (FanOut, FanIn) view while W is frozen (a pass over all of W each step otherwise), with
+    // W's unfreeze count when they were taken: dropped by BaseWeightChanged, stale once W has been unfrozen since (it
+    // may have been trained). One immutable pair, so a reader never sees squares and count from two takes.
+    sealed record KeptSquares(float[] Squares, long AtUnfreeze);
+    KeptSquares? _keptSquares;
+
+    // The frozen weight's squares for the norms, or none (computed inside them) while W trains. Two threads may both
+    // compute them at first; either result is the same bits.
+    ReadOnlySpan<float> FrozenSquares()
     {
         var w = BaseWeight;
+        if (!w.Frozen) return default;
+        if (Volatile.Read(ref _keptSquares) is { } kept && kept.AtUnfreeze == w.UnfreezeCount) return kept.Squares;
+        var squares = new float[FanOut];
+        if (Layout.Embedding) LoraNorms.ColumnSquares(FanOut, FanIn, w.Data, squares);
+        else LoraNorms.RowSquares(FanOut, FanIn, w.Data, squares);
+        Volatile.Write(ref _keptSquares, new KeptSquares(squares, w.UnfreezeCount));
+        return squares;
+    }
+
+    /// <summary>c = m / ‖W + s·ΔW‖ per output (FanOut), the norm a constant of the backward.</summary>
+    protected Tensor DoraScale(LoraAdapter ad)
+    {
+        var w = BaseWeight;
+        var squares = FrozenSquares();
         var inverse = Layout.Embedding
-            ? Ops.InverseColumnNorms(w, ad.A, ad.B, ad.Scale, rowSquares)
-            : Ops.InverseRowNorms(w, ad.A, ad.B, ad.Scale, rowSquares);
+            ? Ops.InverseColumnNorms(w, ad.A, ad.B, ad.Scale, squares)
+            : Ops.InverseRowNorms(w, ad.A, ad.B, ad.Scale, squares);
         var m = ad.Magnitude!;
         return Ops.Mul(m.Shape.Rank == 1 ? m : Ops.Reshape(m, new Shape(FanOut)), inverse); // (FanOut)
     }

@@ -22,8 +22,6 @@ public sealed class LoraLinear : LoraLayer
     PackedWeight? _packed;
     volatile bool _packedStale = true;
     long _packedAtUnfreeze;
-    // ‖W_i‖² for DoRA's norms while W is frozen; dropped whenever W is repacked, recomputed on demand.
-    float[]? _rowSquares;
 
     /// <summary>Wraps <paramref name="baseLayer"/> (which becomes the child <c>base_layer</c>).</summary>
     public LoraLinear(Linear baseLayer) : base(baseLayer) => BaseLayer = baseLayer;
@@ -69,28 +67,10 @@ public sealed class LoraLinear : LoraLayer
             if (_packedStale || w.UnfreezeCount != _packedAtUnfreeze)
             {
                 _packed.Pack(w.Data);
-                Volatile.Write(ref _rowSquares, null);
                 Volatile.Write(ref _packedAtUnfreeze, w.UnfreezeCount);
                 _packedStale = false;
             }
             return _packed;
-        }
-    }
-
-    // The frozen W's row squares, valid for the packed copy Packed() has just checked.
-    float[] RowSquares()
-    {
-        _ = Packed();
-        if (Volatile.Read(ref _rowSquares) is { } ready) return ready;
-        lock (_packLock)
-        {
-            if (_rowSquares is null)
-            {
-                var squares = new float[OutFeatures];
-                LoraNorms.RowSquares(OutFeatures, InFeatures, BaseLayer.Weight.Data, squares);
-                Volatile.Write(ref _rowSquares, squares);
-            }
-            return _rowSquares;
         }
     }
 
@@ -132,7 +112,7 @@ public sealed class LoraLinear : LoraLayer
     Tensor ForwardDora(Tensor x, LoraAdapter ad)
     {
         var w = BaseLayer.Weight;
-        var c = DoraScale(ad, w.Frozen ? RowSquares() : default); // (out)
+        var c = DoraScale(ad); // (out)
         if (DropoutOf(ad) > 0)
         {
             var dropped = Ops.Dropout(x, ad.Dropout, NextSeed(ad));

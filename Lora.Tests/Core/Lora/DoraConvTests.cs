@@ -237,4 +237,42 @@ public class DoraConvTests
             Assert.True(Math.Abs(after[i] - before[i]) <= tol, $"W[{i}] {after[i]} vs {before[i]}");
         }
     }
+
+    /// <summary>A frozen kernel's squares are kept between steps (LoraLayer's one mechanism for every layer kind); a
+    /// kernel changed by hand (then refreshed), trained while unfrozen, or merged and unmerged must give what a fresh
+    /// layer on the same values gives.</summary>
+    [Fact]
+    public void TheKeptSquaresFollowAChangedKernel()
+    {
+        var l = Layer();
+        l.Eval();
+        var x = Random(N * Cin * H * Wd, 71);
+        var shape = new Shape(N, Cin, H, Wd);
+        _ = Run(l, x, shape); // keeps the squares of the first kernel
+        var w = l.BaseWeight;
+        w.Data[5] += 0.5f;
+        l.RefreshBaseWeight();
+        AssertSameAsFresh(l, x, shape);
+        w.Frozen = false;
+        w.Data[Fan + 2] -= 0.25f;
+        w.Frozen = true;
+        AssertSameAsFresh(l, x, shape);
+        l.Merge();
+        l.Unmerge();
+        AssertSameAsFresh(l, x, shape);
+    }
+
+    static void AssertSameAsFresh(LoraConv2d l, float[] x, Shape shape)
+    {
+        var ad = l.Adapters[0];
+        var conv = new Conv2d(Cin, Cout, Ks, Stride, Pad);
+        l.BaseWeight.Data.CopyTo(conv.Weight.Data);
+        l.BaseBias!.Data.CopyTo(conv.Bias!.Data);
+        conv.Freeze();
+        var fresh = new LoraConv2d(conv);
+        var fa = fresh.AddAdapter("default", R, 4, false, 0, ad.A.ToArray(), ad.B.ToArray(), useDora: true);
+        ad.Magnitude!.ToArray().CopyTo(fa.Magnitude!.Data);
+        fresh.Eval();
+        Assert.Equal(Run(fresh, x, shape), Run(l, x, shape));
+    }
 }
