@@ -24,6 +24,10 @@ internal static unsafe class GemmMacroKernel
     /// <summary>On by default; a field only so that the benchmark can time the zero-padded edge path in one run.</summary>
     internal static bool PartialRows = true;
 
+    /// <summary>True (where the CPU has AVX-512) when pairs of B panels run the 12×32 AVX-512 tile; a field only so
+    /// that the tests and the benchmark can run the 6×16 path on the same machine (same bits either way).</summary>
+    internal static bool Wide = MicroKernel.UseAvx512;
+
     /// <summary>
     /// C (mc×nc, row stride ldc) = alpha·Ap·Bp + beta·C (+ bias). ap: first packed A panel, the next ones every
     /// aPanelStride floats (<see cref="GemmPacking.PackA"/>);
@@ -34,6 +38,8 @@ internal static unsafe class GemmMacroKernel
     /// Loop order jr (B panel, kept in L1) outside ir (A panels, streamed from L2). A partial panel of A against a
     /// full panel of B runs <see cref="MicroKernelAvx2Rows"/> on its live rows only; other edge tiles run the same
     /// micro-kernel on a zero-padded copy of the C tile. Either way an element's bits never depend on its tile.
+    /// With AVX-512, two full B panels at a time run <see cref="MicroKernelAvx512"/> over two A panels at a time,
+    /// and the rows left over (fewer than 2·MR) take the 6×16 path panel by panel: the same bits as that path.
     /// </remarks>
     public static void Run(int mc, int nc, int kc, float* ap, nint aPanelStride, float* bp, nint bPanelStride,
         float* c, nint ldc, float alpha, float beta, float* bias, float* tile)
@@ -48,24 +54,51 @@ internal static unsafe class GemmMacroKernel
         int k2 = tail.K;
         nint a2Stride = (nint)k2 * MR, b2Stride = (nint)k2 * NR;
         float* b2 = tail.B;
-        for (int jr = 0; jr < nc; jr += NR, bp += bPanelStride, b2 += b2Stride)
+        bool wide = Wide;
+        for (int jr = 0; jr < nc;)
         {
-            int nr = Math.Min(NR, nc - jr);
             float* biasJ = bias == null ? null : bias + jr;
-            float* a = ap, a2 = tail.A;
-            for (int ir = 0; ir < mc; ir += MR, a += aPanelStride, a2 += a2Stride)
+            if (wide && nc - jr >= 2 * NR)
             {
-                int mr = Math.Min(MR, mc - ir);
-                float* cij = c + ir * ldc + jr;
-                if (mr == MR && nr == NR)
+                int ir = 0;
+                float* a = ap, a2 = tail.A;
+                for (; ir + 2 * MR <= mc; ir += 2 * MR, a += 2 * aPanelStride, a2 += 2 * a2Stride)
+                    MicroKernelAvx512.Kernel12x32(kc, a, aPanelStride, bp, bPanelStride, k2, a2, a2Stride, b2, b2Stride,
+                        c + ir * ldc + jr, ldc, alpha, beta, biasJ);
+                if (ir < mc)
                 {
-                    if (k2 == 0) MicroKernel.Run(kc, a, bp, cij, ldc, alpha, beta, biasJ);
-                    else MicroKernel.RunTail(kc, a, bp, k2, a2, b2, cij, ldc, alpha, beta, biasJ);
+                    Panel(ir, mc, NR, kc, a, aPanelStride, bp, k2, a2, a2Stride, b2, c + jr, ldc, alpha, beta, biasJ, tile);
+                    Panel(ir, mc, NR, kc, a, aPanelStride, bp + bPanelStride, k2, a2, a2Stride, b2 + b2Stride, c + jr + NR, ldc,
+                        alpha, beta, biasJ == null ? null : biasJ + NR, tile);
                 }
-                else if (nr == NR && MicroKernel.UseAvx2 && PartialRows)
-                    MicroKernelAvx2Rows.RunTail(mr, kc, a, bp, k2, a2, b2, cij, ldc, alpha, beta, biasJ);
-                else Edge(mr, nr, kc, a, bp, k2, a2, b2, cij, ldc, alpha, beta, biasJ, tile);
+                jr += 2 * NR; bp += 2 * bPanelStride; b2 += 2 * b2Stride;
             }
+            else
+            {
+                Panel(0, mc, Math.Min(NR, nc - jr), kc, ap, aPanelStride, bp, k2, tail.A, a2Stride, b2, c + jr, ldc, alpha, beta, biasJ, tile);
+                jr += NR; bp += bPanelStride; b2 += b2Stride;
+            }
+        }
+    }
+
+    /// <summary>Rows ir..mc of one B panel's nr columns (c: the panel's first column, row 0; a, a2: the packed A
+    /// panels of row ir).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Panel(int ir, int mc, int nr, int kc, float* a, nint aPanelStride, float* bp, int k2, float* a2, nint a2Stride,
+        float* b2, float* c, nint ldc, float alpha, float beta, float* biasJ, float* tile)
+    {
+        for (; ir < mc; ir += MR, a += aPanelStride, a2 += a2Stride)
+        {
+            int mr = Math.Min(MR, mc - ir);
+            float* cij = c + ir * ldc;
+            if (mr == MR && nr == NR)
+            {
+                if (k2 == 0) MicroKernel.Run(kc, a, bp, cij, ldc, alpha, beta, biasJ);
+                else MicroKernel.RunTail(kc, a, bp, k2, a2, b2, cij, ldc, alpha, beta, biasJ);
+            }
+            else if (nr == NR && MicroKernel.UseAvx2 && PartialRows)
+                MicroKernelAvx2Rows.RunTail(mr, kc, a, bp, k2, a2, b2, cij, ldc, alpha, beta, biasJ);
+            else Edge(mr, nr, kc, a, bp, k2, a2, b2, cij, ldc, alpha, beta, biasJ, tile);
         }
     }
 

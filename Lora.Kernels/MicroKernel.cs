@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using static Lora.Kernels.GemmBlocking;
 
@@ -13,6 +14,10 @@ internal static unsafe class MicroKernel
 {
     /// <summary>True when the AVX2/FMA kernels run (false under DOTNET_EnableAVX2=0 or DOTNET_EnableHWIntrinsic=0).</summary>
     public static readonly bool UseAvx2 = Avx2.IsSupported && Fma.IsSupported;
+
+    /// <summary>True when the AVX-512 tile (<see cref="MicroKernelAvx512"/>) can run as well (false under
+    /// DOTNET_EnableAVX512F=0 and whenever <see cref="UseAvx2"/> is false).</summary>
+    public static readonly bool UseAvx512 = UseAvx2 && Avx512F.IsSupported && Vector512.IsHardwareAccelerated;
 
     /// <summary>C[MR×NR] = alpha·Ap·Bp + beta·C (+ bias); beta == 0 never reads C. See <see cref="MicroKernelAvx2.Kernel6x16"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -1,0 +1,167 @@
+using System.Runtime.InteropServices;
+using Lora.Kernels;
+
+namespace Lora.Tests.Kernels;
+
+/// <summary>
+/// The AVX-512 12×32 tile and the macro-kernel's use of it. It runs on the 6×16 kernel's own packed panels, and
+/// each element is the same FMA chain and epilogue, so it must give that kernel's bits exactly: tile against tiles,
+/// and whole GEMMs and fused LoRA layers with the wide tile on and off (every edge: rows left over below 12, a
+/// single B panel left over, partial panels). The double-oracle tests elsewhere run through it on such CPUs.
+/// On a CPU without AVX-512 there is no second path to compare, and these tests check only that the switch is off.
+/// </summary>
+[Collection(nameof(MacroKernelSwitches))]
+public unsafe class MicroKernelAvx512Tests
+{
+    const int MR = GemmBlocking.MR, NR = GemmBlocking.NR;
+
+    static bool Same(float x, float y) => BitConverter.SingleToInt32Bits(x) == BitConverter.SingleToInt32Bits(y);
+
+    static void AssertSameBits(float[] expected, float[] actual, string what)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(Same(expected[i], actual[i]), $"{what}: element {i} = {actual[i]:R} with the wide tile, {expected[i]:R} without");
+    }
+
+    [Fact]
+    public void TheWideTileRunsOnlyWhereTheCpuHasAvx512()
+    {
+        Assert.Equal(MicroKernel.UseAvx512, GemmMacroKernel.Wide);
+        if (!MicroKernel.UseAvx2) Assert.False(MicroKernel.UseAvx512);
+    }
+
+    [Theory]
+    [InlineData(1, 0)]
+    [InlineData(7, 0)]
+    [InlineData(64, 0)]
+    [InlineData(9, 3)]
+    [InlineData(64, 8)]
+    public void WideTileEqualsItsFourSixBySixteenTilesBitwise(int kc, int k2)
+    {
+        if (!MicroKernel.UseAvx512) return; // no AVX-512 tile on this CPU (see the class remarks)
+        // Panels at strides with a gap, so that a kernel reading the wrong panel cannot pass by accident.
+        nint aStride = (nint)kc * MR + 24, bStride = (nint)kc * NR + 32, a2Stride = (nint)k2 * MR + 12, b2Stride = (nint)k2 * NR + 48;
+        float* a = Alloc(2 * aStride, 1), b = Alloc(2 * bStride, 2), a2 = Alloc(2 * a2Stride + 1, 3), b2 = Alloc(2 * b2Stride + 1, 4);
+        try
+        {
+            float[] bias = GemmOracle.Random(2 * NR, 5);
+            const int ldc = 2 * NR + 5;
+            foreach (float beta in new[] { 0f, 0.75f })
+                foreach (bool withBias in new[] { false, true })
+                    fixed (float* pbias = bias)
+                    {
+                        float* bi = withBias ? pbias : null;
+                        float[] c1 = GemmOracle.Random(2 * MR * ldc, 6), c2 = (float[])c1.Clone();
+                        fixed (float* p1 = c1, p2 = c2)
+                        {
+                            for (int i = 0; i < 2; i++)
+                                for (int j = 0; j < 2; j++)
+                                    MicroKernelAvx2.Kernel6x16Tail(kc, a + i * aStride, b + j * bStride, k2, a2 + i * a2Stride, b2 + j * b2Stride,
+                                        p1 + i * MR * ldc + j * NR, ldc, 1.25f, beta, bi == null ? null : bi + j * NR);
+                            MicroKernelAvx512.Kernel12x32(kc, a, aStride, b, bStride, k2, a2, a2Stride, b2, b2Stride, p2, ldc, 1.25f, beta, bi);
+                        }
+                        AssertSameBits(c1, c2, $"kc = {kc}, k2 = {k2}, beta = {beta}, bias = {withBias}");
+                    }
+        }
+        finally
+        {
+            NativeMemory.AlignedFree(a); NativeMemory.AlignedFree(b); NativeMemory.AlignedFree(a2); NativeMemory.AlignedFree(b2);
+        }
+    }
+
+    static float* Alloc(nint count, int seed)
+    {
+        float* p = (float*)NativeMemory.AlignedAlloc((nuint)(count + 16) * 4, 64);
+        float[] v = GemmOracle.Random((int)count + 16, seed);
+        for (int i = 0; i < v.Length; i++) p[i] = v[i];
+        return p;
+    }
+
+    public static TheoryData<string, int, int, int> Shapes()
+    {
+        // m above the small-m paths (48) so the packed driver runs: pairs of A panels with 0, 1–5, 6 and 7–11 rows
+        // left over, and an MC block (192) followed by a short one; n with 0–2 B panels left over after the pairs,
+        // and partial last panels; k across KC (512) so that beta = 1 k-blocks follow the first.
+        var data = new TheoryData<string, int, int, int>();
+        foreach (int m in new[] { 49, 54, 60, 61, 66, 71, 197 })
+            foreach (int n in new[] { 31, 32, 33, 48, 64, 65, 80, 100 })
+                data.Add(m == 197 || n == 100 ? "NT" : "NN", m, n, m == 197 ? 600 : 37);
+        data.Add("TN", 72, 96, 513);
+        data.Add("TT", 131, 47, 9);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void SgemmGivesTheSameBitsWithAndWithoutTheWideTile(string op, int m, int n, int k)
+    {
+        var ta = op[0] == 'T' ? Transpose.Yes : Transpose.No;
+        var tb = op[1] == 'T' ? Transpose.Yes : Transpose.No;
+        float[] a = GemmOracle.Random(m * k, 1), b = GemmOracle.Random(k * n, 2), c0 = GemmOracle.Random(m * n, 3);
+        int lda = ta == Transpose.No ? k : m, ldb = tb == Transpose.No ? n : k;
+        foreach (float beta in new[] { 0f, 0.5f })
+        {
+            float[] narrow = Run(false), wide = Run(true);
+            AssertSameBits(narrow, wide, $"{op} {m}×{n}×{k}, beta = {beta}");
+            if (beta != 0f) GemmOracle.AssertSgemm(ta, tb, m, n, k, 1.5f, a, lda, b, ldb, beta, c0, wide, n);
+
+            float[] Run(bool useWide)
+            {
+                float[] c = (float[])c0.Clone();
+                MacroKernelSwitches.WithWide(useWide, () => Gemm.Sgemm(ta, tb, m, n, k, 1.5f, a, lda, b, ldb, beta, c, n));
+                return c;
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(50, 70, 300, 8)]
+    [InlineData(128, 96, 64, 4)]
+    [InlineData(61, 33, 600, 16)]
+    public void FusedLoraLayerGivesTheSameBitsWithAndWithoutTheWideTile(int n, int d, int k, int r)
+    {
+        // The fused forward's low-rank stretch rides in the tile's second stretch (k2 = r), and dx = [dy | s·g]·[W ; A]
+        // runs the same way; every output must keep its bits.
+        var lc = new LoraCase(n, d, k, r, 0.75f, bias: true, seed: 11);
+        (float[] H, float[] Y, LoraCase.Grads G) Run(bool useWide)
+        {
+            (float[] H, float[] Y, LoraCase.Grads G) result = default;
+            MacroKernelSwitches.WithWide(useWide, () =>
+            {
+                var (h, y) = lc.Forward();
+                result = (h, y, lc.Backward(h, accumulate: true));
+            });
+            return result;
+        }
+        var narrow = Run(false);
+        var wide = Run(true);
+        AssertSameBits(narrow.H, wide.H, "h");
+        AssertSameBits(narrow.Y, wide.Y, "y");
+        AssertSameBits(narrow.G.Dx, wide.G.Dx, "dx");
+        AssertSameBits(narrow.G.DA, wide.G.DA, "dA");
+        AssertSameBits(narrow.G.DB, wide.G.DB, "dB");
+        lc.CheckForward(wide.H, wide.Y);
+        lc.CheckBackward(wide.G, wide.H, accumulate: true);
+    }
+}
+
+/// <summary>Runs a body with the macro-kernel's wide-tile switch set, restoring it after. The tests that flip it share
+/// one xunit collection, so they never flip it under each other; other tests running meanwhile are unaffected, as
+/// both settings give the same bits.</summary>
+[CollectionDefinition(nameof(MacroKernelSwitches))]
+public sealed class MacroKernelSwitches
+{
+    static readonly object Gate = new();
+
+    public static void WithWide(bool wide, Action body)
+    {
+        lock (Gate)
+        {
+            bool saved = GemmMacroKernel.Wide;
+            GemmMacroKernel.Wide = wide && MicroKernel.UseAvx512;
+            try { body(); }
+            finally { GemmMacroKernel.Wide = saved; }
+        }
+    }
+}
