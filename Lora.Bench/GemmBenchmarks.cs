@@ -151,6 +151,8 @@ public sealed class OpenBlasRequiredAttribute : FilterConfigBaseAttribute
     /// <summary>Creates the filter.</summary>
     public OpenBlasRequiredAttribute() : base(new SimpleFilter(b =>
     {
+        if (OpenBlas.Available && OpenBlas.GenericKernelsWarning is { } generic && Interlocked.Exchange(ref s_warned, 1) == 0)
+            Console.WriteLine(generic);
         if (OpenBlas.Available || !b.Descriptor.Categories.Contains(Category)) return true;
         Warn();
         return false;

@@ -71,6 +71,7 @@ internal static class QuickGemm
         }
         if (tiles) return QuickGemmTiles.Run(reps, cpuClock);
         if (!OpenBlas.Available) Console.Error.WriteLine(OpenBlas.MissingMessage);
+        else if (OpenBlas.GenericKernelsWarning is { } generic) Console.Error.WriteLine(generic);
         var cases = new List<(bool ta, bool tb, int m, int n, int k, int threads)>();
         (bool, bool)[] combos = [(false, false), (false, true), (true, false), (true, true)];
         int t1 = threads ?? 1;
@@ -89,7 +90,7 @@ internal static class QuickGemm
 
         if (!json)
         {
-            Console.WriteLine($"quick gemm: {Environment.ProcessorCount} cores, AVX2/FMA kernels: {MicroKernel.UseAvx2}, blocking KC={GemmBlocking.KC} MC={GemmBlocking.MC} NC={GemmBlocking.NC}, {reps} reps, medians");
+            Console.WriteLine($"quick gemm: {Environment.ProcessorCount} cores, AVX2/FMA kernels: {MicroKernel.UseAvx2}, AVX-512 tile: {GemmMacroKernel.Wide}, OpenBLAS kernels: {OpenBlas.CoreName}, blocking KC={GemmBlocking.KC} MC={GemmBlocking.MC} NC={GemmBlocking.NC}, {reps} reps, medians");
             Console.WriteLine($"{"op",-4} {"m",5} {"n",5} {"k",5} {"thr",3} {"ours GF/s",10} {"OpenBLAS",10} {"ratio",6}" + (alt is null ? "" : $" {alt + " GF/s",16} {"ratio",6}"));
         }
         if (bandwidth)

@@ -13,13 +13,19 @@ Kernels (x (n, k), W (d, k), A (r, k), B (d, r), s = 2, no bias; a step's backwa
 
 Usage: OPENBLAS_NUM_THREADS=N /usr/bin/python3 Lora.Bench/compare/lora_step.py --threads N [--rounds 7]
        [--clock cpu] [--shape n,d,k,r]
-(the script sets torch.set_num_threads(N) and refuses to run when OPENBLAS_NUM_THREADS differs from N).
+(the script sets torch.set_num_threads(N) and refuses to run when OPENBLAS_NUM_THREADS differs from N; where
+OpenBLAS would fall back to generic kernels on an unrecognised CPU it restarts with OPENBLAS_CORETYPE set: blas_core.py).
 --clock cpu times with the process CPU clock (time.process_time), as `quick lora --clock cpu` does.
 """
 import argparse, json, os, sys, time
 
-import torch
-import torch.nn.functional as F
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from blas_core import ensure_best_core  # noqa: E402
+
+BLAS_CORE = ensure_best_core("lora_step.py")
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 SHAPES = [(256, 1024, 1024, 8), (256, 1024, 1024, 64), (256, 4096, 4096, 8), (16, 4096, 4096, 8), (1, 4096, 4096, 8)]
 SCALE = 2.0
@@ -89,7 +95,7 @@ def main():
         ks = kernels(n, d, k, r)
         for (name, _), ms in zip(ks, measure(ks, args.rounds, clock)):
             print(json.dumps({"kernel": name, "impl": "torch", "n": n, "d": d, "k": k, "r": r,
-                              "threads": args.threads, "clock": args.clock, "ms": round(ms, 4)}), flush=True)
+                              "threads": args.threads, "clock": args.clock, "ms": round(ms, 4), "blas_core": BLAS_CORE}), flush=True)
     return 0
 
 

@@ -5,13 +5,19 @@ structure), the same with DoRA (--modes dora: PEFT's DoRA forward), or full fine
   {"kernel": "mlp_step", "impl": "torch", "mode": "lora", "threads": 1, "ms": 3.2}
 
 Usage: OPENBLAS_NUM_THREADS=N /usr/bin/python3 Lora.Bench/compare/mlp_step.py --threads N [--steps 30] [--clock cpu]
-(the script sets torch.set_num_threads(N) and refuses to run when OPENBLAS_NUM_THREADS differs from N).
+(the script sets torch.set_num_threads(N) and refuses to run when OPENBLAS_NUM_THREADS differs from N; where
+OpenBLAS would fall back to generic kernels on an unrecognised CPU it restarts with OPENBLAS_CORETYPE set: blas_core.py).
 """
 import argparse, json, math, os, statistics, sys, time
 
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from blas_core import ensure_best_core  # noqa: E402
+
+BLAS_CORE = ensure_best_core("mlp_step.py")
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 
 class LoraLinear(nn.Module):
@@ -104,7 +110,7 @@ def main():
     torch.set_num_threads(a.threads)
     for mode in a.modes.split(","):
         ms = time_steps(mode, a.threads, a.steps, a.warmup, a.clock == "cpu")
-        print(json.dumps({"kernel": "mlp_step", "impl": "torch", "mode": mode, "threads": a.threads, "clock": a.clock, "ms": round(ms, 3)}))
+        print(json.dumps({"kernel": "mlp_step", "impl": "torch", "mode": mode, "threads": a.threads, "clock": a.clock, "ms": round(ms, 3), "blas_core": BLAS_CORE}))
 
 
 if __name__ == "__main__":
