@@ -5,14 +5,15 @@ using Lora.Kernels;
 namespace Lora.Bench;
 
 /// <summary>
-/// <c>quick conv [--threads N] [--json] [--rounds R] [--shape n,c,hw,cout,k,r] [--clock cpu] [--baseline]</c>: the fused LoRA convolution
+/// <c>quick conv [--threads N] [--json] [--rounds R] [--shape n,c,hw,cout,k,r] [--clock cpu] [--baseline] [--narrow]</c>: the fused LoRA convolution
 /// (<see cref="LoraConv"/>) against the plain convolution (the same kernel with r = 0: im2col, one packed GEMM, bias
 /// in the GEMM) and the unfused composition PEFT's formulation reads as (the plain convolution, a second convolution
 /// with A, then a 1×1 convolution with B added to y). Kernels run interleaved in rounds, so bursts of load from other
 /// processes hit them alike; each figure is the median over rounds of the time per call. <c>--clock cpu</c> times with
 /// the process's CPU clock instead of the wall clock (as <c>quick lora</c>): on a machine loaded far beyond its cores the
 /// wall clock mostly measures the scheduler, while with 1 thread the CPU time is the work. <c>--baseline</c> adds
-/// <c>im2col_sgemm_conv</c>, the textbook im2col + SGEMM + bias pass, to show the plain convolution is not a straw man.
+/// <c>im2col_sgemm_conv</c>, the textbook im2col + SGEMM + bias pass, to show the plain convolution is not a straw man;
+/// <c>--narrow</c> (on a CPU with AVX-512) adds <c>lora_conv_6x16</c>, the fused convolution without the AVX-512 tile.
 /// </summary>
 /// <remarks>
 /// Default shapes: ResNet-style 3×3 convolutions, stride 1, padding 1: 128 → 128 channels at 28×28 (ResNet-18/34
@@ -25,7 +26,7 @@ internal static class QuickConv
 
     public static int Run(string[] args)
     {
-        if (!QuickArgs.Known("conv", args, "--json --baseline", "--threads --rounds --shape --clock")) return 2;
+        if (!QuickArgs.Known("conv", args, "--json --baseline --narrow", "--threads --rounds --shape --clock")) return 2;
         bool json = args.Contains("--json");
         int threads = QuickArgs.Int(args, "--threads", KernelThreads.Default), rounds = QuickArgs.Int(args, "--rounds", 9);
         if (threads < 1 || threads > KernelThreads.MaxCount || rounds < 1)
@@ -54,6 +55,8 @@ internal static class QuickConv
         {
             var conv = new ConvCase(n, c, hw, cout, k, r);
             var kernels = conv.Kernels(args.Contains("--baseline"));
+            if (args.Contains("--narrow") && GemmMacroKernel.Wide)
+                kernels = [.. kernels, ("lora_conv_6x16", () => { GemmMacroKernel.Wide = false; try { conv.Lora(); } finally { GemmMacroKernel.Wide = true; } })];
             var ms = Measure(kernels, rounds, out double loraRatio, out double unfusedRatio);
             double loraFlops = (double)r / cout + (double)r / (c * k * k);
             for (int i = 0; i < kernels.Length && json; i++)

@@ -147,25 +147,59 @@ internal static unsafe class LoraConvForward
                 for (int ic = 0; ic < m; ic += MC)
                 {
                     int icEnd = Math.Min(m, ic + MC);
-                    for (int jr = 0; jr < nc; jr += NR)
+                    for (int jr = 0; jr < nc;)
                     {
-                        int nr = Math.Min(NR, nc - jr), col = jc + jr;
                         float* bp = s.PackB + (nint)(jr / NR) * kc * NR;
-                        for (int ir = ic; ir < icEnd; ir += MR)
+                        if (GemmMacroKernel.Wide && nc - jr >= 2 * NR)
                         {
-                            int mr = Math.Min(MR, m - ir);
-                            float* ap = aPanels + (nint)(ir / MR) * k * MR + (nint)pc * MR;
-                            bool inC0 = ir + mr <= rows.Count0, inC1 = ir >= rows.Count0;
-                            if (nr == NR && mr == MR && (inC0 || inC1))
+                            // Pairs of 6-row panels against this pair of B panels run the AVX-512 tile (the same
+                            // bits: tools/gen_microkernel512.py); rows left over, and a pair straddling C0 and C1,
+                            // take the 6×16 path panel by panel.
+                            int ir = ic;
+                            for (; ir + 2 * MR <= icEnd; ir += 2 * MR)
                             {
-                                float* c = inC0 ? rows.C0 + ir * rows.Ld0 + col : rows.C1 + (nint)(ir - rows.Count0) * width + col;
-                                MicroKernel.Run(kc, ap, bp, c, inC0 ? rows.Ld0 : width, 1f, bt, null);
+                                bool inC0 = ir + 2 * MR <= rows.Count0, inC1 = ir >= rows.Count0;
+                                if (!inC0 && !inC1)
+                                {
+                                    Panels(ir, ir + 2 * MR, NR, jc + jr, bp, aPanels, k, pc, kc, m, rows, width, bt, s);
+                                    Panels(ir, ir + 2 * MR, NR, jc + jr + NR, bp + (nint)kc * NR, aPanels, k, pc, kc, m, rows, width, bt, s);
+                                    continue;
+                                }
+                                float* ap = aPanels + (nint)(ir / MR) * k * MR + (nint)pc * MR;
+                                float* c = inC0 ? rows.C0 + ir * rows.Ld0 + jc + jr : rows.C1 + (nint)(ir - rows.Count0) * width + jc + jr;
+                                MicroKernelAvx512.Kernel12x32(kc, ap, (nint)k * MR, bp, (nint)kc * NR, 0, null, 0, null, 0,
+                                    c, inC0 ? rows.Ld0 : width, 1f, bt, null);
                             }
-                            else Edge(mr, nr, kc, ap, bp, rows, ir, col, width, bt, s.Tile);
+                            Panels(ir, icEnd, NR, jc + jr, bp, aPanels, k, pc, kc, m, rows, width, bt, s);
+                            Panels(ir, icEnd, NR, jc + jr + NR, bp + (nint)kc * NR, aPanels, k, pc, kc, m, rows, width, bt, s);
+                            jr += 2 * NR;
+                        }
+                        else
+                        {
+                            Panels(ic, icEnd, Math.Min(NR, nc - jr), jc + jr, bp, aPanels, k, pc, kc, m, rows, width, bt, s);
+                            jr += NR;
                         }
                     }
                 }
             }
+        }
+    }
+
+    /// <summary>Rows ir..irEnd of one packed B panel (nr columns from col) through the 6×16 micro-kernel.</summary>
+    static void Panels(int ir, int irEnd, int nr, int col, float* bp, float* aPanels, int k, int pc, int kc, int m, in Rows rows,
+        int width, float bt, in Scratch s)
+    {
+        for (; ir < irEnd; ir += MR)
+        {
+            int mr = Math.Min(MR, m - ir);
+            float* ap = aPanels + (nint)(ir / MR) * k * MR + (nint)pc * MR;
+            bool inC0 = ir + mr <= rows.Count0, inC1 = ir >= rows.Count0;
+            if (nr == NR && mr == MR && (inC0 || inC1))
+            {
+                float* c = inC0 ? rows.C0 + ir * rows.Ld0 + col : rows.C1 + (nint)(ir - rows.Count0) * width + col;
+                MicroKernel.Run(kc, ap, bp, c, inC0 ? rows.Ld0 : width, 1f, bt, null);
+            }
+            else Edge(mr, nr, kc, ap, bp, rows, ir, col, width, bt, s.Tile);
         }
     }
 

@@ -16,7 +16,7 @@ internal static unsafe class MicroKernel
     public static readonly bool UseAvx2 = Avx2.IsSupported && Fma.IsSupported;
 
     /// <summary>True when the AVX-512 tile (<see cref="MicroKernelAvx512"/>) can run as well (false under
-    /// DOTNET_EnableAVX512F=0 and whenever <see cref="UseAvx2"/> is false).</summary>
+    /// DOTNET_EnableAVX512=0 and whenever <see cref="UseAvx2"/> is false).</summary>
     public static readonly bool UseAvx512 = UseAvx2 && Avx512F.IsSupported && Vector512.IsHardwareAccelerated;
 
     /// <summary>C[MR×NR] = alpha·Ap·Bp + beta·C (+ bias); beta == 0 never reads C. See <see cref="MicroKernelAvx2.Kernel6x16"/>.</summary>

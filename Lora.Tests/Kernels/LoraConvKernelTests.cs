@@ -17,6 +17,8 @@ public class LoraConvKernelTests
         [2, 5, 10, 9, 20, 3, 2, 2, 8, true, 0.3f], // padding 2, dropout, W and A rows in one panel
         [1, 1, 66, 66, 2, 3, 1, 1, 1, true, 0f],   // 4356 positions > NC: two column blocks
         [1, 2, 4, 4, 190, 1, 1, 0, 5, true, 0f],   // 195 stacked rows > MC: two row blocks
+        [2, 3, 8, 8, 10, 3, 1, 1, 8, true, 0f],    // AVX-512 tile: 64 positions, a 12-row pair straddling y's and h's rows
+        [1, 60, 8, 8, 24, 3, 1, 1, 12, true, 0f],  // AVX-512 tile: pairs within y and within h, two k-blocks
     };
 
     [Theory, MemberData(nameof(Cases))]

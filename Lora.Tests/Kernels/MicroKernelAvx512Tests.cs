@@ -144,6 +144,29 @@ public unsafe class MicroKernelAvx512Tests
         lc.CheckForward(wide.H, wide.Y);
         lc.CheckBackward(wide.G, wide.H, accumulate: true);
     }
+
+    [Theory]
+    [InlineData(2, 3, 8, 8, 10, 8)]  // a 12-row pair straddling y's rows and h's
+    [InlineData(1, 60, 8, 8, 24, 12)] // pairs within y and within h, two k-blocks
+    [InlineData(1, 4, 7, 9, 40, 4)]  // 63 positions: one pair of B panels and a partial one
+    public void FusedConvolutionGivesTheSameBitsWithAndWithoutTheWideTile(int n, int c, int h, int w, int cout, int r)
+    {
+        var cc = new ConvCase(n, c, h, w, cout, 3, 1, 1, r, bias: true, dropout: 0f, seed: 21);
+        (float[] H, float[] Y) Run(bool useWide)
+        {
+            float[] hh = new float[cc.N * cc.R * cc.Plane], y = new float[cc.N * cc.Cout * cc.Plane];
+            MacroKernelSwitches.WithWide(useWide, () => LoraConv.Forward(cc.N, cc.C, cc.H, cc.W, cc.Cout, cc.K, cc.K, cc.Stride,
+                cc.Pad, cc.R, cc.S, cc.X, default, cc.Wt, cc.A, cc.B, cc.Bias, hh, y, default));
+            return (hh, y);
+        }
+        var narrow = Run(false);
+        var wide = Run(true);
+        AssertSameBits(narrow.H, wide.H, $"h {cc}");
+        AssertSameBits(narrow.Y, wide.Y, $"y {cc}");
+        var (he, htol, ye, ytol) = cc.Forward(cc.X);
+        KernelTestData.Close(wide.H, he, htol, $"h {cc}");
+        KernelTestData.Close(wide.Y, ye, ytol, $"y {cc}");
+    }
 }
 
 /// <summary>Runs a body with the macro-kernel's wide-tile switch set, restoring it after. The tests that flip it share
