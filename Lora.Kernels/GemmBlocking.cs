@@ -40,8 +40,10 @@ internal static class GemmBlocking
     /// <summary>op(A) rows up to which the small-m path is the unpacked axpy/dot one; above, the strip path.</summary>
     public static int AxpyMaxM = 4;
 
-    /// <summary>Columns per packed B strip of the small-m strip path (a multiple of NR).</summary>
-    public static int StripNc = 16;
+    /// <summary>Columns per packed B strip of the small-m strip path (a multiple of NR). 32 with AVX-512, so a strip
+    /// is one pair of panels for the 12×32 tile: NT m = 32–48 × 4096 × 4096 went from 0.82–0.87× OpenBLAS's AVX-512
+    /// kernels to 1.08–1.25× (<c>quick gemm --smallm 8,8,16,4,32</c>, session 12). The width does not change the bits.</summary>
+    public static int StripNc = MicroKernel.UseAvx512 ? 32 : 16;
 
     /// <summary>Inner-dimension block of the small-m strip path when B is not transposed (its rows are read
     /// 64 bytes at a time, so fewer rows in flight prefetch better); with B transposed the strip path uses KC. B not

@@ -100,22 +100,44 @@ internal static unsafe class GemmRowBlocks
                 bool first = pc == 0;
                 PackRows(plan.B + pc * plan.Ldb + jc, plan.Ldb, kb, nc, bp, panelStride, plan.Streams);
                 float beta = first ? plan.Beta : 1f;
-                // As the macro-kernel: B panel outside (kept in L1), row tiles inside.
-                for (int jr = 0; jr < nc; jr += NR)
+                // As the macro-kernel: B panel outside (kept in L1), row tiles inside; with AVX-512, pairs of full B
+                // panels against pairs of full 6-row tiles run the 12×32 tile (the same bits).
+                bool wide = GemmMacroKernel.Wide;
+                for (int jr = 0; jr < nc;)
                 {
                     int nr = Math.Min(NR, nc - jr);
                     float* b = bp + (jr / NR) * panelStride, bias = first && plan.Bias != null ? plan.Bias + jc + jr : null;
+                    bool pair = wide && nc - jr >= 2 * NR;
                     for (int g = 0; g < plan.Tiles; g++)
                     {
                         int r0 = TileRow(g, plan.M, plan.Tiles, plan.Balanced), h = TileRow(g + 1, plan.M, plan.Tiles, plan.Balanced) - r0;
                         float* a = plan.PackedA + g * aStride + (nint)pc * MR, c = plan.C + r0 * plan.Ldc + jc + jr;
-                        if (nr < NR) GemmMacroKernel.Run(h, nr, kb, a, aStride, b, panelStride, c, plan.Ldc, plan.Alpha, beta, bias, tile);
-                        else if (h == MR) MicroKernel.Run(kb, a, b, c, plan.Ldc, plan.Alpha, beta, bias);
-                        else MicroKernelAvx2Rows.Run(h, kb, a, b, c, plan.Ldc, plan.Alpha, beta, bias);
+                        if (pair && h == MR && g + 1 < plan.Tiles && TileRow(g + 2, plan.M, plan.Tiles, plan.Balanced) - r0 == 2 * MR)
+                        {
+                            MicroKernelAvx512.Kernel12x32(kb, a, aStride, b, panelStride, 0, null, 0, null, 0, c, plan.Ldc, plan.Alpha, beta, bias);
+                            g++;
+                        }
+                        else if (pair)
+                        {
+                            Tile(h, nr, kb, a, aStride, b, panelStride, c, plan.Ldc, plan.Alpha, beta, bias, tile);
+                            Tile(h, NR, kb, a, aStride, b + panelStride, panelStride, c + NR, plan.Ldc, plan.Alpha, beta, bias == null ? null : bias + NR, tile);
+                        }
+                        else Tile(h, nr, kb, a, aStride, b, panelStride, c, plan.Ldc, plan.Alpha, beta, bias, tile);
                     }
+                    jr += pair ? 2 * NR : NR;
                 }
             }
         }
+    }
+
+    /// <summary>One row tile (h ≤ MR rows) against one B panel of nr columns.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    static void Tile(int h, int nr, int kb, float* a, nint aStride, float* b, nint panelStride, float* c, nint ldc, float alpha,
+        float beta, float* bias, float* tile)
+    {
+        if (nr < NR) GemmMacroKernel.Run(h, nr, kb, a, aStride, b, panelStride, c, ldc, alpha, beta, bias, tile);
+        else if (h == MR) MicroKernel.Run(kb, a, b, c, ldc, alpha, beta, bias);
+        else MicroKernelAvx2Rows.Run(h, kb, a, b, c, ldc, alpha, beta, bias);
     }
 
     /// <summary>Packs B[0..kc, 0..nc] (row stride ldb) into NR-column panels every panelStride floats, element (p, j)

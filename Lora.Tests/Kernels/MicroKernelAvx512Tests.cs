@@ -80,7 +80,7 @@ public unsafe class MicroKernelAvx512Tests
 
     public static TheoryData<string, int, int, int> Shapes()
     {
-        // m above the small-m paths (48) so the packed driver runs: pairs of A panels with 0, 1–5, 6 and 7–11 rows
+        // m above the small-m paths (48), where the packed driver runs: pairs of A panels with 0, 1–5, 6 and 7–11 rows
         // left over, and an MC block (192) followed by a short one; n with 0–2 B panels left over after the pairs,
         // and partial last panels; k across KC (512) so that beta = 1 k-blocks follow the first.
         var data = new TheoryData<string, int, int, int>();
@@ -89,6 +89,13 @@ public unsafe class MicroKernelAvx512Tests
                 data.Add(m == 197 || n == 100 ? "NT" : "NN", m, n, m == 197 ? 600 : 37);
         data.Add("TN", 72, 96, 513);
         data.Add("TT", 131, 47, 9);
+        // The small-m paths (4 < m ≤ 48): row blocks for B not transposed (pairs of full 6-row tiles, balanced tiles
+        // that are not), strips of 32 columns for B transposed.
+        foreach (var (m, n) in new[] { (17, 96), (24, 100), (30, 33), (36, 65), (48, 64), (47, 160) })
+        {
+            data.Add("NN", m, n, m == 48 ? 300 : 40);
+            data.Add("NT", m, n, m == 48 ? 600 : 40);
+        }
         return data;
     }
 
