@@ -222,7 +222,7 @@ internal static unsafe class GemmDriver
         float* bias = first && plan.Bias != null ? plan.Bias + jc : null;
         if (m0 >= m1) return;
         GemmBuffers buffers = GemmBuffers.Current; // per thread: the same buffers the caller sized for this kc
-        float* packA = seg.PackedA != null ? null : buffers.PackA(MC * kc + 16), tile = buffers.Tile(MR * NR + NR);
+        float* packA = seg.PackedA != null ? null : buffers.PackA(MC * kc + 16), tile = buffers.Tile(GemmMacroKernel.TileFloats);
         // The last k-block of Segment0 carries the tail (GemmPlan.Tail) in its micro-kernel calls.
         GemmTail tail = default;
         bool withTail = plan.Tail.K > 0 && pc + kc == seg.K && Unsafe.AreSame(ref seg, ref plan.Segment0);

@@ -28,11 +28,19 @@ internal static unsafe class GemmMacroKernel
     /// that the tests and the benchmark can run the 6×16 path on the same machine (same bits either way).</summary>
     internal static bool Wide = MicroKernel.UseAvx512;
 
+    /// <summary>On by default: the rows left below the pairs of A panels run <see cref="WideEdge"/>; a field only so
+    /// that the benchmark can time them on the 6×16 path in the same run (same bits).</summary>
+    internal static bool WideEdges = true;
+
+    /// <summary>Floats of the edge-tile scratch that <see cref="Run(int, int, int, float*, nint, float*, nint, float*, nint, float, float, float*, float*)"/>
+    /// needs: a 12×32 tile (the 6×16 edge tile and its bias row fit in it too).</summary>
+    public const int TileFloats = 2 * MR * 2 * NR;
+
     /// <summary>
     /// C (mc×nc, row stride ldc) = alpha·Ap·Bp + beta·C (+ bias). ap: first packed A panel, the next ones every
     /// aPanelStride floats (<see cref="GemmPacking.PackA"/>);
     /// bp: first packed B panel, the next ones every bPanelStride floats. beta == 0 never reads C.
-    /// tile: MR·NR + NR floats of scratch for edge tiles. bias: nc values or null.
+    /// tile: <see cref="TileFloats"/> floats of scratch for edge tiles. bias: nc values or null.
     /// </summary>
     /// <remarks>
     /// Loop order jr (B panel, kept in L1) outside ir (A panels, streamed from L2). A partial panel of A against a
@@ -65,12 +73,15 @@ internal static unsafe class GemmMacroKernel
                 for (; ir + 2 * MR <= mc; ir += 2 * MR, a += 2 * aPanelStride, a2 += 2 * a2Stride)
                     MicroKernelAvx512.Kernel12x32(kc, a, aPanelStride, bp, bPanelStride, k2, a2, a2Stride, b2, b2Stride,
                         c + ir * ldc + jr, ldc, alpha, beta, biasJ);
-                if (ir < mc)
+                if (ir < mc && (!WideEdges || mc - ir <= 2))
                 {
                     Panel(ir, mc, NR, kc, a, aPanelStride, bp, k2, a2, a2Stride, b2, c + jr, ldc, alpha, beta, biasJ, tile);
                     Panel(ir, mc, NR, kc, a, aPanelStride, bp + bPanelStride, k2, a2, a2Stride, b2 + b2Stride, c + jr + NR, ldc,
                         alpha, beta, biasJ == null ? null : biasJ + NR, tile);
                 }
+                else if (ir < mc)
+                    WideEdge(mc - ir, kc, a, aPanelStride, bp, bPanelStride, k2, a2, a2Stride, b2, b2Stride, c + ir * ldc + jr, ldc,
+                        alpha, beta, biasJ, tile);
                 jr += 2 * NR; bp += 2 * bPanelStride; b2 += 2 * b2Stride;
             }
             else
@@ -79,6 +90,35 @@ internal static unsafe class GemmMacroKernel
                 jr += NR; bp += bPanelStride; b2 += b2Stride;
             }
         }
+    }
+
+    /// <summary>
+    /// The 3–11 rows left below the pairs of A panels, against a pair of full B panels: exactly 6 run the 6×32 tile
+    /// in place; otherwise the 12×32 (7–11 rows) or 6×32 tile runs on the zero-padded panels into
+    /// <paramref name="tile"/> (C's live rows copied in when beta ≠ 0) and the live rows are copied back. The padded
+    /// rows' work is wasted, but at AVX-512 speed. Against the 6×16 path for those rows (two 6×16 tiles and a
+    /// partial-row tile per pair of B panels, 8.5 % of the MLP step in perf record for 8 of m = 128 rows), in the same
+    /// run (<c>quick gemm --alt narrow-edges --reps 21</c>, NN × 1024 × 1024): m = 56 and 66 2–7 % faster, m = 128
+    /// 0–3 %; with 1 row left (m = 61) 1–5 % slower, so 1–2 rows keep the 6×16 path. Same bits either way.
+    /// </summary>
+    static void WideEdge(int rows, int kc, float* a, nint aStride, float* b, nint bStride, int k2, float* a2, nint a2Stride,
+        float* b2, nint b2Stride, float* c, nint ldc, float alpha, float beta, float* bias, float* tile)
+    {
+        if (rows == MR)
+        {
+            MicroKernelAvx512.Kernel6x32(kc, a, b, bStride, k2, a2, b2, b2Stride, c, ldc, alpha, beta, bias);
+            return;
+        }
+        const int Ld = 2 * NR;
+        int height = rows > MR ? 2 * MR : MR;
+        if (beta != 0f)
+        {
+            for (int r = 0; r < rows; r++) new ReadOnlySpan<float>(c + r * ldc, Ld).CopyTo(new Span<float>(tile + r * Ld, Ld));
+            new Span<float>(tile + rows * Ld, (height - rows) * Ld).Clear();
+        }
+        if (height == 2 * MR) MicroKernelAvx512.Kernel12x32(kc, a, aStride, b, bStride, k2, a2, a2Stride, b2, b2Stride, tile, Ld, alpha, beta, bias);
+        else MicroKernelAvx512.Kernel6x32(kc, a, b, bStride, k2, a2, b2, b2Stride, tile, Ld, alpha, beta, bias);
+        for (int r = 0; r < rows; r++) new ReadOnlySpan<float>(tile + r * Ld, Ld).CopyTo(new Span<float>(c + r * ldc, Ld));
     }
 
     /// <summary>Rows ir..mc of one B panel's nr columns (c: the panel's first column, row 0; a, a2: the packed A

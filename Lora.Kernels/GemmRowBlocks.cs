@@ -89,7 +89,7 @@ internal static unsafe class GemmRowBlocks
         int kc = plan.Kc, ncMax = plan.Nc;
         nint panelStride = (nint)kc * NR + plan.Pad;
         GemmBuffers buffers = GemmBuffers.Current;
-        float* bp = buffers.PackB((int)(panelStride * (ncMax / NR)) + 16), tile = buffers.Tile(MR * NR + NR);
+        float* bp = buffers.PackB((int)(panelStride * (ncMax / NR)) + 16), tile = buffers.Tile(GemmMacroKernel.TileFloats);
         nint aStride = (nint)plan.K * MR;
         for (int jc = n0; jc < n1; jc += ncMax)
         {

@@ -88,7 +88,7 @@ internal static unsafe class LoraConvForward
     {
         int width = j1 - j0, ckk = job.Ckk, r = job.R, chw = job.C * job.H * job.W;
         var buf = ConvBuffers.Current;
-        float* packB = buf.PackB((long)Math.Min(KC, Math.Max(ckk, job.K1)) * ((Math.Min(NC, width) + NR - 1) / NR * NR) + 16), tile = buf.Tile(MR * NR + 16);
+        float* packB = buf.PackB((long)Math.Min(KC, Math.Max(ckk, job.K1)) * ((Math.Min(NC, width) + NR - 1) / NR * NR) + 16), tile = buf.Tile(GemmMacroKernel.TileFloats);
         float* cols = buf.Cols((long)ckk * width + 16);
         Im2Col.UnfoldColumns(job.C, job.H, job.W, job.Kh, job.Kw, job.Stride, job.Pad,
             new ReadOnlySpan<float>(job.X + (long)i * chw, chw), j0, j1, new Span<float>(cols, ckk * width));

@@ -5,9 +5,9 @@ using System.Runtime.Intrinsics.X86;
 
 namespace Lora.Kernels;
 
-/// <summary>The AVX-512 register tile: C[12×32] (op)= alpha·Ap·Bp over kc, with 24 zmm accumulators, on the 6×16
-/// kernel's packed panels.</summary>
-internal static unsafe class MicroKernelAvx512
+/// <summary>The AVX-512 register tiles: C[12×32] (here) and C[6×32] (MicroKernelAvx512Narrow.cs) (op)= alpha·Ap·Bp
+/// over kc, in 24 and 12 zmm accumulators, on the 6×16 kernel's packed panels.</summary>
+internal static unsafe partial class MicroKernelAvx512
 {
     /// <summary>
     /// Two 6-row packed A panels (kc, 6) p-major at a and a + aStride, times two 16-column packed B panels (kc, 16)
@@ -189,58 +189,58 @@ internal static unsafe class MicroKernelAvx512
         if (bias == null)
         {
             // Without bias the adds of zero are skipped (x + 0 would turn -0 into +0).
-        StoreNoBias(c + 0 * ldc + 0, c000, va, vb, beta);
-        StoreNoBias(c + 0 * ldc + 16, c001, va, vb, beta);
-        StoreNoBias(c + 1 * ldc + 0, c010, va, vb, beta);
-        StoreNoBias(c + 1 * ldc + 16, c011, va, vb, beta);
-        StoreNoBias(c + 2 * ldc + 0, c020, va, vb, beta);
-        StoreNoBias(c + 2 * ldc + 16, c021, va, vb, beta);
-        StoreNoBias(c + 3 * ldc + 0, c030, va, vb, beta);
-        StoreNoBias(c + 3 * ldc + 16, c031, va, vb, beta);
-        StoreNoBias(c + 4 * ldc + 0, c040, va, vb, beta);
-        StoreNoBias(c + 4 * ldc + 16, c041, va, vb, beta);
-        StoreNoBias(c + 5 * ldc + 0, c050, va, vb, beta);
-        StoreNoBias(c + 5 * ldc + 16, c051, va, vb, beta);
-        StoreNoBias(c + 6 * ldc + 0, c060, va, vb, beta);
-        StoreNoBias(c + 6 * ldc + 16, c061, va, vb, beta);
-        StoreNoBias(c + 7 * ldc + 0, c070, va, vb, beta);
-        StoreNoBias(c + 7 * ldc + 16, c071, va, vb, beta);
-        StoreNoBias(c + 8 * ldc + 0, c080, va, vb, beta);
-        StoreNoBias(c + 8 * ldc + 16, c081, va, vb, beta);
-        StoreNoBias(c + 9 * ldc + 0, c090, va, vb, beta);
-        StoreNoBias(c + 9 * ldc + 16, c091, va, vb, beta);
-        StoreNoBias(c + 10 * ldc + 0, c100, va, vb, beta);
-        StoreNoBias(c + 10 * ldc + 16, c101, va, vb, beta);
-        StoreNoBias(c + 11 * ldc + 0, c110, va, vb, beta);
-        StoreNoBias(c + 11 * ldc + 16, c111, va, vb, beta);
+            StoreNoBias(c + 0 * ldc + 0, c000, va, vb, beta);
+            StoreNoBias(c + 0 * ldc + 16, c001, va, vb, beta);
+            StoreNoBias(c + 1 * ldc + 0, c010, va, vb, beta);
+            StoreNoBias(c + 1 * ldc + 16, c011, va, vb, beta);
+            StoreNoBias(c + 2 * ldc + 0, c020, va, vb, beta);
+            StoreNoBias(c + 2 * ldc + 16, c021, va, vb, beta);
+            StoreNoBias(c + 3 * ldc + 0, c030, va, vb, beta);
+            StoreNoBias(c + 3 * ldc + 16, c031, va, vb, beta);
+            StoreNoBias(c + 4 * ldc + 0, c040, va, vb, beta);
+            StoreNoBias(c + 4 * ldc + 16, c041, va, vb, beta);
+            StoreNoBias(c + 5 * ldc + 0, c050, va, vb, beta);
+            StoreNoBias(c + 5 * ldc + 16, c051, va, vb, beta);
+            StoreNoBias(c + 6 * ldc + 0, c060, va, vb, beta);
+            StoreNoBias(c + 6 * ldc + 16, c061, va, vb, beta);
+            StoreNoBias(c + 7 * ldc + 0, c070, va, vb, beta);
+            StoreNoBias(c + 7 * ldc + 16, c071, va, vb, beta);
+            StoreNoBias(c + 8 * ldc + 0, c080, va, vb, beta);
+            StoreNoBias(c + 8 * ldc + 16, c081, va, vb, beta);
+            StoreNoBias(c + 9 * ldc + 0, c090, va, vb, beta);
+            StoreNoBias(c + 9 * ldc + 16, c091, va, vb, beta);
+            StoreNoBias(c + 10 * ldc + 0, c100, va, vb, beta);
+            StoreNoBias(c + 10 * ldc + 16, c101, va, vb, beta);
+            StoreNoBias(c + 11 * ldc + 0, c110, va, vb, beta);
+            StoreNoBias(c + 11 * ldc + 16, c111, va, vb, beta);
         }
         else
         {
             Vector512<float> bias0 = Vector512.Load(bias), bias1 = Vector512.Load(bias + 16);
-        Store(c + 0 * ldc + 0, c000, va, vb, bias0, beta);
-        Store(c + 0 * ldc + 16, c001, va, vb, bias1, beta);
-        Store(c + 1 * ldc + 0, c010, va, vb, bias0, beta);
-        Store(c + 1 * ldc + 16, c011, va, vb, bias1, beta);
-        Store(c + 2 * ldc + 0, c020, va, vb, bias0, beta);
-        Store(c + 2 * ldc + 16, c021, va, vb, bias1, beta);
-        Store(c + 3 * ldc + 0, c030, va, vb, bias0, beta);
-        Store(c + 3 * ldc + 16, c031, va, vb, bias1, beta);
-        Store(c + 4 * ldc + 0, c040, va, vb, bias0, beta);
-        Store(c + 4 * ldc + 16, c041, va, vb, bias1, beta);
-        Store(c + 5 * ldc + 0, c050, va, vb, bias0, beta);
-        Store(c + 5 * ldc + 16, c051, va, vb, bias1, beta);
-        Store(c + 6 * ldc + 0, c060, va, vb, bias0, beta);
-        Store(c + 6 * ldc + 16, c061, va, vb, bias1, beta);
-        Store(c + 7 * ldc + 0, c070, va, vb, bias0, beta);
-        Store(c + 7 * ldc + 16, c071, va, vb, bias1, beta);
-        Store(c + 8 * ldc + 0, c080, va, vb, bias0, beta);
-        Store(c + 8 * ldc + 16, c081, va, vb, bias1, beta);
-        Store(c + 9 * ldc + 0, c090, va, vb, bias0, beta);
-        Store(c + 9 * ldc + 16, c091, va, vb, bias1, beta);
-        Store(c + 10 * ldc + 0, c100, va, vb, bias0, beta);
-        Store(c + 10 * ldc + 16, c101, va, vb, bias1, beta);
-        Store(c + 11 * ldc + 0, c110, va, vb, bias0, beta);
-        Store(c + 11 * ldc + 16, c111, va, vb, bias1, beta);
+            Store(c + 0 * ldc + 0, c000, va, vb, bias0, beta);
+            Store(c + 0 * ldc + 16, c001, va, vb, bias1, beta);
+            Store(c + 1 * ldc + 0, c010, va, vb, bias0, beta);
+            Store(c + 1 * ldc + 16, c011, va, vb, bias1, beta);
+            Store(c + 2 * ldc + 0, c020, va, vb, bias0, beta);
+            Store(c + 2 * ldc + 16, c021, va, vb, bias1, beta);
+            Store(c + 3 * ldc + 0, c030, va, vb, bias0, beta);
+            Store(c + 3 * ldc + 16, c031, va, vb, bias1, beta);
+            Store(c + 4 * ldc + 0, c040, va, vb, bias0, beta);
+            Store(c + 4 * ldc + 16, c041, va, vb, bias1, beta);
+            Store(c + 5 * ldc + 0, c050, va, vb, bias0, beta);
+            Store(c + 5 * ldc + 16, c051, va, vb, bias1, beta);
+            Store(c + 6 * ldc + 0, c060, va, vb, bias0, beta);
+            Store(c + 6 * ldc + 16, c061, va, vb, bias1, beta);
+            Store(c + 7 * ldc + 0, c070, va, vb, bias0, beta);
+            Store(c + 7 * ldc + 16, c071, va, vb, bias1, beta);
+            Store(c + 8 * ldc + 0, c080, va, vb, bias0, beta);
+            Store(c + 8 * ldc + 16, c081, va, vb, bias1, beta);
+            Store(c + 9 * ldc + 0, c090, va, vb, bias0, beta);
+            Store(c + 9 * ldc + 16, c091, va, vb, bias1, beta);
+            Store(c + 10 * ldc + 0, c100, va, vb, bias0, beta);
+            Store(c + 10 * ldc + 16, c101, va, vb, bias1, beta);
+            Store(c + 11 * ldc + 0, c110, va, vb, bias0, beta);
+            Store(c + 11 * ldc + 16, c111, va, vb, bias1, beta);
         }
     }
 

@@ -37,7 +37,7 @@ public unsafe class MicroKernelAvx512Tests
     [InlineData(64, 0)]
     [InlineData(9, 3)]
     [InlineData(64, 8)]
-    public void WideTileEqualsItsFourSixBySixteenTilesBitwise(int kc, int k2)
+    public void WideTilesEqualTheSixBySixteenTilesTheyCoverBitwise(int kc, int k2)
     {
         if (!MicroKernel.UseAvx512) return; // no AVX-512 tile on this CPU (see the class remarks)
         // Panels at strides with a gap, so that a kernel reading the wrong panel cannot pass by accident.
@@ -62,6 +62,16 @@ public unsafe class MicroKernelAvx512Tests
                             MicroKernelAvx512.Kernel12x32(kc, a, aStride, b, bStride, k2, a2, a2Stride, b2, b2Stride, p2, ldc, 1.25f, beta, bi);
                         }
                         AssertSameBits(c1, c2, $"kc = {kc}, k2 = {k2}, beta = {beta}, bias = {withBias}");
+                        // The 6×32 tile is the top half: its two 6×16 tiles' bits.
+                        float[] c3 = GemmOracle.Random(MR * ldc, 8), c4 = (float[])c3.Clone();
+                        fixed (float* p3 = c3, p4 = c4)
+                        {
+                            for (int j = 0; j < 2; j++)
+                                MicroKernelAvx2.Kernel6x16Tail(kc, a, b + j * bStride, k2, a2, b2 + j * b2Stride, p3 + j * NR, ldc, 1.25f, beta,
+                                    bi == null ? null : bi + j * NR);
+                            MicroKernelAvx512.Kernel6x32(kc, a, b, bStride, k2, a2, b2, b2Stride, p4, ldc, 1.25f, beta, bi);
+                        }
+                        AssertSameBits(c3, c4, $"6×32: kc = {kc}, k2 = {k2}, beta = {beta}, bias = {withBias}");
                     }
         }
         finally
