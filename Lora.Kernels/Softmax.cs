@@ -36,7 +36,7 @@ public static class Softmax
     /// <summary>
     /// probs = softmax(logits) row-wise; returns the mean over rows of −log probs[i, labels[i]], computed stably as
     /// m + log Σ e^(x − m) − x_label and averaged in double. logits, probs (rows, cols); labels (rows) in [0, cols).
-    /// probs may be logits (in place).
+    /// probs may be logits (in place). No rows: NaN, the mean of nothing (as PyTorch's mean-reduced cross_entropy).
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">A label outside [0, cols), naming its row.</exception>
     public static float CrossEntropyForward(int rows, int cols, ReadOnlySpan<float> logits, ReadOnlySpan<int> labels, Span<float> probs)
@@ -80,7 +80,7 @@ public static class Softmax
             float logSum = Row(xr, probs.Slice(i * cols, cols), vector);
             total += logSum - picked;
         }
-        return rows == 0 ? 0f : (float)(total / rows);
+        return rows == 0 ? float.NaN : (float)(total / rows); // the mean of no rows, as Mean and PyTorch's cross_entropy give
     }
 
     /// <summary>y = softmax(x) for one row; returns log Σ e^x (the row's log-sum-exp).</summary>

@@ -6,7 +6,8 @@ public static unsafe partial class Ops
 {
     /// <summary>
     /// The mean cross-entropy of softmax(logits) against class indices: L = (1/n)·Σᵢ (log Σⱼ e^(xᵢⱼ) − xᵢ,yᵢ),
-    /// for logits (n, c) and labels (n) in [0, c); a scalar.
+    /// for logits (n, c) and labels (n) in [0, c); a scalar. An empty batch (n = 0) gives NaN, as <see cref="Mean"/>
+    /// and PyTorch's mean-reduced cross_entropy do (its backward adds nothing).
     /// </summary>
     /// <remarks>
     /// Fused and stable: each row is shifted by its maximum (log-sum-exp), and the probabilities are kept for the

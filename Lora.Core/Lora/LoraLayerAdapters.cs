@@ -62,7 +62,10 @@ public abstract partial class LoraLayer
             throw new ArgumentException($"{(name is null ? "LoRA" : $"Adapter '{name}'")}: A has {aLength} and B {bLength} elements, expected rank ≥ 1 and ({rank}, {FanIn}) and ({FanOut}, {rank}) flat.");
     }
 
-    /// <summary>Removes an adapter (unmerging the layer first if that adapter is merged).</summary>
+    /// <summary>Removes an adapter (unmerging the layer first if that adapter is merged). When it was the last
+    /// active adapter and others remain, the first remaining one in ordinal name order becomes active (trainable
+    /// unless the adapters are disabled), as PEFT's <c>delete_adapter</c> does: the same choice on every layer
+    /// holding the same adapters.</summary>
     public void DeleteAdapter(string name)
     {
         var a = GetAdapter(name);
@@ -71,7 +74,9 @@ public abstract partial class LoraLayer
         UnregisterParameter(NameOfB(name));
         if (a.Magnitude != null) UnregisterParameter(NameOfMagnitude(name));
         _adapters.Remove(a);
-        _active.Remove(a);
+        bool lastActive = _active.Remove(a) && _active.Count == 0;
+        if (lastActive && _adapters.Count > 0) _active.Add(_adapters.MinBy(x => x.Name, StringComparer.Ordinal)!);
+        SetTrainable();
         Refresh();
     }
 

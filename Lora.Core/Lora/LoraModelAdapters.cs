@@ -61,15 +61,26 @@ public static partial class LoraModel
         foreach (var (_, w) in wrappers) w.SetActive(names.FirstOrDefault(w.HasCopy));
     }
 
-    /// <summary>Deletes adapter <paramref name="name"/> from every layer that has it, its modules_to_save copies included
-    /// (a module whose active copy is deleted runs its original).</summary>
+    /// <summary>Deletes adapter <paramref name="name"/> from every layer that has it, its modules_to_save copies included.
+    /// As in PEFT, a layer that ran it as its last active adapter then runs its first remaining adapter in ordinal
+    /// name order (see <see cref="LoraLayer.DeleteAdapter"/>), and a modules_to_save module whose active copy is
+    /// deleted runs the copy of the adapter the model's first LoRA layer now runs, or its original when it holds no
+    /// such copy. <see cref="LoraLayer.ActiveAdapters"/> tells what runs afterwards.</summary>
     public static void DeleteAdapter(this Module model, string name)
     {
-        var layers = model.LoraLayers().Where(l => l.Layer.HasAdapter(name)).ToList();
+        var all = model.LoraLayers().ToList();
+        var layers = all.Where(l => l.Layer.HasAdapter(name)).ToList();
         var wrappers = model.ModulesToSaveLayers().Where(w => w.Layer.HasCopy(name)).ToList();
         if (layers.Count == 0 && wrappers.Count == 0) throw new ArgumentException($"No LoRA layer has an adapter '{name}'.", nameof(name));
         foreach (var (_, l) in layers) l.DeleteAdapter(name);
-        foreach (var (_, w) in wrappers) w.DeleteCopy(name);
+        // PEFT takes the new active adapter for its auxiliary modules from the first tuner layer of the model.
+        string? next = all.Count > 0 ? all[0].Layer.ActiveAdapters.Select(a => a.Name).FirstOrDefault() : null;
+        foreach (var (_, w) in wrappers)
+        {
+            bool wasActive = w.ActiveAdapter == name;
+            w.DeleteCopy(name);
+            if (wasActive && next != null && w.HasCopy(next)) w.SetActive(next);
+        }
     }
 
     /// <summary>Adds <paramref name="newName"/> = Σ weight·(source delta), exactly, on every layer holding any of the

@@ -171,4 +171,18 @@ public class ForwardValueTests
         Assert.Equal(2f, Ops.Mean(p).Item);
         Tape.Current.Reset();
     }
+
+    [Fact]
+    public void LossesOfAnEmptyBatchAreNaNAndTheirBackwardAddsNothing()
+    {
+        // The mean of nothing, as PyTorch's mean-reduced losses give; cross-entropy used to say 0, a perfect loss.
+        Tape.Current.Reset();
+        var logits = new Parameter("logits", [], new Shape(0, 3));
+        var ce = Ops.SoftmaxCrossEntropy(logits, Array.Empty<int>());
+        Assert.True(float.IsNaN(ce.Item));
+        Assert.True(float.IsNaN(Ops.Mean(new Tensor([], new Shape(0))).Item));
+        ce.Backward();
+        Assert.Equal(0, logits.Grad.Length);
+        Tape.Current.Reset();
+    }
 }

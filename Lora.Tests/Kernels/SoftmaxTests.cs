@@ -110,6 +110,16 @@ public class SoftmaxTests
     }
 
     [Fact]
+    public void CrossEntropyOfAnEmptyBatchIsNaNAsAMeanOfNothing()
+    {
+        // PyTorch's mean-reduced cross_entropy gives nan on an empty batch, as Mean does here; 0 would read as a
+        // perfect loss. The backward over no rows writes nothing.
+        Assert.True(float.IsNaN(Softmax.CrossEntropyForward(0, 3, [], [], [])));
+        Assert.True(float.IsNaN(Softmax.CrossEntropyForwardScalar(0, 3, [], [], [])));
+        Softmax.CrossEntropyBackward(0, 3, [], [], 1f, []);
+    }
+
+    [Fact]
     public void LabelsOutOfRangeAreRejectedWithTheirRow()
     {
         var e = Assert.Throws<ArgumentOutOfRangeException>(() =>

@@ -203,6 +203,40 @@ public class LoraLinearTests
     }
 
     [Fact]
+    public void DeletingTheLastActiveAdapterRunsTheFirstRemainingByNameAsPeftDoes()
+    {
+        // PEFT's delete_adapter: the next adapter is the first of the sorted remaining names, not the oldest, so
+        // every layer holding the same adapters makes the same choice.
+        var l = Layer();
+        l.AddAdapter("zeta", 2, 4, false, 0, Random(2 * K, 5), Random(D * 2, 6));
+        l.AddAdapter("gamma", 2, 4, false, 0, Random(2 * K, 11), Random(D * 2, 12));
+        l.AddAdapter("beta", 2, 4, false, 0, Random(2 * K, 7), Random(D * 2, 8));
+        l.SetActiveAdapters("zeta", "gamma");
+        l.DeleteAdapter("gamma"); // another active adapter remains: it alone runs
+        Assert.Equal(["zeta"], l.ActiveAdapters.Select(a => a.Name));
+        l.DeleteAdapter("zeta"); // default (the oldest) and beta remain: beta comes first by name
+        Assert.Equal(["beta"], l.ActiveAdapters.Select(a => a.Name));
+        Assert.All(l.NamedParameters(), p => Assert.Equal(p.Name.Contains(".beta."), !p.Parameter.Frozen));
+        var x = Random(N * K, 96);
+        var (y, mag) = Reference(l, x, [(l.GetAdapter("beta"), 1.0)]);
+        AssertNear(y, mag, Run(l.Eval(), x, N), K + 6, "beta after deleting zeta");
+
+        // While disabled the new active adapter is chosen but stays frozen, and the layer still runs the base.
+        l.AddAdapter("alpha", 2, 4, false, 0, Random(2 * K, 9), Random(D * 2, 10));
+        l.SetActiveAdapters("alpha");
+        l.DisableAdapters();
+        l.DeleteAdapter("alpha");
+        Assert.Equal(["beta"], l.ActiveAdapters.Select(a => a.Name));
+        Assert.All(l.NamedParameters(), p => Assert.True(p.Parameter.Frozen, p.Name));
+        l.EnableAdapters();
+        l.DeleteAdapter("default");
+        l.DeleteAdapter("beta"); // none remains: the base layer runs
+        Assert.Empty(l.ActiveAdapters);
+        var (yBase, magBase) = Reference(l, x, []);
+        AssertNear(yBase, magBase, Run(l.Eval(), x, N), K + 6, "no adapter left");
+    }
+
+    [Fact]
     public void BadAdaptersAreRejected()
     {
         var l = Layer();

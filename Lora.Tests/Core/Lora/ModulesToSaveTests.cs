@@ -131,12 +131,19 @@ public class ModulesToSaveTests
         Assert.Equal("b", head.ActiveAdapter);
         Assert.All(m.LoraLayers(), l => Assert.Equal(["b"], l.Layer.ActiveAdapters.Select(a => a.Name)));
 
-        // deleting the active adapter leaves the original running
+        // deleting the active adapter runs the one left, as PEFT: its LoRA factors and its copy of the head, trainable
         m.DeleteAdapter("b");
         Assert.Equal(["a"], head.AdapterNames);
+        Assert.All(m.LoraLayers(), l => Assert.Equal(["a"], l.Layer.ActiveAdapters.Select(a => a.Name)));
+        Assert.Equal("a", head.ActiveAdapter);
+        HeadOutput(m, (Linear)head.GetCopy("a"), h);
+        Assert.DoesNotContain(m.NamedParameters(), p => p.Name.Contains(".b."));
+        Assert.All(m.NamedParameters().Where(p => p.Name.Contains(".a.")), p => Assert.False(p.Parameter.Frozen, p.Name));
+        Assert.Equal(ya, Run(m.Eval(), x, 3));
+        // and deleting the last one leaves the original running
+        m.DeleteAdapter("a");
         Assert.Null(head.ActiveAdapter);
         HeadOutput(m, (Linear)head.Original, h);
-        Assert.DoesNotContain(m.NamedParameters(), p => p.Name.Contains(".b."));
     }
 
     [Fact]
