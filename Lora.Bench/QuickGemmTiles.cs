@@ -9,7 +9,7 @@ namespace Lora.Bench;
 /// <c>quick gemm --tiles [--reps R] [--clock cpu]</c>: the production 6×16 micro-kernel against alternative register
 /// tiles (tools/gen_tile_variants.py), each run as a macro-kernel over the same packed blocks: an A block of
 /// 240×384 (360 KB, in L2) in MR-row panels and a B block of 384×384 in NR-column panels, every B panel (L1)
-/// meeting every A panel, C (240×384) accumulated in place. Variants are timed in turn within each rep, so machine
+/// meeting every A panel, C (240×384) accumulated in place; where the CPU has AVX-512, the 12×32 tile too. Variants are timed in turn within each rep, so machine
 /// load hits all alike; the figures are medians and ratios to the production kernel in the same run.
 /// </summary>
 internal static unsafe class QuickGemmTiles
@@ -19,6 +19,10 @@ internal static unsafe class QuickGemmTiles
     record struct Variant(string Name, int Mr, int Nr, nint Kernel, int COffset);
 
     static void Production(int kc, float* a, float* b, float* c, nint ldc) => MicroKernelAvx2.Kernel6x16(kc, a, b, c, ldc, 1f, 1f, null);
+
+    // The AVX-512 tile over two consecutive 6-row A panels and two consecutive 16-column B panels (its layout).
+    static void Wide(int kc, float* a, float* b, float* c, nint ldc) =>
+        MicroKernelAvx512.Kernel12x32(kc, a, (nint)kc * 6, b, (nint)kc * 16, 0, null, 0, null, 0, c, ldc, 1f, 1f, null);
 
     public static int Run(int reps, bool cpu)
     {
@@ -40,6 +44,8 @@ internal static unsafe class QuickGemmTiles
             new("8x8 u4", 8, 8, (nint)(delegate*<int, float*, float*, float*, nint, void>)&QuickGemmTileKernels.Tile8x8U4, 0),
             new("8x12 bcast B u4", 8, 12, (nint)(delegate*<int, float*, float*, float*, nint, void>)&QuickGemmTileKernels.Tile8x12U4, 0),
         ];
+        if (MicroKernel.UseAvx512)
+            variants = [.. variants, new("12x32 AVX-512 (u4)", 12, 32, (nint)(delegate*<int, float*, float*, float*, nint, void>)&Wide, 0)];
         nint ldc = Nc;
         float* a = Alloc(Mc * Kc), b = Alloc(Kc * Nc), c = Alloc(Mc * Nc + 64);
         try
