@@ -99,6 +99,7 @@ internal static class TrainVerb
         // Refuse an existing directory and read the data before spending any time training.
         using var output = AtomicDirectory.Create(outDir, o.Flag("force"), o.String("data"));
         var data = task.LoadData(options, o.String("data"));
+        CheckMemory(task, data, options, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes);
         CheckEveryTargetMatches(task, data, options);
 
         var progress = new ProgressReporter(stderr, ProgressReporter.Detect(o.Flag("quiet")));
@@ -165,6 +166,17 @@ internal static class TrainVerb
             BatchSize = o.Int("batch-size", d.BatchSize, min: 1),
             Seed = (ulong)o.Int("seed", (int)d.Seed, min: 0),
         };
+    }
+
+    /// <summary>Refuses a model that cannot fit in memory, before anything of it is allocated: such a job used to
+    /// be killed by the kernel's out-of-memory killer with no message (--hidden 40000,40000 on 24 GB).</summary>
+    internal static void CheckMemory(DemoTask task, DemoData data, AdaptationOptions options, long availableBytes)
+    {
+        var config = task.BaseConfig(data, options);
+        long parameters = task.BaseParameterCount(data, options);
+        long needed = AdaptationExperiment.EstimatedPeakBytes(parameters);
+        if (availableBytes <= 0 || needed <= availableBytes) return;
+        throw new UsageException(Invariant($"train: the {task.Name} model ({config.Summary}) has {parameters:N0} parameters; a job holds about {AdaptationExperiment.PeakBytesPerParameter} bytes per parameter at its peak (the base, LoRA and fine-tuned copies, gradients, AdamW state), {needed / 1e9:F1} GB, more than the {availableBytes / 1e9:F1} GB available; use smaller --hidden widths."));
     }
 
     /// <summary>Refuses a --targets entry that selects no layer. The library follows PEFT, which needs only one entry

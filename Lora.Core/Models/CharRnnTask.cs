@@ -116,14 +116,18 @@ public sealed class CharRnnTask : DemoTask
     }
 
     /// <inheritdoc/>
-    public override Module CreateBase(DemoData data, AdaptationOptions options)
+    public override IModelConfig BaseConfig(DemoData data, AdaptationOptions options)
     {
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(options);
         if (options.Hidden.Count != 2)
             throw new ArgumentException($"--hidden for the rnn demo is two widths, embedding and hidden (e.g. 32,192); got {options.Hidden.Count}.");
-        return new CharRnnModel(new CharRnnConfig(data.TrainA.ClassCount, options.Hidden[0], options.Hidden[1]), options.Seed);
+        return new CharRnnConfig(data.TrainA.ClassCount, options.Hidden[0], options.Hidden[1]);
     }
+
+    /// <inheritdoc/>
+    public override Module CreateBase(DemoData data, AdaptationOptions options) =>
+        new CharRnnModel((CharRnnConfig)BaseConfig(data, options), options.Seed);
 
     /// <inheritdoc/>
     public override void CheckCompatible(IModelConfig config, Dataset data)

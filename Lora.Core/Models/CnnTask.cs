@@ -36,14 +36,18 @@ public sealed class CnnTask : ImageTask
     public const int KernelSize = 3;
 
     /// <inheritdoc/>
-    public override Module CreateBase(DemoData data, AdaptationOptions options)
+    public override IModelConfig BaseConfig(DemoData data, AdaptationOptions options)
     {
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(options);
         var a = data.TrainA;
         if (!a.IsImage) throw new ArgumentException($"the cnn model needs image data, but '{a.Name}' has no height and width.");
-        return new Cnn(new CnnConfig(1, a.Height, a.Width, options.Hidden, KernelSize, a.ClassCount), options.Seed);
+        return new CnnConfig(1, a.Height, a.Width, options.Hidden, KernelSize, a.ClassCount);
     }
+
+    /// <inheritdoc/>
+    public override Module CreateBase(DemoData data, AdaptationOptions options) =>
+        new Cnn((CnnConfig)BaseConfig(data, options), options.Seed);
 
     /// <inheritdoc/>
     protected override (int Features, int Classes) InputsAndClasses(IModelConfig config) =>

@@ -25,15 +25,19 @@ public sealed class MlpTask : ImageTask
     public override AdaptationOptions Defaults { get; } = new();
 
     /// <inheritdoc/>
-    public override Module CreateBase(DemoData data, AdaptationOptions options)
+    public override IModelConfig BaseConfig(DemoData data, AdaptationOptions options)
     {
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(options);
         var sizes = new List<int> { data.TrainA.FeatureCount };
         sizes.AddRange(options.Hidden);
         sizes.Add(data.TrainA.ClassCount);
-        return new Mlp(new ModelConfig(sizes), options.Seed);
+        return new ModelConfig(sizes);
     }
+
+    /// <inheritdoc/>
+    public override Module CreateBase(DemoData data, AdaptationOptions options) =>
+        new Mlp((ModelConfig)BaseConfig(data, options), options.Seed);
 
     /// <inheritdoc/>
     protected override (int Features, int Classes) InputsAndClasses(IModelConfig config) =>

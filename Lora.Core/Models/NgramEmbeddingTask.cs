@@ -84,14 +84,18 @@ public sealed class NgramEmbeddingTask : DemoTask
     }
 
     /// <inheritdoc/>
-    public override Module CreateBase(DemoData data, AdaptationOptions options)
+    public override IModelConfig BaseConfig(DemoData data, AdaptationOptions options)
     {
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(options);
         if (options.Hidden.Count != 1)
             throw new ArgumentException($"--hidden for the embedding demo is one width, the table's (e.g. 64); got {options.Hidden.Count} values.");
-        return new NgramModel(new NgramConfig(data.TrainA.ClassCount, Orders, Rows, options.Hidden[0]), options.Seed);
+        return new NgramConfig(data.TrainA.ClassCount, Orders, Rows, options.Hidden[0]);
     }
+
+    /// <inheritdoc/>
+    public override Module CreateBase(DemoData data, AdaptationOptions options) =>
+        new NgramModel((NgramConfig)BaseConfig(data, options), options.Seed);
 
     /// <inheritdoc/>
     public override void CheckCompatible(IModelConfig config, Dataset data)

@@ -16,6 +16,41 @@ public class TrainVerbTests
         CliHarness.Run(["train", "--out", outDir, .. Tiny, .. extra]);
 
     [Fact]
+    public void AModelThatCannotFitInMemoryIsRefusedBeforeAnythingIsAllocated()
+    {
+        // 6.35 G parameters, about 311 GB at the job's peak: this used to end in the kernel's out-of-memory killer
+        // with no message. It is one line on stderr and exit 2, and no output directory is left behind.
+        string root = CliHarness.TempDir();
+        try
+        {
+            string run = Path.Combine(root, "run");
+            var (code, _, err) = CliHarness.Run("train", "--out", run, "--hidden", "46000,46000,46000,46000", "--quiet");
+            Assert.Equal(2, code);
+            Assert.Single(err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.Contains("6,351,588,010 parameters", err);
+            Assert.Contains("use smaller --hidden widths", err);
+            Assert.False(Directory.Exists(run));
+        }
+        finally { Directory.Delete(root, true); }
+    }
+
+    [Fact]
+    public void TheMemoryCheckComparesTheEstimateWithWhatIsAvailable()
+    {
+        var task = Lora.Core.Models.DemoTasks.Mlp;
+        var options = task.Defaults with { Hidden = [100] };
+        var data = task.LoadData(options, null);
+        long parameters = task.BaseParameterCount(data, options);
+        Assert.Equal(64 * 100 + 100 + 100 * 10 + 10, parameters); // 64-100-10: weights and biases, counted from the config
+        Assert.Equal(task.CreateBase(data, options).ParameterCount(), parameters);
+        long needed = Lora.Core.Experiments.AdaptationExperiment.EstimatedPeakBytes(parameters);
+        Lora.Cli.Verbs.TrainVerb.CheckMemory(task, data, options, needed);
+        Lora.Cli.Verbs.TrainVerb.CheckMemory(task, data, options, 0); // unknown: no refusal
+        var e = Assert.Throws<Lora.Cli.UsageException>(() => Lora.Cli.Verbs.TrainVerb.CheckMemory(task, data, options, needed - 1));
+        Assert.Contains("MLP 64-100-10", e.Message);
+    }
+
+    [Fact]
     public void TrainWritesEveryOutputAndTheyReload()
     {
         string root = CliHarness.TempDir();
