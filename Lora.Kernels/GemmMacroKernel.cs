@@ -46,8 +46,9 @@ internal static unsafe class GemmMacroKernel
     /// Loop order jr (B panel, kept in L1) outside ir (A panels, streamed from L2). A partial panel of A against a
     /// full panel of B runs <see cref="MicroKernelAvx2Rows"/> on its live rows only; other edge tiles run the same
     /// micro-kernel on a zero-padded copy of the C tile. Either way an element's bits never depend on its tile.
-    /// With AVX-512, two full B panels at a time run <see cref="MicroKernelAvx512"/> over two A panels at a time,
-    /// and the rows left over (fewer than 2·MR) take the 6×16 path panel by panel: the same bits as that path.
+    /// With AVX-512, two full B panels at a time run <see cref="MicroKernelAvx512"/> over two A panels at a time;
+    /// the 3–11 rows left over run <see cref="WideEdge"/>, 1–2 rows and a single B panel the 6×16 path: the same
+    /// bits as the 6×16 path everywhere.
     /// </remarks>
     public static void Run(int mc, int nc, int kc, float* ap, nint aPanelStride, float* bp, nint bPanelStride,
         float* c, nint ldc, float alpha, float beta, float* bias, float* tile)
