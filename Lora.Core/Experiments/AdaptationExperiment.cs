@@ -88,8 +88,7 @@ public static class AdaptationExperiment
     static AdaptationPhase Phase(DemoTask task, Module model, Optimizer optimizer, TrainingHistory history, DemoData data)
     {
         var e = task.Evaluate(model, data.TestB);
-        double seconds = history.Epochs.Sum(x => x.Seconds);
-        double samplesPerSecond = seconds > 0 ? (double)data.TrainB.Count * history.Epochs.Count / seconds : 0;
+        double samplesPerSecond = history.SamplesPerSecond;
         return new AdaptationPhase(model, e.Accuracy, optimizer.ParameterCount, StateBytes(optimizer), history)
         {
             Loss = e.Loss, SamplesPerSecond = samplesPerSecond,

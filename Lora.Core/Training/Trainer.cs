@@ -128,7 +128,10 @@ public sealed class Trainer
             if (batch < groupEnd) _optimizer.ZeroGrad(); // cancelled inside a group: its gradients are dropped, not carried over
             double seconds = Seconds(start);
             Evaluation? val = validation is null ? null : Evaluate(_model, validation, o.EvaluationBatchSize, Objective);
-            var metrics = new EpochMetrics(epoch, lossSum / epochTargets, (double)correct / epochTargets, val?.Loss, val?.Accuracy, seconds, _optimizer.LastLearningRate);
+            var metrics = new EpochMetrics(epoch, lossSum / epochTargets, (double)correct / epochTargets, val?.Loss, val?.Accuracy, seconds, _optimizer.LastLearningRate)
+            {
+                Complete = batch == batches.BatchesPerEpoch, Samples = epochSamples,
+            };
             history._epochs.Add(metrics);
             double monitored = o.EarlyStoppingMetric == EarlyStoppingMetric.Loss
                 ? (val?.Loss ?? metrics.TrainLoss) : -(val?.Accuracy ?? metrics.TrainAccuracy);

@@ -33,7 +33,15 @@ public readonly record struct TrainingProgress(ProgressKind Kind, int Epoch, int
 /// <param name="Seconds">Wall time of the epoch's training steps (evaluation excluded).</param>
 /// <param name="LearningRate">The learning rate of the epoch's last step.</param>
 public sealed record EpochMetrics(int Epoch, double TrainLoss, double TrainAccuracy, double? ValidationLoss,
-    double? ValidationAccuracy, double Seconds, double LearningRate);
+    double? ValidationAccuracy, double Seconds, double LearningRate)
+{
+    /// <summary>False for an epoch that cancellation cut short: its figures cover only <see cref="Samples"/>
+    /// samples, and <see cref="TrainingHistory.SecondsPerEpoch"/> leaves it out.</summary>
+    public bool Complete { get; init; } = true;
+
+    /// <summary>Training samples the epoch's steps went through (all of them unless cut short).</summary>
+    public long Samples { get; init; }
+}
 
 /// <summary>Loss and accuracy of a model on a dataset.</summary>
 /// <param name="Loss">Mean cross-entropy.</param>
@@ -46,7 +54,8 @@ public sealed class TrainingHistory
 {
     internal readonly List<EpochMetrics> _epochs = [];
 
-    /// <summary>Every finished epoch, in order.</summary>
+    /// <summary>Every epoch run, in order; when cancellation cut the last one short, it is here with
+    /// <see cref="EpochMetrics.Complete"/> false.</summary>
     public IReadOnlyList<EpochMetrics> Epochs => _epochs;
 
     /// <summary>The epoch (from 1) with the best monitored metric, 0 if none ran or every one was NaN.</summary>
@@ -61,6 +70,16 @@ public sealed class TrainingHistory
     /// <summary>Optimizer steps taken.</summary>
     public long Steps { get; internal set; }
 
-    /// <summary>Mean wall seconds per training epoch (evaluation excluded).</summary>
-    public double SecondsPerEpoch => _epochs.Count == 0 ? 0 : _epochs.Average(e => e.Seconds);
+    /// <summary>Mean wall seconds per complete training epoch (evaluation excluded; 0 when none completed).</summary>
+    public double SecondsPerEpoch => _epochs.Any(e => e.Complete) ? _epochs.Where(e => e.Complete).Average(e => e.Seconds) : 0;
+
+    /// <summary>Training samples per wall second over every epoch run, a cut-short one included.</summary>
+    public double SamplesPerSecond
+    {
+        get
+        {
+            double seconds = _epochs.Sum(e => e.Seconds);
+            return seconds > 0 ? _epochs.Sum(e => e.Samples) / seconds : 0;
+        }
+    }
 }

@@ -53,6 +53,28 @@ public class TrainerTests
     }
 
     [Fact]
+    public void CancellingMidEpochMarksThatEpochAsCutShort()
+    {
+        // Cancelled after the third batch of epoch 2 (of 7): the run stops there, that epoch is recorded with the 96
+        // samples it saw and Complete = false, and the per-epoch time averages the complete epoch only.
+        var model = new Mlp([8, 16, 4], seed: 3);
+        var opt = TrainableSlots.AdamW(model, LearningRateSchedule.Constant(0.02));
+        var trainer = new Trainer(model, opt, new TrainerOptions { Epochs = 5, BatchSize = 32, Seed = 1 });
+        using var cts = new CancellationTokenSource();
+        trainer.Progress += p => { if (p.Kind == ProgressKind.Batch && p.Epoch == 2 && p.Batch == 3) cts.Cancel(); };
+        var history = trainer.Fit(Blobs(200, 1), Blobs(40, 2), cts.Token);
+        Assert.True(history.Cancelled);
+        Assert.Equal(2, history.Epochs.Count);
+        Assert.Equal(7 + 3, history.Steps);
+        Assert.True(history.Epochs[0].Complete);
+        Assert.Equal(200, history.Epochs[0].Samples);
+        Assert.False(history.Epochs[1].Complete);
+        Assert.Equal(96, history.Epochs[1].Samples);
+        Assert.Equal(history.Epochs[0].Seconds, history.SecondsPerEpoch);
+        Assert.Equal(296 / (history.Epochs[0].Seconds + history.Epochs[1].Seconds), history.SamplesPerSecond, 9);
+    }
+
+    [Fact]
     public void EarlyStoppingAndRestoreBestWeights()
     {
         var model = new Mlp([8, 16, 4], seed: 3);
