@@ -173,7 +173,7 @@ internal static class TrainVerb
     internal static void CheckMemory(DemoTask task, DemoData data, AdaptationOptions options, long availableBytes)
     {
         var config = task.BaseConfig(data, options);
-        long parameters = task.BaseParameterCount(data, options);
+        long parameters = config.ParameterCount();
         long needed = AdaptationExperiment.EstimatedPeakBytes(parameters);
         if (availableBytes <= 0 || needed <= availableBytes) return;
         throw new UsageException(Invariant($"train: the {task.Name} model ({config.Summary}) has {parameters:N0} parameters; a job holds about {AdaptationExperiment.PeakBytesPerParameter} bytes per parameter at its peak (the base, LoRA and fine-tuned copies, gradients, AdamW state), {needed / 1e9:F1} GB, more than the {availableBytes / 1e9:F1} GB available; use smaller --hidden widths."));

@@ -76,11 +76,6 @@ public abstract class DemoTask
     /// <exception cref="ArgumentException">Options that give no valid model.</exception>
     public abstract IModelConfig BaseConfig(DemoData data, AdaptationOptions options);
 
-    /// <summary>The base model's parameter count for these options, from <see cref="BaseConfig"/>'s tensor shapes
-    /// (nothing is allocated).</summary>
-    public long BaseParameterCount(DemoData data, AdaptationOptions options) =>
-        BaseConfig(data, options).ExpectedTensors().Sum(t => t.Shape.Aggregate(1L, (n, d) => n * d));
-
     /// <summary>Checks that a saved model of <paramref name="config"/> can be evaluated on <paramref name="data"/>
     /// (<c>lora eval</c>); throws <see cref="ArgumentException"/> naming both when not.</summary>
     public abstract void CheckCompatible(IModelConfig config, Dataset data);

@@ -17,6 +17,10 @@ public interface IModelConfig
     /// <summary>Every parameter a checkpoint of this architecture holds, with its PyTorch name and shape.</summary>
     IEnumerable<(string Name, int[] Shape)> ExpectedTensors();
 
+    /// <summary>The parameters a model of this architecture holds: the elements of <see cref="ExpectedTensors"/>,
+    /// counted without building the model.</summary>
+    long ParameterCount() => ExpectedTensors().Sum(t => t.Shape.Aggregate(1L, (n, d) => n * d));
+
     /// <summary>The <c>config.json</c> text: two-space indented, <c>model_type</c> first, keys in a fixed order.</summary>
     string ToJson();
 }

@@ -40,7 +40,7 @@ public class TrainVerbTests
         var task = Lora.Core.Models.DemoTasks.Mlp;
         var options = task.Defaults with { Hidden = [100] };
         var data = task.LoadData(options, null);
-        long parameters = task.BaseParameterCount(data, options);
+        long parameters = task.BaseConfig(data, options).ParameterCount();
         Assert.Equal(64 * 100 + 100 + 100 * 10 + 10, parameters); // 64-100-10: weights and biases, counted from the config
         Assert.Equal(task.CreateBase(data, options).ParameterCount(), parameters);
         long needed = Lora.Core.Experiments.AdaptationExperiment.EstimatedPeakBytes(parameters);

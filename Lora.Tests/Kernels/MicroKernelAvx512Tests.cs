@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Lora.Kernels;
+using static Lora.Tests.Kernels.LoraOracle;
 
 namespace Lora.Tests.Kernels;
 
@@ -14,15 +15,6 @@ namespace Lora.Tests.Kernels;
 public unsafe class MicroKernelAvx512Tests
 {
     const int MR = GemmBlocking.MR, NR = GemmBlocking.NR;
-
-    static bool Same(float x, float y) => BitConverter.SingleToInt32Bits(x) == BitConverter.SingleToInt32Bits(y);
-
-    static void AssertSameBits(float[] expected, float[] actual, string what)
-    {
-        Assert.Equal(expected.Length, actual.Length);
-        for (int i = 0; i < expected.Length; i++)
-            Assert.True(Same(expected[i], actual[i]), $"{what}: element {i} = {actual[i]:R} with the wide tile, {expected[i]:R} without");
-    }
 
     [Fact]
     public void TheWideTileRunsOnlyWhereTheCpuHasAvx512()
@@ -61,7 +53,7 @@ public unsafe class MicroKernelAvx512Tests
                                         p1 + i * MR * ldc + j * NR, ldc, 1.25f, beta, bi == null ? null : bi + j * NR);
                             MicroKernelAvx512.Kernel12x32(kc, a, aStride, b, bStride, k2, a2, a2Stride, b2, b2Stride, p2, ldc, 1.25f, beta, bi);
                         }
-                        AssertSameBits(c1, c2, $"kc = {kc}, k2 = {k2}, beta = {beta}, bias = {withBias}");
+                        BitwiseEqual(c1, c2, $"kc = {kc}, k2 = {k2}, beta = {beta}, bias = {withBias}");
                         // The 6×32 tile is the top half: its two 6×16 tiles' bits.
                         float[] c3 = GemmOracle.Random(MR * ldc, 8), c4 = (float[])c3.Clone();
                         fixed (float* p3 = c3, p4 = c4)
@@ -71,7 +63,7 @@ public unsafe class MicroKernelAvx512Tests
                                     bi == null ? null : bi + j * NR);
                             MicroKernelAvx512.Kernel6x32(kc, a, b, bStride, k2, a2, b2, b2Stride, p4, ldc, 1.25f, beta, bi);
                         }
-                        AssertSameBits(c3, c4, $"6×32: kc = {kc}, k2 = {k2}, beta = {beta}, bias = {withBias}");
+                        BitwiseEqual(c3, c4, $"6×32: kc = {kc}, k2 = {k2}, beta = {beta}, bias = {withBias}");
                     }
         }
         finally
@@ -120,7 +112,7 @@ public unsafe class MicroKernelAvx512Tests
         foreach (float beta in new[] { 0f, 0.5f })
         {
             float[] narrow = Run(false), wide = Run(true);
-            AssertSameBits(narrow, wide, $"{op} {m}×{n}×{k}, beta = {beta}");
+            BitwiseEqual(narrow, wide, $"{op} {m}×{n}×{k}, beta = {beta}");
             if (beta != 0f) GemmOracle.AssertSgemm(ta, tb, m, n, k, 1.5f, a, lda, b, ldb, beta, c0, wide, n);
 
             float[] Run(bool useWide)
@@ -153,11 +145,11 @@ public unsafe class MicroKernelAvx512Tests
         }
         var narrow = Run(false);
         var wide = Run(true);
-        AssertSameBits(narrow.H, wide.H, "h");
-        AssertSameBits(narrow.Y, wide.Y, "y");
-        AssertSameBits(narrow.G.Dx, wide.G.Dx, "dx");
-        AssertSameBits(narrow.G.DA, wide.G.DA, "dA");
-        AssertSameBits(narrow.G.DB, wide.G.DB, "dB");
+        BitwiseEqual(narrow.H, wide.H, "h");
+        BitwiseEqual(narrow.Y, wide.Y, "y");
+        BitwiseEqual(narrow.G.Dx, wide.G.Dx, "dx");
+        BitwiseEqual(narrow.G.DA, wide.G.DA, "dA");
+        BitwiseEqual(narrow.G.DB, wide.G.DB, "dB");
         lc.CheckForward(wide.H, wide.Y);
         lc.CheckBackward(wide.G, wide.H, accumulate: true);
     }
@@ -178,8 +170,8 @@ public unsafe class MicroKernelAvx512Tests
         }
         var narrow = Run(false);
         var wide = Run(true);
-        AssertSameBits(narrow.H, wide.H, $"h {cc}");
-        AssertSameBits(narrow.Y, wide.Y, $"y {cc}");
+        BitwiseEqual(narrow.H, wide.H, $"h {cc}");
+        BitwiseEqual(narrow.Y, wide.Y, $"y {cc}");
         var (he, htol, ye, ytol) = cc.Forward(cc.X);
         KernelTestData.Close(wide.H, he, htol, $"h {cc}");
         KernelTestData.Close(wide.Y, ye, ytol, $"y {cc}");
