@@ -151,6 +151,18 @@ internal static unsafe class GemmPacking
         }
     }
 
+    /// <summary>dst[j, q] = src[q, j] for an 8×8 block: src rows lds apart, dst rows ldd apart.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void TransposeBlock8(float* src, nint lds, float* dst, nint ldd)
+    {
+        Vector256<float> r0 = Avx.LoadVector256(src), r1 = Avx.LoadVector256(src + lds), r2 = Avx.LoadVector256(src + 2 * lds),
+            r3 = Avx.LoadVector256(src + 3 * lds), r4 = Avx.LoadVector256(src + 4 * lds), r5 = Avx.LoadVector256(src + 5 * lds),
+            r6 = Avx.LoadVector256(src + 6 * lds), r7 = Avx.LoadVector256(src + 7 * lds);
+        Transpose8x8(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
+        Avx.Store(dst, r0); Avx.Store(dst + ldd, r1); Avx.Store(dst + 2 * ldd, r2); Avx.Store(dst + 3 * ldd, r3);
+        Avx.Store(dst + 4 * ldd, r4); Avx.Store(dst + 5 * ldd, r5); Avx.Store(dst + 6 * ldd, r6); Avx.Store(dst + 7 * ldd, r7);
+    }
+
     /// <summary>In-register 8×8 transpose: afterwards r_j holds what was column j.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void Transpose8x8(ref Vector256<float> r0, ref Vector256<float> r1, ref Vector256<float> r2, ref Vector256<float> r3,

@@ -12,7 +12,7 @@ internal sealed unsafe class LoraBuffers
     /// <summary>The buffers of the calling thread (created on first use).</summary>
     public static LoraBuffers Current => t_current ??= new LoraBuffers();
 
-    AlignedScratch _scaled, _panels, _rows, _mask, _transposed, _tailA, _tailB, _outerScaled, _outerStrip;
+    AlignedScratch _scaled, _panels, _rows, _mask, _transposed, _tailA, _tailB, _outerScaled, _outerStrip, _outerWide;
 
     /// <summary>Room for s·h (n×r) or s·dy·B (n×r).</summary>
     public float* Scaled(long floats) => _scaled.Get(floats);
@@ -37,6 +37,10 @@ internal sealed unsafe class LoraBuffers
 
     /// <summary>Room for a strip of columns of a thin outer product's long operand (<see cref="LoraLowRank.Outer"/>).</summary>
     public float* OuterStrip(long floats) => _outerStrip.Get(floats);
+
+    /// <summary>Room for the r×c transpose of a thin outer product's c×r result (<see cref="LoraLowRank.OuterTransposed"/>
+    /// on the AVX-512 tile).</summary>
+    public float* OuterWide(long floats) => _outerWide.Get(floats);
 
     /// <summary>Room for a block of rows of the dropout mask.</summary>
     public float* Mask(long floats) => _mask.Get(floats);

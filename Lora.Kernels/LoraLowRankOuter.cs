@@ -34,9 +34,17 @@ internal static unsafe partial class LoraLowRank
             return;
         }
         var buffers = LoraBuffers.Current;
-        int rp = (r + 3) & ~3; // rank rows padded to whole tiles with zero multipliers
+        int width = p1 - p0, wide = WideColumns(width);
+        int rp = wide > 0 ? (r + 7) & ~7 : (r + 3) & ~3; // rank rows padded to whole tiles with zero multipliers
         float* su = ScaledRanks(ref job, rp, buffers);
-        int width = p1 - p0, strips = (width + StripWidth - 1) / StripWidth;
+        if (wide > 0)
+        {
+            OuterWide(n, r, su, rp, job.B + p0, c, wide, job.Out + p0, c, beta == 0f);
+            p0 += wide;
+            width -= wide;
+            if (width == 0) return;
+        }
+        int strips = (width + StripWidth - 1) / StripWidth;
         float* packed = buffers.OuterStrip((long)BlockRows * strips * StripWidth);
         float* tile = stackalloc float[4 * StripWidth];
         for (int i0 = 0; i0 < n; i0 += BlockRows)

@@ -53,6 +53,15 @@ internal static unsafe partial class LoraLowRank
         }
         var buffers = LoraBuffers.Current;
         float* su = ScaledRanks(ref job, 8, buffers);
+        int wide = WideColumns(count);
+        if (wide > 0)
+        {
+            TransposedWide(ref job, p0, wide, su, buffers);
+            p0 += wide;
+            ot += (nint)wide * r;
+            count -= wide;
+            if (count == 0) return;
+        }
         int strips = (count + TransposedTile - 1) / TransposedTile;
         float* packed = buffers.OuterStrip((long)BlockRows * strips * TransposedTile);
         float* tile = stackalloc float[TransposedTile * 8];

@@ -5,16 +5,17 @@ namespace Lora.Tests.Kernels;
 
 /// <summary>
 /// The thin LoRA products (<see cref="LoraLowRank"/>) against double-precision sums, over sizes that run every tail
-/// of the register blocking (rows in threes, pairs and ones, rank rows in fours, columns in 8s, 12s and 24s, and
-/// more rows than one 128-row strip of <see cref="LoraLowRank.Outer"/>). Bound: a sum of m products
+/// of the register blocking (rows in threes, pairs and ones, rank rows in fours and eights, columns in 8s, 12s, 24s
+/// and the AVX-512 tile's 32s, and more rows than one 128-row strip of <see cref="LoraLowRank.Outer"/>). Bound: a sum of m products
 /// is within γ(2m + 4)·Σ|terms| (<see cref="LoraOracle.Gamma"/>), plus the same relative error on a scaled or
 /// accumulated result.
 /// </summary>
+[Collection(nameof(MacroKernelSwitches))]
 public unsafe class LoraLowRankTests
 {
     static readonly int[] Ns = [0, 1, 2, 3, 5, 131];
     static readonly int[] Rs = [1, 2, 3, 4, 5, 8, 9];
-    static readonly int[] Cs = [0, 1, 7, 8, 9, 12, 15, 16, 17, 23, 24, 25, 31, 33, 40, 48, 50];
+    static readonly int[] Cs = [0, 1, 7, 8, 9, 12, 15, 16, 17, 23, 24, 25, 31, 32, 33, 40, 48, 50, 64, 97];
 
     [Fact]
     public void DotMatchesTheDoubleSums()
@@ -160,5 +161,52 @@ public unsafe class LoraLowRankTests
             BitwiseEqual(one.O, many.O, $"Outer with {threads} threads");
             BitwiseEqual(one.T, many.T, $"OuterTransposed with {threads} threads");
         }
+    }
+
+    [Theory]
+    [InlineData(0f, 1)]
+    [InlineData(1f, 1)]
+    [InlineData(0.75f, 1)]
+    [InlineData(0.75f, 2)]
+    public void TheAvx512TileGivesTheAvx2TilesBits(float beta, int threads)
+    {
+        // The 8×32 tile keeps each element's chain, so the AVX-512 path must give the AVX2 path's bits: every
+        // partial group of rank rows (r mod 8), columns left to the AVX2 tiles (c mod 32), and the transposed form's
+        // turn into and out of rows. Without AVX-512 both runs take the AVX2 path and the test only checks the switch.
+        Assert.Equal(MicroKernel.UseAvx512, LoraLowRank.Wide);
+        foreach (int n in new[] { 1, 7, 33, 131 })
+            foreach (int r in new[] { 1, 3, 4, 5, 8, 9, 16 })
+                foreach (int c in new[] { 32, 33, 64, 100, 784 })
+                {
+                    float[] u = Random(n * r, 31 + n + r), v = Random(n * c, 32 + c), o0 = Random(r * c, 33 + r);
+                    (float[] O, float[] T) Run(bool wide)
+                    {
+                        float[] o = (float[])o0.Clone(), ot = (float[])o0.Clone();
+                        long threshold = GemmDriver.MinFlopsPerPart;
+                        MacroKernelSwitches.WithLowRankWide(wide, () =>
+                        {
+                            KernelThreads.Count = threads;
+                            GemmDriver.MinFlopsPerPart = 1 << 10;
+                            try
+                            {
+                                fixed (float* pu = u, pv = v, po = o, pt = ot)
+                                {
+                                    LoraLowRank.Outer(n, r, c, -1.25f, pu, pv, beta, po);
+                                    if (r <= 8) LoraLowRank.OuterTransposed(n, r, c, -1.25f, pu, pv, beta, pt);
+                                }
+                            }
+                            finally
+                            {
+                                KernelThreads.Reset();
+                                GemmDriver.MinFlopsPerPart = threshold;
+                            }
+                        });
+                        return (o, ot);
+                    }
+                    var on = Run(true);
+                    var off = Run(false);
+                    BitwiseEqual(off.O, on.O, $"Outer n={n} r={r} c={c} beta={beta} threads={threads}");
+                    BitwiseEqual(off.T, on.T, $"OuterTransposed n={n} r={r} c={c} beta={beta} threads={threads}");
+                }
     }
 }

@@ -178,7 +178,7 @@ public unsafe class MicroKernelAvx512Tests
     }
 }
 
-/// <summary>Runs a body with the macro-kernel's wide-tile switch set, restoring it after. The tests that flip it share
+/// <summary>Runs a body with the macro-kernel's (or the thin outer products') wide-tile switch set, restoring it after. The tests that flip it share
 /// one xunit collection, so they never flip it under each other; other tests running meanwhile are unaffected, as
 /// both settings give the same bits.</summary>
 [CollectionDefinition(nameof(MacroKernelSwitches))]
@@ -194,6 +194,18 @@ public sealed class MacroKernelSwitches
             GemmMacroKernel.Wide = wide && MicroKernel.UseAvx512;
             try { body(); }
             finally { GemmMacroKernel.Wide = saved; }
+        }
+    }
+
+    /// <summary>As <see cref="WithWide"/>, for the thin outer products' 8×32 tile (<see cref="LoraLowRank.Wide"/>).</summary>
+    public static void WithLowRankWide(bool wide, Action body)
+    {
+        lock (Gate)
+        {
+            bool saved = LoraLowRank.Wide;
+            LoraLowRank.Wide = wide && MicroKernel.UseAvx512;
+            try { body(); }
+            finally { LoraLowRank.Wide = saved; }
         }
     }
 }
