@@ -9,15 +9,15 @@ namespace Lora.Bench;
 /// figures the LoRA report prints. <c>--only lora|full|dora</c> runs one mode; <c>--dora</c> adds the DoRA step
 /// (<c>dora</c>: the same LoRA with <c>UseDora</c>); <c>--baseline</c> adds the LoRA step with
 /// the fused kernels' earlier settings (<c>lora_base</c>), <c>--lr-pass</c> the LoRA step with the low-rank stretch as a
-/// k-block of its own (<c>lora_lrpass</c>, a second pass over y and dx), <c>--avx2-outer</c> the LoRA step with dA and dB
-/// on the AVX2 tiles (<c>lora_avx2outer</c>). <c>--clock cpu</c> (only with one thread) times with this thread's CPU clock,
+/// k-block of its own (<c>lora_lrpass</c>, a second pass over y and dx), <c>--avx2-thin</c> the LoRA step with h, g, dA and dB
+/// on the AVX2 tiles (<c>lora_avx2thin</c>). <c>--clock cpu</c> (only with one thread) times with this thread's CPU clock,
 /// which other processes on a busy machine disturb less. BenchmarkDotNet's <see cref="MlpStepBench"/> remains the
 /// reference.</summary>
 internal static class MlpQuick
 {
     public static int Run(string[] args)
     {
-        if (!QuickArgs.Known("mlp", args, "--json --baseline --no-thin-split --lr-pass --dora --avx2-outer", "--threads --steps --clock --only --outer-max-r --wide-block")) return 2;
+        if (!QuickArgs.Known("mlp", args, "--json --baseline --no-thin-split --lr-pass --dora --avx2-thin", "--threads --steps --clock --only --outer-max-r --wide-block")) return 2;
         bool json = args.Contains("--json");
         int threads = QuickArgs.Int(args, "--threads", KernelThreads.Default);
         int steps = QuickArgs.Int(args, "--steps", 20);
@@ -46,8 +46,8 @@ internal static class MlpQuick
         if (args.Contains("--baseline")) cases = [.. cases, ("lora_base", new MlpStepCase(true))];
         // --lr-pass: also the LoRA step with the low-rank stretch as a k-block of its own (GemmDriver.FuseTail off).
         if (args.Contains("--lr-pass")) cases = [.. cases, ("lora_lrpass", new MlpStepCase(true))];
-        // --avx2-outer: also the LoRA step with dA and dB on the AVX2 tiles instead of the AVX-512 one (A/B).
-        if (args.Contains("--avx2-outer")) cases = [.. cases, ("lora_avx2outer", new MlpStepCase(true))];
+        // --avx2-thin: also the LoRA step with the thin products (h, g, dA, dB) on the AVX2 tiles instead of the AVX-512 ones (A/B).
+        if (args.Contains("--avx2-thin")) cases = [.. cases, ("lora_avx2thin", new MlpStepCase(true))];
         // Each case is warmed up exactly as it is timed, clock reads included, so that the JIT has nothing left to
         // compile once timing starts (its compiler thread would take the second core of a two-thread run); the modes
         // are interleaved so that a change in machine load affects them alike.
@@ -62,7 +62,14 @@ internal static class MlpQuick
         static void Step(string mode, MlpStepCase c)
         {
             if (mode == "lora_lrpass") { GemmDriver.FuseTail = false; c.Step(); GemmDriver.FuseTail = true; return; }
-            if (mode == "lora_avx2outer") { LoraLowRank.Wide = false; c.Step(); LoraLowRank.Wide = MicroKernel.UseAvx512; return; }
+            if (mode == "lora_avx2thin")
+            {
+                (bool wide, bool wideDot) = (LoraLowRank.Wide, LoraLowRank.WideDot);
+                (LoraLowRank.Wide, LoraLowRank.WideDot) = (false, false);
+                c.Step();
+                (LoraLowRank.Wide, LoraLowRank.WideDot) = (wide, wideDot);
+                return;
+            }
             if (mode != "lora_base") { c.Step(); return; }
             (LoraGemmFused.Kc, LoraGemmFused.LowRankMaxR) = (GemmBlocking.KC, 0);
             c.Step();

@@ -10,7 +10,7 @@ namespace Lora.Bench;
 /// also as GFLOP/s, next to the whole step, so the parts' sum can be checked against it; "fwd s=0" is the forward
 /// without the low-rank term, "fwd/dx lr pass" the forward and dx with the low-rank stretch as a k-block of its own
 /// (a second pass over y or dx, <see cref="GemmDriver.FuseTail"/> off) instead of riding along the last k-block;
-/// on AVX-512, "dA/dB (AVX2 tiles)" the thin outer products without their 8×32 tile.
+/// on AVX-512, "h/g/dA/dB (AVX2 tiles)" the thin products without their AVX-512 tiles.
 /// </summary>
 internal static class QuickLoraProfile
 {
@@ -37,8 +37,10 @@ internal static class QuickLoraProfile
             parts = [.. parts, ("fwd s=0 (no lr)", p.ForwardBase, 2.0 * n * d * k + 2.0 * n * r * k),
                 ("fwd lr pass", () => { GemmDriver.FuseTail = false; p.Forward(); GemmDriver.FuseTail = true; }, parts[2].Flops),
                 ("dx lr pass", () => { GemmDriver.FuseTail = false; p.Dx(); GemmDriver.FuseTail = true; }, parts[5].Flops)];
-            if (MicroKernel.UseAvx512)
-                parts = [.. parts, ("dA (AVX2 tiles)", () => { LoraLowRank.Wide = false; p.DA(); LoraLowRank.Wide = true; }, parts[6].Flops),
+            if (MicroKernel.UseAvx512 && LoraLowRank.WideDot)
+                parts = [.. parts, ("h (AVX2 tiles)", () => { LoraLowRank.WideDot = false; p.H(); LoraLowRank.WideDot = true; }, parts[0].Flops),
+                    ("g (AVX2 tiles)", () => { LoraLowRank.WideDot = false; p.G(); LoraLowRank.WideDot = true; }, parts[3].Flops),
+                    ("dA (AVX2 tiles)", () => { LoraLowRank.Wide = false; p.DA(); LoraLowRank.Wide = true; }, parts[6].Flops),
                     ("dB (AVX2 tiles)", () => { LoraLowRank.Wide = false; p.DB(); LoraLowRank.Wide = true; }, parts[8].Flops)];
             foreach (int kc in kcs)
                 parts = [.. parts, ($"fwd kc={kc}", () => { LoraGemmFused.Kc = kc; p.Forward(); LoraGemmFused.Kc = 0; }, parts[2].Flops),

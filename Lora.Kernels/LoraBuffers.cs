@@ -12,7 +12,7 @@ internal sealed unsafe class LoraBuffers
     /// <summary>The buffers of the calling thread (created on first use).</summary>
     public static LoraBuffers Current => t_current ??= new LoraBuffers();
 
-    AlignedScratch _scaled, _panels, _rows, _mask, _transposed, _tailA, _tailB, _outerScaled, _outerStrip, _outerWide;
+    AlignedScratch _scaled, _panels, _rows, _mask, _transposed, _tailA, _tailB, _outerScaled, _outerStrip, _outerWide, _dotPairs;
 
     /// <summary>Room for s·h (n×r) or s·dy·B (n×r).</summary>
     public float* Scaled(long floats) => _scaled.Get(floats);
@@ -41,6 +41,9 @@ internal sealed unsafe class LoraBuffers
     /// <summary>Room for the r×c transpose of a thin outer product's c×r result (<see cref="LoraLowRank.OuterTransposed"/>
     /// on the AVX-512 tile).</summary>
     public float* OuterWide(long floats) => _outerWide.Get(floats);
+
+    /// <summary>Room for a thin dot product's rank rows in pairs (<see cref="LoraLowRank.Dot"/> on AVX-512).</summary>
+    public float* DotPairs(long floats) => _dotPairs.Get(floats);
 
     /// <summary>Room for a block of rows of the dropout mask.</summary>
     public float* Mask(long floats) => _mask.Get(floats);

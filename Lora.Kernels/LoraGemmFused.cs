@@ -188,7 +188,10 @@ internal static unsafe class LoraGemmFused
     /// <summary>dst (cols×rows) = srcᵀ for src (rows×cols) row-major.</summary>
     static void TransposeInto(int rows, int cols, float* src, float* dst)
     {
-        for (int i = 0; i < rows; i++)
+        int i = 0;
+        if (cols == 8 && MicroKernel.UseAvx2)
+            for (; i + 8 <= rows; i += 8) GemmPacking.TransposeBlock8(src + (nint)i * 8, 8, dst + i, rows);
+        for (; i < rows; i++)
             for (int j = 0; j < cols; j++) dst[(nint)j * rows + i] = src[(nint)i * cols + j];
     }
 

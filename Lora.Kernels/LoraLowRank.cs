@@ -29,6 +29,12 @@ internal static unsafe partial class LoraLowRank
     {
         if (!Fast) { DotReference(n, r, c, x, m, y); return; }
         var job = new Job { N = n, R = r, C = c, A = x, B = m, Out = y };
+        if (WideDot && r >= 4 && c >= 8 && n > 0)
+        {
+            // Packed once here, read by every part.
+            job.P = LoraBuffers.Current.DotPairs((long)(r & ~3) * c);
+            PackPairs(r & ~3, c, m, job.P);
+        }
         int parts = Parts(2L * n * r * c, (n + 1) / 2);
         if (parts <= 1) DotRows(ref job, 0, n);
         else WorkerPool.Run(&DotPart, &job, parts);
@@ -43,6 +49,7 @@ internal static unsafe partial class LoraLowRank
         public int N, R, C;
         public float S, Beta;
         public float* A, B, Out;
+        public float* P; // Dot's rank rows in pairs (the AVX-512 path), or null
     }
 
     /// <summary>Parts for a thin product: a quarter of the GEMM's per-part work threshold, as these are memory-light.</summary>
@@ -63,6 +70,7 @@ internal static unsafe partial class LoraLowRank
     // Rows i0..i1 of y (i0 even): pairs on the 2×4 kernel, an odd last row alone.
     static void DotRows(ref Job job, int i0, int i1)
     {
+        if (job.P != null) { DotRowsWide(ref job, i0, i1); return; }
         int r = job.R, c = job.C;
         float* x = job.A, m = job.B, y = job.Out;
         int i = i0;

@@ -209,4 +209,37 @@ public unsafe class LoraLowRankTests
                     BitwiseEqual(off.T, on.T, $"OuterTransposed n={n} r={r} c={c} beta={beta} threads={threads}");
                 }
     }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void TheAvx512DotGivesTheAvx2DotsBits(int threads)
+    {
+        // The paired tile holds two of Dot's 8-lane chains per zmm, so it must give Dot's bits: x rows in sixes and
+        // ones, rank rows in fours with r mod 4 left over, column tails below 8.
+        foreach (int n in new[] { 1, 5, 6, 7, 13, 131 })
+            foreach (int r in new[] { 1, 3, 4, 5, 8, 9, 16 })
+                foreach (int c in new[] { 7, 8, 9, 31, 100, 784 })
+                {
+                    float[] x = Random(n * c, 41 + n + c), m = Random(r * c, 42 + r + c);
+                    float[] Run(bool wide)
+                    {
+                        float[] y = new float[n * r];
+                        long threshold = GemmDriver.MinFlopsPerPart;
+                        MacroKernelSwitches.WithLowRankWide(wide, () =>
+                        {
+                            KernelThreads.Count = threads;
+                            GemmDriver.MinFlopsPerPart = 1 << 10;
+                            try { fixed (float* px = x, pm = m, py = y) LoraLowRank.Dot(n, r, c, px, pm, py); }
+                            finally
+                            {
+                                KernelThreads.Reset();
+                                GemmDriver.MinFlopsPerPart = threshold;
+                            }
+                        });
+                        return y;
+                    }
+                    BitwiseEqual(Run(false), Run(true), $"Dot n={n} r={r} c={c} threads={threads}");
+                }
+    }
 }

@@ -197,15 +197,17 @@ public sealed class MacroKernelSwitches
         }
     }
 
-    /// <summary>As <see cref="WithWide"/>, for the thin outer products' 8×32 tile (<see cref="LoraLowRank.Wide"/>).</summary>
+    /// <summary>As <see cref="WithWide"/>, for the thin products' AVX-512 tiles (<see cref="LoraLowRank.Wide"/> and
+    /// <see cref="LoraLowRank.WideDot"/>, both set).</summary>
     public static void WithLowRankWide(bool wide, Action body)
     {
         lock (Gate)
         {
-            bool saved = LoraLowRank.Wide;
+            (bool savedOuter, bool savedDot) = (LoraLowRank.Wide, LoraLowRank.WideDot);
             LoraLowRank.Wide = wide && MicroKernel.UseAvx512;
+            LoraLowRank.WideDot = wide && MicroKernel.UseAvx512 && System.Runtime.Intrinsics.X86.Avx512DQ.IsSupported;
             try { body(); }
-            finally { LoraLowRank.Wide = saved; }
+            finally { (LoraLowRank.Wide, LoraLowRank.WideDot) = (savedOuter, savedDot); }
         }
     }
 }
