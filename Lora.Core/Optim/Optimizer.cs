@@ -81,8 +81,23 @@ public abstract class Optimizer
     /// <summary>The learning rate used by the last step.</summary>
     public double LastLearningRate { get; private set; }
 
-    /// <summary>The gradient norm before clipping at the last step (NaN when clipping is off).</summary>
+    /// <summary>The gradient norm before clipping at the last step (NaN when neither clipping nor a
+    /// <see cref="NonFiniteGradients"/> check computed it).</summary>
     public double LastGradNorm { get; private set; } = double.NaN;
+
+    /// <summary>What a step does with a NaN or infinite gradient norm (default <see cref="NonFiniteGradientPolicy.Apply"/>).
+    /// Any other policy computes the norm at every step, with clipping off too: one pass over the trainable
+    /// gradients.</summary>
+    /// <exception cref="ArgumentException">Set to a value outside the enum.</exception>
+    public NonFiniteGradientPolicy NonFiniteGradients
+    {
+        get;
+        set => field = Enum.IsDefined(value) ? value : throw new ArgumentException($"Unknown NonFiniteGradientPolicy {(int)value}.", nameof(value));
+    }
+
+    /// <summary>Steps this object has left out under <see cref="NonFiniteGradientPolicy.Skip"/> (not counted in
+    /// <see cref="StepCount"/>, and not saved with the optimizer's state).</summary>
+    public long SkippedSteps { get; private set; }
 
     /// <summary>The number of trainable elements.</summary>
     public long ParameterCount { get { long n = 0; foreach (var s in _slots) n += s.Length; return n; } }
@@ -95,20 +110,31 @@ public abstract class Optimizer
 
     /// <summary>Applies one update to every slot from its current gradient (frozen parameters excepted).</summary>
     /// <exception cref="InvalidOperationException">The schedule (a custom one) gave a learning rate that is NaN, negative,
-    /// or too large for float once multiplied by a slot's scale; nothing is changed.</exception>
+    /// or too large for float once multiplied by a slot's scale; or, under <see cref="NonFiniteGradientPolicy.Throw"/>, the
+    /// gradient norm is NaN or infinite. Either way nothing is changed.</exception>
     public void Step()
     {
         // Read first: a bad rate must fail before the clipping below scales the gradients.
         double lr = Schedule.At(StepCount);
         if (!(lr >= 0 && float.IsFinite((float)(lr * _maxLrScale)) && float.IsFinite((float)lr)))
             throw new InvalidOperationException($"The {Schedule.GetType().Name} schedule gave learning rate {lr.ToString("R", System.Globalization.CultureInfo.InvariantCulture)} for step {StepCount}; it must be ≥ 0 and finite in float (the largest slot scale is {_maxLrScale}).");
-        if (MaxGradNorm is { } maxNorm)
+        bool check = NonFiniteGradients != NonFiniteGradientPolicy.Apply;
+        if (MaxGradNorm is not null || check)
         {
             double sum = 0;
             foreach (var s in _slots) if (!IsFrozen(s)) sum += GradientClipping.SumOfSquares(s.Gradient);
             double norm = Math.Sqrt(sum);
             LastGradNorm = norm;
-            double coef = GradientClipping.Coefficient(norm, maxNorm);
+            if (check && !double.IsFinite(norm))
+            {
+                // Before anything is scaled or updated: the step either never happened or fails whole.
+                if (NonFiniteGradients == NonFiniteGradientPolicy.Skip) { SkippedSteps++; return; }
+                throw new InvalidOperationException($"Optimizer step {StepCount + 1}: the gradient norm is {(double.IsNaN(norm) ? "NaN" : "∞")} ({FirstNonFinite()}); nothing was updated.");
+            }
+        }
+        if (MaxGradNorm is { } maxNorm)
+        {
+            double coef = GradientClipping.Coefficient(LastGradNorm, maxNorm);
             if (coef < 1)
             {
                 float f = (float)coef;
@@ -130,6 +156,19 @@ public abstract class Optimizer
             _slotSteps[i]++;
             Update(i, s.Value, s.Gradient, (float)(lr * s.LrScale), s.Decay);
         }
+    }
+
+    // Names the first slot holding a NaN or infinite gradient element, for the error message.
+    string FirstNonFinite()
+    {
+        foreach (var s in _slots)
+        {
+            if (IsFrozen(s)) continue;
+            var g = s.Gradient;
+            for (int i = 0; i < g.Length; i++)
+                if (!float.IsFinite(g[i])) return $"'{s.Name}' element {i} is {g[i].ToString(System.Globalization.CultureInfo.InvariantCulture)}";
+        }
+        return "no single element is; the sum of squares overflowed";
     }
 
     /// <summary>The updates slot <paramref name="index"/> has received: <see cref="StepCount"/> less the steps it
