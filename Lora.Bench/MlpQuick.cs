@@ -10,14 +10,15 @@ namespace Lora.Bench;
 /// (<c>dora</c>: the same LoRA with <c>UseDora</c>); <c>--baseline</c> adds the LoRA step with
 /// the fused kernels' earlier settings (<c>lora_base</c>), <c>--lr-pass</c> the LoRA step with the low-rank stretch as a
 /// k-block of its own (<c>lora_lrpass</c>, a second pass over y and dx), <c>--avx2-thin</c> the LoRA step with h, g, dA and dB
-/// on the AVX2 tiles (<c>lora_avx2thin</c>). <c>--clock cpu</c> (only with one thread) times with this thread's CPU clock,
+/// on the AVX2 tiles (<c>lora_avx2thin</c>), <c>--narrow-single</c> the LoRA step with a lone B panel on the 6×16
+/// tiles (<c>lora_narrowsingle</c>). <c>--clock cpu</c> (only with one thread) times with this thread's CPU clock,
 /// which other processes on a busy machine disturb less. BenchmarkDotNet's <see cref="MlpStepBench"/> remains the
 /// reference.</summary>
 internal static class MlpQuick
 {
     public static int Run(string[] args)
     {
-        if (!QuickArgs.Known("mlp", args, "--json --baseline --no-thin-split --lr-pass --dora --avx2-thin", "--threads --steps --clock --only --outer-max-r --wide-block")) return 2;
+        if (!QuickArgs.Known("mlp", args, "--json --baseline --no-thin-split --lr-pass --dora --avx2-thin --narrow-single", "--threads --steps --clock --only --outer-max-r --wide-block")) return 2;
         bool json = args.Contains("--json");
         int threads = QuickArgs.Int(args, "--threads", KernelThreads.Default);
         int steps = QuickArgs.Int(args, "--steps", 20);
@@ -48,6 +49,8 @@ internal static class MlpQuick
         if (args.Contains("--lr-pass")) cases = [.. cases, ("lora_lrpass", new MlpStepCase(true))];
         // --avx2-thin: also the LoRA step with the thin products (h, g, dA, dB) on the AVX2 tiles instead of the AVX-512 ones (A/B).
         if (args.Contains("--avx2-thin")) cases = [.. cases, ("lora_avx2thin", new MlpStepCase(true))];
+        // --narrow-single: also the LoRA step with a single B panel left over on the 6×16 tiles instead of the 12×16 one (A/B).
+        if (args.Contains("--narrow-single")) cases = [.. cases, ("lora_narrowsingle", new MlpStepCase(true))];
         // Each case is warmed up exactly as it is timed, clock reads included, so that the JIT has nothing left to
         // compile once timing starts (its compiler thread would take the second core of a two-thread run); the modes
         // are interleaved so that a change in machine load affects them alike.
@@ -62,6 +65,7 @@ internal static class MlpQuick
         static void Step(string mode, MlpStepCase c)
         {
             if (mode == "lora_lrpass") { GemmDriver.FuseTail = false; c.Step(); GemmDriver.FuseTail = true; return; }
+            if (mode == "lora_narrowsingle") { GemmMacroKernel.WideSingle = false; c.Step(); GemmMacroKernel.WideSingle = true; return; }
             if (mode == "lora_avx2thin")
             {
                 (bool wide, bool wideDot) = (LoraLowRank.Wide, LoraLowRank.WideDot);

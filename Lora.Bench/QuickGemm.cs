@@ -5,7 +5,7 @@ using Lora.Kernels;
 namespace Lora.Bench;
 
 /// <summary>
-/// <c>quick gemm [--threads N] [--json] [--reps R] [--blocking KC,MC,NC] [--only square|small] [--shape OP,m,n,k[,threads]]... [--alt private-b|shared-b|edge-tiles|strips-16|strips|narrow|narrow-edges]</c>: our Sgemm against
+/// <c>quick gemm [--threads N] [--json] [--reps R] [--blocking KC,MC,NC] [--only square|small] [--shape OP,m,n,k[,threads]]... [--alt private-b|shared-b|edge-tiles|strips-16|strips|narrow|narrow-edges|narrow-single]</c>: our Sgemm against
 /// OpenBLAS at the same thread count, on the shapes, in under a minute. Each repetition times ours and
 /// OpenBLAS's back to back, so machine load hits both alike; figures are medians.
 /// </summary>
@@ -47,7 +47,7 @@ internal static class QuickGemm
                     if (sm.Length > 5) GemmDriver.PrefetchStrips = sm[5];
                     if (sm.Length > 6) GemmBlocking.StripKc = sm[6];
                     break;
-                case "--alt" when i + 1 < args.Length && args[i + 1] is "private-b" or "shared-b" or "edge-tiles" or "strips-16" or "strips" or "narrow" or "narrow-edges": alt = args[++i]; break;
+                case "--alt" when i + 1 < args.Length && args[i + 1] is "private-b" or "shared-b" or "edge-tiles" or "strips-16" or "strips" or "narrow" or "narrow-edges" or "narrow-single": alt = args[++i]; break;
                 case "--shape" when i + 1 < args.Length: // OP,m,n,k[,threads], e.g. NT,16,4096,4096 (repeatable; replaces the default shapes)
                     string[] f = args[++i].Split(',');
                     shapes.Add((f[0][0] == 'T', f[0][1] == 'T', int.Parse(f[1]), int.Parse(f[2]), int.Parse(f[3]), f.Length > 4 ? int.Parse(f[4]) : 0));
@@ -65,7 +65,7 @@ internal static class QuickGemm
                     GemmBlocking.Set(kmn[0], kmn[1], kmn[2]);
                     break;
                 default:
-                    Console.Error.WriteLine($"quick gemm: unknown or incomplete option '{args[i]}'. usage: quick gemm [--threads N] [--json] [--reps R] [--blocking KC,MC,NC] [--only square|small] [--shape OP,m,n,k[,threads]] [--clock wall|cpu] [--alt private-b|shared-b|edge-tiles|strips-16|strips|narrow|narrow-edges] [--rows KC,NC[,pad[,streams[,balanced]]]] [--bandwidth] [--tiles] [--settle MS]");
+                    Console.Error.WriteLine($"quick gemm: unknown or incomplete option '{args[i]}'. usage: quick gemm [--threads N] [--json] [--reps R] [--blocking KC,MC,NC] [--only square|small] [--shape OP,m,n,k[,threads]] [--clock wall|cpu] [--alt private-b|shared-b|edge-tiles|strips-16|strips|narrow|narrow-edges|narrow-single] [--rows KC,NC[,pad[,streams[,balanced]]]] [--bandwidth] [--tiles] [--settle MS]");
                     return 2;
             }
         }
@@ -130,7 +130,9 @@ internal static class QuickGemm
     // "shared-b" (the parts share each packed B block, GemmSharedB), "edge-tiles"
     // (partial A panels on the zero-padded 6x16 edge path instead of MicroKernelAvx2Rows), "strips-16" (the small-m
     // strip path only up to m = 16, the packed driver above, as before session 2), "strips" (B not transposed, small m:
-    // the 16-column strips instead of GemmRowBlocks, as before session 3).
+    // the 16-column strips instead of GemmRowBlocks, as before session 3), "narrow" (the 6×16 tiles instead of the
+    // AVX-512 ones), "narrow-edges" (the rows below the pairs of A panels on the 6×16 path), "narrow-single" (a single
+    // B panel left over on the 6×16 path instead of the 12×16 tile).
     static (double ours, double? openblas, double? alt) Measure(bool ta, bool tb, int m, int n, int k, int threads, int reps, bool cpu, string? alt)
     {
         int lda = ta ? m : k, ldb = tb ? k : n;
@@ -198,6 +200,7 @@ internal static class QuickGemm
         if (alt == "strips") GemmRowBlocks.Enabled = !on;
         if (alt == "narrow") GemmMacroKernel.Wide = !on && MicroKernel.UseAvx512;
         if (alt == "narrow-edges") GemmMacroKernel.WideEdges = !on;
+        if (alt == "narrow-single") GemmMacroKernel.WideSingle = !on;
     }
 
     static double Now(bool cpu) =>

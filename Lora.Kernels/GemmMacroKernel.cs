@@ -32,6 +32,10 @@ internal static unsafe class GemmMacroKernel
     /// that the benchmark can time them on the 6×16 path in the same run (same bits).</summary>
     internal static bool WideEdges = true;
 
+    /// <summary>On by default (with <see cref="Wide"/>): a single B panel runs the 12×16 AVX-512 tile over pairs of A
+    /// panels; a field only so that the benchmark can time the 6×16 path in the same run (same bits).</summary>
+    internal static bool WideSingle = true;
+
     /// <summary>Floats of the edge-tile scratch that <see cref="Run(int, int, int, float*, nint, float*, nint, float*, nint, float, float, float*, float*)"/>
     /// needs: a 12×32 tile (the 6×16 edge tile and its bias row fit in it too).</summary>
     public const int TileFloats = 2 * MR * 2 * NR;
@@ -47,8 +51,9 @@ internal static unsafe class GemmMacroKernel
     /// full panel of B runs <see cref="MicroKernelAvx2Rows"/> on its live rows only; other edge tiles run the same
     /// micro-kernel on a zero-padded copy of the C tile. Either way an element's bits never depend on its tile.
     /// With AVX-512, two full B panels at a time run <see cref="MicroKernelAvx512"/> over two A panels at a time;
-    /// the 3–11 rows left over run <see cref="WideEdge"/>, 1–2 rows and a single B panel the 6×16 path: the same
-    /// bits as the 6×16 path everywhere.
+    /// the 3–11 rows left over run <see cref="WideEdge"/>, 1–2 rows the 6×16 path; a single B panel runs
+    /// <see cref="Single"/> over pairs of A panels and the 6×16 path below them: the same bits as the 6×16 path
+    /// everywhere.
     /// </remarks>
     public static void Run(int mc, int nc, int kc, float* ap, nint aPanelStride, float* bp, nint bPanelStride,
         float* c, nint ldc, float alpha, float beta, float* bias, float* tile)
@@ -87,7 +92,12 @@ internal static unsafe class GemmMacroKernel
             }
             else
             {
-                Panel(0, mc, Math.Min(NR, nc - jr), kc, ap, aPanelStride, bp, k2, tail.A, a2Stride, b2, c + jr, ldc, alpha, beta, biasJ, tile);
+                int nr = Math.Min(NR, nc - jr), ir = 0;
+                float* a = ap, a2 = tail.A;
+                if (wide && WideSingle)
+                    for (; ir + 2 * MR <= mc; ir += 2 * MR, a += 2 * aPanelStride, a2 += 2 * a2Stride)
+                        Single(nr, kc, a, aPanelStride, bp, k2, a2, a2Stride, b2, c + ir * ldc + jr, ldc, alpha, beta, biasJ, tile);
+                Panel(ir, mc, nr, kc, a, aPanelStride, bp, k2, a2, a2Stride, b2, c + jr, ldc, alpha, beta, biasJ, tile);
                 jr += NR; bp += bPanelStride; b2 += b2Stride;
             }
         }
@@ -120,6 +130,29 @@ internal static unsafe class GemmMacroKernel
         if (height == 2 * MR) MicroKernelAvx512.Kernel12x32(kc, a, aStride, b, bStride, k2, a2, a2Stride, b2, b2Stride, tile, Ld, alpha, beta, bias);
         else MicroKernelAvx512.Kernel6x32(kc, a, b, bStride, k2, a2, b2, b2Stride, tile, Ld, alpha, beta, bias);
         for (int r = 0; r < rows; r++) new ReadOnlySpan<float>(tile + r * Ld, Ld).CopyTo(new Span<float>(c + r * ldc, Ld));
+    }
+
+    /// <summary>
+    /// Twelve rows (a pair of A panels) against a single B panel of nr ≤ 16 live columns: the 12×16 tile, in place
+    /// when the panel is full, else on a zero-padded copy in <paramref name="tile"/> (C's live columns copied in when
+    /// beta ≠ 0, the bias into a padded row), as <see cref="Edge"/> does for the 6×16 tile. Same bits either way.
+    /// </summary>
+    static void Single(int nr, int kc, float* a, nint aStride, float* b, int k2, float* a2, nint a2Stride, float* b2,
+        float* c, nint ldc, float alpha, float beta, float* bias, float* tile)
+    {
+        if (nr == NR)
+        {
+            MicroKernelAvx512.Kernel12x16(kc, a, aStride, b, k2, a2, a2Stride, b2, c, ldc, alpha, beta, bias);
+            return;
+        }
+        const int Rows = 2 * MR;
+        float* tileBias = tile + Rows * NR;
+        new Span<float>(tile, Rows * NR + NR).Clear();
+        if (beta != 0f)
+            for (int r = 0; r < Rows; r++) new ReadOnlySpan<float>(c + r * ldc, nr).CopyTo(new Span<float>(tile + r * NR, nr));
+        if (bias != null) new ReadOnlySpan<float>(bias, nr).CopyTo(new Span<float>(tileBias, nr));
+        MicroKernelAvx512.Kernel12x16(kc, a, aStride, b, k2, a2, a2Stride, b2, tile, NR, alpha, beta, bias == null ? null : tileBias);
+        for (int r = 0; r < Rows; r++) new ReadOnlySpan<float>(tile + r * NR, nr).CopyTo(new Span<float>(c + r * ldc, nr));
     }
 
     /// <summary>Rows ir..mc of one B panel's nr columns (c: the panel's first column, row 0; a, a2: the packed A

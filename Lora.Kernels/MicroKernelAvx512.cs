@@ -5,8 +5,9 @@ using System.Runtime.Intrinsics.X86;
 
 namespace Lora.Kernels;
 
-/// <summary>The AVX-512 register tiles: C[12×32] (here) and C[6×32] (MicroKernelAvx512Narrow.cs) (op)= alpha·Ap·Bp
-/// over kc, in 24 and 12 zmm accumulators, on the 6×16 kernel's packed panels.</summary>
+/// <summary>The AVX-512 register tiles: C[12×32] (here), C[6×32] (MicroKernelAvx512Narrow.cs) and C[12×16]
+/// (MicroKernelAvx512Single.cs) (op)= alpha·Ap·Bp over kc, in 24, 12 and 12 zmm accumulators, on the 6×16 kernel's
+/// packed panels.</summary>
 internal static unsafe partial class MicroKernelAvx512
 {
     /// <summary>

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generates Lora.Kernels/MicroKernelAvx512.cs: the AVX-512 register tiles, 12x32 and 6x32, built from the AVX2 kernel's own
+"""Generates Lora.Kernels/MicroKernelAvx512*.cs: the AVX-512 register tiles, 12x32, 6x32 and 12x16, built from the AVX2 kernel's own
 packed panels (two consecutive 6-row A panels times two consecutive 16-column B panels), so the packing, the
 blocking and every bit of the result stay those of the 6x16 kernel (each element is the same FMA chain over p in
 order, then the same epilogue). 24 zmm accumulators + 2 B vectors + the broadcast fit AVX-512's 32 registers.
@@ -7,19 +7,24 @@ Written out for the same reason as tools/gen_microkernel.py: the accumulators mu
 MR, NV, UNROLL = 6, 2, 4
 
 
-def kernel(rows):
-    """The tile of `rows` (12: two A panels, a and an; 6: one) by 32 columns (two B panels, b and bn)."""
+def kernel(rows, nv=NV):
+    """The tile of `rows` (12: two A panels, a and an; 6: one) by 32 columns (nv = 2: two B panels, b and bn) or 16
+    (nv = 1: one B panel, b)."""
     two = rows == 2 * MR
-    acc = [[f"c{r:02d}{v}" for v in range(NV)] for r in range(rows)]
+    acc = [[f"c{r:02d}{v}" for v in range(nv)] for r in range(rows)]
 
     def step(indent, p):
-        s = [f"{indent}b0 = Vector512.Load(b + {p * 16}); b1 = Vector512.Load(bn + {p * 16});"]
+        if nv == 1:
+            s = [f"{indent}b0 = Vector512.Load(b + {p * 16});"]
+        else:
+            s = [f"{indent}b0 = Vector512.Load(b + {p * 16}); b1 = Vector512.Load(bn + {p * 16});"]
         for r in range(rows):
             src = "a" if r < MR else "an"
-            s.append(f"{indent}av = Vector512.Create({src}[{p * MR + r % MR}]); {acc[r][0]} = Avx512F.FusedMultiplyAdd(av, b0, {acc[r][0]}); {acc[r][1]} = Avx512F.FusedMultiplyAdd(av, b1, {acc[r][1]});")
+            fmas = " ".join(f"{acc[r][v]} = Avx512F.FusedMultiplyAdd(av, b{v}, {acc[r][v]});" for v in range(nv))
+            s.append(f"{indent}av = Vector512.Create({src}[{p * MR + r % MR}]); {fmas}")
         return "\n".join(s)
 
-    adv = lambda n: f"a += {MR * n};{f' an += {MR * n};' if two else ''} b += {16 * n}; bn += {16 * n};"
+    adv = lambda n: f"a += {MR * n};{f' an += {MR * n};' if two else ''} b += {16 * n};{f' bn += {16 * n};' if nv == 2 else ''}"
 
     def loops(kc):
         """One stretch's k loop, counted down to zero as in the 6x16 kernel (one compare-and-branch per iteration)."""
@@ -36,11 +41,20 @@ def kernel(rows):
         }}'''
 
     decl = ", ".join(f"{x} = Vector512<float>.Zero" for row in acc for x in row)
-    stores = "\n".join(f"            Store(c + {r} * ldc + {v * 16}, {acc[r][v]}, va, vb, bias{v}, beta);" for r in range(rows) for v in range(NV))
+    stores = "\n".join(f"            Store(c + {r} * ldc + {v * 16}, {acc[r][v]}, va, vb, bias{v}, beta);" for r in range(rows) for v in range(nv))
     nobias = stores.replace("bias0, beta", "beta").replace("bias1, beta", "beta").replace("Store(", "StoreNoBias(")
     # Three lines cover a 32-float row at any alignment; see tools/gen_microkernel.py for why C is requested early.
-    pf = "\n".join(f"        Sse.Prefetch0(c + {r} * ldc); Sse.Prefetch0(c + {r} * ldc + 16); Sse.Prefetch0(c + {r} * ldc + 31);" for r in range(rows))
-    if two:
+    if nv == 1:
+        pf = "\n".join(f"        Sse.Prefetch0(c + {r} * ldc); Sse.Prefetch0(c + {r} * ldc + 15);" for r in range(rows))
+    else:
+        pf = "\n".join(f"        Sse.Prefetch0(c + {r} * ldc); Sse.Prefetch0(c + {r} * ldc + 16); Sse.Prefetch0(c + {r} * ldc + 31);" for r in range(rows))
+    if nv == 1:
+        doc = '''    /// <summary>As <see cref="Kernel12x32"/> for one 16-column B panel (and one second-stretch panel b2): C[12×16],
+    /// 12 zmm accumulators, the bits of the two 6×16 tiles it covers. It serves a single B panel left over.</summary>'''
+        sig = "Kernel12x16(int kc, float* a, nint aStride, float* b, int k2, float* a2, nint a2Stride, float* b2,\n        float* c, nint ldc, float alpha, float beta, float* bias)"
+        ptrs = "float* an = a + aStride;"
+        swap = "a = a2; an = a2 + a2Stride; b = b2;"
+    elif two:
         doc = '''    /// <summary>
     /// Two 6-row packed A panels (kc, 6) p-major at a and a + aStride, times two 16-column packed B panels (kc, 16)
     /// p-major at b and b + bStride; then k2 steps of the second stretch's panels (a2, a2 + a2Stride) and (b2,
@@ -64,7 +78,7 @@ def kernel(rows):
     public static void {sig}
     {{
         Vector512<float> {decl};
-        Vector512<float> b0, b1, av;
+        Vector512<float> {"b0, av" if nv == 1 else "b0, b1, av"};
         {ptrs}
 {pf}
 {loops("kc")}
@@ -79,7 +93,7 @@ def kernel(rows):
         }}
         else
         {{
-            Vector512<float> bias0 = Vector512.Load(bias), bias1 = Vector512.Load(bias + 16);
+            Vector512<float> {"bias0 = Vector512.Load(bias)" if nv == 1 else "bias0 = Vector512.Load(bias), bias1 = Vector512.Load(bias + 16)"};
 {stores}
         }}
     }}'''
@@ -94,8 +108,9 @@ namespace Lora.Kernels;
 """
 
 wide = f'''{HEADER}
-/// <summary>The AVX-512 register tiles: C[12×32] (here) and C[6×32] (MicroKernelAvx512Narrow.cs) (op)= alpha·Ap·Bp
-/// over kc, in 24 and 12 zmm accumulators, on the 6×16 kernel's packed panels.</summary>
+/// <summary>The AVX-512 register tiles: C[12×32] (here), C[6×32] (MicroKernelAvx512Narrow.cs) and C[12×16]
+/// (MicroKernelAvx512Single.cs) (op)= alpha·Ap·Bp over kc, in 24, 12 and 12 zmm accumulators, on the 6×16 kernel's
+/// packed panels.</summary>
 internal static unsafe partial class MicroKernelAvx512
 {{
 {kernel(2 * MR)}
@@ -121,5 +136,12 @@ internal static unsafe partial class MicroKernelAvx512
 {kernel(MR)}
 }}
 '''
+single = f'''{HEADER}
+internal static unsafe partial class MicroKernelAvx512
+{{
+{kernel(2 * MR, 1)}
+}}
+'''
 open("Lora.Kernels/MicroKernelAvx512.cs", "w").write(wide)
+open("Lora.Kernels/MicroKernelAvx512Single.cs", "w").write(single)
 open("Lora.Kernels/MicroKernelAvx512Narrow.cs", "w").write(narrow)

@@ -64,6 +64,15 @@ public unsafe class MicroKernelAvx512Tests
                             MicroKernelAvx512.Kernel6x32(kc, a, b, bStride, k2, a2, b2, b2Stride, p4, ldc, 1.25f, beta, bi);
                         }
                         BitwiseEqual(c3, c4, $"6×32: kc = {kc}, k2 = {k2}, beta = {beta}, bias = {withBias}");
+                        // The 12×16 tile is the left half: its two 6×16 tiles' bits.
+                        float[] c5 = GemmOracle.Random(2 * MR * ldc, 9), c6 = (float[])c5.Clone();
+                        fixed (float* p5 = c5, p6 = c6)
+                        {
+                            for (int i = 0; i < 2; i++)
+                                MicroKernelAvx2.Kernel6x16Tail(kc, a + i * aStride, b, k2, a2 + i * a2Stride, b2, p5 + i * MR * ldc, ldc, 1.25f, beta, bi);
+                            MicroKernelAvx512.Kernel12x16(kc, a, aStride, b, k2, a2, a2Stride, b2, p6, ldc, 1.25f, beta, bi);
+                        }
+                        BitwiseEqual(c5, c6, $"12×16: kc = {kc}, k2 = {k2}, beta = {beta}, bias = {withBias}");
                     }
         }
         finally
@@ -83,11 +92,11 @@ public unsafe class MicroKernelAvx512Tests
     public static TheoryData<string, int, int, int> Shapes()
     {
         // m above the small-m paths (48), where the packed driver runs: pairs of A panels with 0, 1–5, 6 and 7–11 rows
-        // left over, and an MC block (192) followed by a short one; n with 0–2 B panels left over after the pairs,
-        // and partial last panels; k across KC (512) so that beta = 1 k-blocks follow the first.
+        // left over, and an MC block (192) followed by a short one; n with 0–2 B panels left over after the pairs
+        // (one alone: the 12×16 tile), and partial last panels; k across KC (512) so that beta = 1 k-blocks follow the first.
         var data = new TheoryData<string, int, int, int>();
         foreach (int m in new[] { 49, 54, 60, 61, 66, 71, 197 })
-            foreach (int n in new[] { 31, 32, 33, 48, 64, 65, 80, 100 })
+            foreach (int n in new[] { 10, 16, 31, 32, 33, 48, 64, 65, 80, 100 })
                 data.Add(m == 197 || n == 100 ? "NT" : "NN", m, n, m == 197 ? 600 : 37);
         data.Add("TN", 72, 96, 513);
         data.Add("TT", 131, 47, 9);
