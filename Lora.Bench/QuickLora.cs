@@ -14,7 +14,8 @@ namespace Lora.Bench;
 /// wall time mostly measures the scheduler, while CPU time still measures the work (with 1 thread it is the work).
 /// <c>--profile</c> times the parts of a fused step instead (<see cref="QuickLoraProfile"/>; tuning options
 /// <c>--kc a,b,…</c>, <c>--blocking KC,MC,NC</c>, <c>--lowrank-max-r R</c>). <c>--no-prefetch</c> adds, for n ≤ 16,
-/// the forward and step without the small-batch path's W prefetch (<see cref="LoraSmallBatch.PrefetchMinBytes"/>) in
+/// the forward and step without the small-batch path's W prefetch, <c>--narrow-small</c> on its AVX2 tiles (AVX-512
+/// machines), (<see cref="LoraSmallBatch.PrefetchMinBytes"/>) in
 /// the same rounds, and their ratios to the default.
 /// </summary>
 internal static class QuickLora
@@ -24,7 +25,7 @@ internal static class QuickLora
 
     public static int Run(string[] args)
     {
-        if (!QuickArgs.Known("lora", args, "--json --profile --no-prefetch", "--threads --rounds --shape --clock --blocking --kc --lowrank-max-r")) return 2;
+        if (!QuickArgs.Known("lora", args, "--json --profile --no-prefetch --narrow-small", "--threads --rounds --shape --clock --blocking --kc --lowrank-max-r")) return 2;
         bool json = args.Contains("--json");
         int threads = QuickArgs.Int(args, "--threads", KernelThreads.Default), rounds = QuickArgs.Int(args, "--rounds", 7);
         if (threads < 1 || threads > KernelThreads.MaxCount || rounds < 1)
@@ -82,6 +83,19 @@ internal static class QuickLora
                 };
                 kernels = [.. kernels, ("lora_forward_nopf", Plain(kernels[1].Body)), ("lora_step_nopf", Plain(kernels[3].Body))];
             }
+            // --narrow-small: also the small-batch forward and step on the AVX2 tiles instead of the AVX-512 ones.
+            bool narrow = args.Contains("--narrow-small") && n <= GemmBlocking.SmallM && MicroKernel.UseAvx512;
+            int narrowAt = kernels.Length;
+            if (narrow)
+            {
+                static Action Narrow(Action body) => () =>
+                {
+                    LoraSmallBatch.Wide = false;
+                    body();
+                    LoraSmallBatch.Wide = true;
+                };
+                kernels = [.. kernels, ("lora_forward_avx2", Narrow(kernels[1].Body)), ("lora_step_avx2", Narrow(kernels[3].Body))];
+            }
             var ms = Measure(kernels, rounds);
             for (int i = 0; i < kernels.Length; i++)
             {
@@ -96,6 +110,8 @@ internal static class QuickLora
                 ms[1] / ms[0], ms[2] / ms[0], ms[3] / ms[4]));
             if (alt)
                 Console.WriteLine(string.Format(inv, "  without the W prefetch / with: forward {0:F3}, step {1:F3}", ms[5] / ms[1], ms[6] / ms[3]));
+            if (narrow)
+                Console.WriteLine(string.Format(inv, "  AVX2 tiles / AVX-512 tiles: forward {0:F3}, step {1:F3}", ms[narrowAt] / ms[1], ms[narrowAt + 1] / ms[3]));
             if (n == 1)
             {
                 double gbps = layer.WeightBytes / (ms[1] * 1e-3) / 1e9;

@@ -6,7 +6,8 @@ using static Lora.Kernels.GemmBlocking;
 namespace Lora.Kernels;
 
 /// <summary>
-/// The small-batch (m ≤ 16) fused LoRA path, AVX2/FMA only: C (m×n) = Σ_segments A_s·op(B_s) + beta·C + bias, where
+/// The small-batch (m ≤ 16) fused LoRA path, AVX2/FMA (and AVX-512 tiles for the row groups where the CPU has it,
+/// LoraSmallBatchWide.cs, with the same bits): C (m×n) = Σ_segments A_s·op(B_s) + beta·C + bias, where
 /// each op(B_s) is read from NR-column packed panels (the frozen W from <see cref="PackedWeight"/>, the low-rank
 /// operand packed here per call) and the tiny A_s (row-major) straight from its storage.
 /// </summary>
@@ -143,6 +144,12 @@ internal static unsafe partial class LoraSmallBatch
         {
             int kb = Math.Min(KB, s.K - pb);
             float* b = panel + (nint)pb * NR;
+            if (Wide)
+            {
+                AccumulateWide(ref plan, s.A + pb, s.Lda, b, tile, kb, first);
+                first = false;
+                continue;
+            }
             for (int i0 = 0; i0 < plan.M; i0 += 6)
             {
                 float* a = s.A + i0 * s.Lda + pb;

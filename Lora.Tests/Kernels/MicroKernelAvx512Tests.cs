@@ -134,6 +134,45 @@ public unsafe class MicroKernelAvx512Tests
     }
 
     [Theory]
+    [InlineData(40, 600, 8, false)]
+    [InlineData(33, 257, 4, true)]
+    public void SmallBatchesGiveTheSameBitsWithAndWithoutTheAvx512Tiles(int d, int k, int r, bool prefetch)
+    {
+        // Every batch size of the small-batch path: groups of six, two full groups at once, the 1–3 rows left over
+        // with their even/odd chains, stretches of 256 with a short last one, a partial last panel, and (prefetch)
+        // the W prefetch, which must not change a bit either.
+        Assert.Equal(MicroKernel.UseAvx512, LoraSmallBatch.Wide);
+        foreach (int n in new[] { 1, 2, 3, 4, 5, 7, 8, 9, 12, 13, 15, 16 })
+        {
+            var lc = new LoraCase(n, d, k, r, 0.75f, bias: true, seed: 20 + n);
+            (float[] H, float[] Y, LoraCase.Grads G) Run(bool useWide)
+            {
+                (float[] H, float[] Y, LoraCase.Grads G) result = default;
+                long saved = LoraSmallBatch.PrefetchMinBytes;
+                MacroKernelSwitches.WithSmallBatchWide(useWide, () =>
+                {
+                    if (prefetch) LoraSmallBatch.PrefetchMinBytes = 0;
+                    try
+                    {
+                        var (h, y) = lc.Forward();
+                        result = (h, y, lc.Backward(h, accumulate: true));
+                    }
+                    finally { LoraSmallBatch.PrefetchMinBytes = saved; }
+                });
+                return result;
+            }
+            var narrow = Run(false);
+            var wide = Run(true);
+            BitwiseEqual(narrow.Y, wide.Y, $"n = {n}: y");
+            BitwiseEqual(narrow.G.Dx, wide.G.Dx, $"n = {n}: dx");
+            BitwiseEqual(narrow.G.DA, wide.G.DA, $"n = {n}: dA");
+            BitwiseEqual(narrow.G.DB, wide.G.DB, $"n = {n}: dB");
+            lc.CheckForward(wide.H, wide.Y);
+            lc.CheckBackward(wide.G, wide.H, accumulate: true);
+        }
+    }
+
+    [Theory]
     [InlineData(50, 70, 300, 8)]
     [InlineData(128, 96, 64, 4)]
     [InlineData(61, 33, 600, 16)]
@@ -203,6 +242,18 @@ public sealed class MacroKernelSwitches
             GemmMacroKernel.Wide = wide && MicroKernel.UseAvx512;
             try { body(); }
             finally { GemmMacroKernel.Wide = saved; }
+        }
+    }
+
+    /// <summary>As <see cref="WithWide"/>, for the small-batch path's AVX-512 tiles (<see cref="LoraSmallBatch.Wide"/>).</summary>
+    public static void WithSmallBatchWide(bool wide, Action body)
+    {
+        lock (Gate)
+        {
+            bool saved = LoraSmallBatch.Wide;
+            LoraSmallBatch.Wide = wide && MicroKernel.UseAvx512;
+            try { body(); }
+            finally { LoraSmallBatch.Wide = saved; }
         }
     }
 
