@@ -14,9 +14,9 @@ namespace Lora.Bench;
 /// wall time mostly measures the scheduler, while CPU time still measures the work (with 1 thread it is the work).
 /// <c>--profile</c> times the parts of a fused step instead (<see cref="QuickLoraProfile"/>; tuning options
 /// <c>--kc a,b,…</c>, <c>--blocking KC,MC,NC</c>, <c>--lowrank-max-r R</c>). <c>--no-prefetch</c> adds, for n ≤ 16,
-/// the forward and step without the small-batch path's W prefetch, <c>--narrow-small</c> on its AVX2 tiles (AVX-512
-/// machines), (<see cref="LoraSmallBatch.PrefetchMinBytes"/>) in
-/// the same rounds, and their ratios to the default.
+/// the forward and step without the small-batch path's W prefetch (<see cref="LoraSmallBatch.PrefetchMinBytes"/>),
+/// and <c>--narrow-small</c> on its AVX2 tiles instead of the AVX-512 ones (AVX-512 machines), in the same rounds,
+/// with their ratios to the default.
 /// </summary>
 internal static class QuickLora
 {
