@@ -18,7 +18,7 @@ internal static class MlpQuick
 {
     public static int Run(string[] args)
     {
-        if (!QuickArgs.Known("mlp", args, "--json --baseline --no-thin-split --lr-pass --dora --avx2-thin --narrow-single", "--threads --steps --clock --only --outer-max-r --wide-block")) return 2;
+        if (!QuickArgs.Known("mlp", args, "--json --baseline --no-thin-split --lr-pass --dora --avx2-thin --narrow-single --no-next-panels", "--threads --steps --clock --only --outer-max-r --wide-block")) return 2;
         bool json = args.Contains("--json");
         int threads = QuickArgs.Int(args, "--threads", KernelThreads.Default);
         int steps = QuickArgs.Int(args, "--steps", 20);
@@ -51,6 +51,8 @@ internal static class MlpQuick
         if (args.Contains("--avx2-thin")) cases = [.. cases, ("lora_avx2thin", new MlpStepCase(true))];
         // --narrow-single: also the LoRA step with a single B panel left over on the 6×16 tiles instead of the 12×16 one (A/B).
         if (args.Contains("--narrow-single")) cases = [.. cases, ("lora_narrowsingle", new MlpStepCase(true))];
+        // --no-next-panels: also the LoRA step without the 12×32 tile's prefetch of the next pair of B panels (A/B).
+        if (args.Contains("--no-next-panels")) cases = [.. cases, ("lora_nonext", new MlpStepCase(true))];
         // Each case is warmed up exactly as it is timed, clock reads included, so that the JIT has nothing left to
         // compile once timing starts (its compiler thread would take the second core of a two-thread run); the modes
         // are interleaved so that a change in machine load affects them alike.
@@ -65,6 +67,7 @@ internal static class MlpQuick
         static void Step(string mode, MlpStepCase c)
         {
             if (mode == "lora_lrpass") { GemmDriver.FuseTail = false; c.Step(); GemmDriver.FuseTail = true; return; }
+            if (mode == "lora_nonext") { GemmMacroKernel.NextPanels = false; c.Step(); GemmMacroKernel.NextPanels = true; return; }
             if (mode == "lora_narrowsingle") { GemmMacroKernel.WideSingle = false; c.Step(); GemmMacroKernel.WideSingle = true; return; }
             if (mode == "lora_avx2thin")
             {

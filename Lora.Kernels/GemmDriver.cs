@@ -249,7 +249,7 @@ internal static unsafe class GemmDriver
             }
             if (withTail) tail.A = plan.Tail.PackedA + (ic / MR) * (nint)tail.K * MR;
             GemmMacroKernel.Run(mc, nc, kc, ap, aStride, bp, bStride, tail, plan.C + ic * plan.Ldc + jc, plan.Ldc,
-                plan.Alpha, beta, bias, tile);
+                plan.Alpha, beta, bias, tile, seg.PackedB != null && GemmMacroKernel.NextPanels);
         }
     }
 }

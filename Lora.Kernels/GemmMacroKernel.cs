@@ -32,6 +32,11 @@ internal static unsafe class GemmMacroKernel
     /// that the benchmark can time them on the 6×16 path in the same run (same bits).</summary>
     internal static bool WideEdges = true;
 
+    /// <summary>On by default (with <see cref="Wide"/>): on pre-packed weights the 12×32 tile calls prefetch the next
+    /// pair of B panels into L2 (<see cref="MicroKernelAvx512.Kernel12x32Next"/>); a field only so that the benchmark
+    /// can time it (same bits).</summary>
+    internal static bool NextPanels = true;
+
     /// <summary>On by default (with <see cref="Wide"/>): a single B panel runs the 12×16 AVX-512 tile over pairs of A
     /// panels; a field only so that the benchmark can time the 6×16 path in the same run (same bits).</summary>
     internal static bool WideSingle = true;
@@ -57,13 +62,16 @@ internal static unsafe class GemmMacroKernel
     /// </remarks>
     public static void Run(int mc, int nc, int kc, float* ap, nint aPanelStride, float* bp, nint bPanelStride,
         float* c, nint ldc, float alpha, float beta, float* bias, float* tile)
-        => Run(mc, nc, kc, ap, aPanelStride, bp, bPanelStride, default, c, ldc, alpha, beta, bias, tile);
+        => Run(mc, nc, kc, ap, aPanelStride, bp, bPanelStride, default, c, ldc, alpha, beta, bias, tile, false);
 
     /// <summary>As above, with <paramref name="tail"/>'s stretch accumulated after the kc steps in every micro-kernel
-    /// call (<see cref="MicroKernel.RunTail"/>): C = alpha·(Ap·Bp + A2·B2) + beta·C (+ bias), one pass over C.</summary>
+    /// call (<see cref="MicroKernel.RunTail"/>): C = alpha·(Ap·Bp + A2·B2) + beta·C (+ bias), one pass over C.
+    /// prefetchNext: the B panels come from memory (a pre-packed weight, which does not fit in L2), so each 12×32 tile
+    /// call asks a slice of the next pair into L2 (<see cref="NextSlice"/>) and the first call on it does not wait on
+    /// L3.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run(int mc, int nc, int kc, float* ap, nint aPanelStride, float* bp, nint bPanelStride, in GemmTail tail,
-        float* c, nint ldc, float alpha, float beta, float* bias, float* tile)
+        float* c, nint ldc, float alpha, float beta, float* bias, float* tile, bool prefetchNext)
     {
         int k2 = tail.K;
         nint a2Stride = (nint)k2 * MR, b2Stride = (nint)k2 * NR;
@@ -76,9 +84,16 @@ internal static unsafe class GemmMacroKernel
             {
                 int ir = 0;
                 float* a = ap, a2 = tail.A;
-                for (; ir + 2 * MR <= mc; ir += 2 * MR, a += 2 * aPanelStride, a2 += 2 * a2Stride)
-                    MicroKernelAvx512.Kernel12x32(kc, a, aPanelStride, bp, bPanelStride, k2, a2, a2Stride, b2, b2Stride,
-                        c + ir * ldc + jr, ldc, alpha, beta, biasJ);
+                bool hasNext = prefetchNext && nc - jr >= 4 * NR;
+                for (int call = 0; ir + 2 * MR <= mc; ir += 2 * MR, a += 2 * aPanelStride, a2 += 2 * a2Stride, call++)
+                {
+                    if (hasNext)
+                        MicroKernelAvx512.Kernel12x32Next(kc, a, aPanelStride, bp, bPanelStride, k2, a2, a2Stride, b2, b2Stride,
+                            c + ir * ldc + jr, ldc, alpha, beta, biasJ, NextSlice(call, kc, bp, bPanelStride));
+                    else
+                        MicroKernelAvx512.Kernel12x32(kc, a, aPanelStride, bp, bPanelStride, k2, a2, a2Stride, b2, b2Stride,
+                            c + ir * ldc + jr, ldc, alpha, beta, biasJ);
+                }
                 if (ir < mc && (!WideEdges || mc - ir <= 2))
                 {
                     Panel(ir, mc, NR, kc, a, aPanelStride, bp, k2, a2, a2Stride, b2, c + jr, ldc, alpha, beta, biasJ, tile);
@@ -102,6 +117,18 @@ internal static unsafe class GemmMacroKernel
             }
         }
     }
+
+    /// <summary>
+    /// What tile call <paramref name="call"/> on the pair of B panels at <paramref name="b"/> prefetches: a
+    /// <see cref="MicroKernelAvx512.Kernel12x32Next"/> call asks for kc/4 lines, a quarter of one panel's kc×16 floats,
+    /// so calls 0–3 cover the next pair's first panel (b + 2·stride on), 4–7 its second (b + 3·stride on), each
+    /// panel's stretch of this k-block only; later calls re-ask for this pair, which is cached (a prefetch of a
+    /// cached line costs next to nothing).
+    /// </summary>
+    static float* NextSlice(int call, int kc, float* b, nint bStride) =>
+        call < 4 ? b + 2 * bStride + (nint)call * (kc / 4) * 16
+        : call < 8 ? b + 3 * bStride + (nint)(call - 4) * (kc / 4) * 16
+        : b;
 
     /// <summary>
     /// The 3–11 rows left below the pairs of A panels, against a pair of full B panels: exactly 6 run the 6×32 tile

@@ -54,6 +54,11 @@ public unsafe class MicroKernelAvx512Tests
                             MicroKernelAvx512.Kernel12x32(kc, a, aStride, b, bStride, k2, a2, a2Stride, b2, b2Stride, p2, ldc, 1.25f, beta, bi);
                         }
                         BitwiseEqual(c1, c2, $"kc = {kc}, k2 = {k2}, beta = {beta}, bias = {withBias}");
+                        // The variant that prefetches the next panels computes exactly the same.
+                        float[] c7 = GemmOracle.Random(2 * MR * ldc, 6);
+                        fixed (float* p7 = c7)
+                            MicroKernelAvx512.Kernel12x32Next(kc, a, aStride, b, bStride, k2, a2, a2Stride, b2, b2Stride, p7, ldc, 1.25f, beta, bi, b + bStride);
+                        BitwiseEqual(c1, c7, $"12×32 with prefetch: kc = {kc}, k2 = {k2}, beta = {beta}, bias = {withBias}");
                         // The 6×32 tile is the top half: its two 6×16 tiles' bits.
                         float[] c3 = GemmOracle.Random(MR * ldc, 8), c4 = (float[])c3.Clone();
                         fixed (float* p3 = c3, p4 = c4)
@@ -170,6 +175,37 @@ public unsafe class MicroKernelAvx512Tests
             lc.CheckForward(wide.H, wide.Y);
             lc.CheckBackward(wide.G, wide.H, accumulate: true);
         }
+    }
+
+    [Theory]
+    [InlineData(130, 100, 1200, 8)] // k-blocks of the pre-packed W (LongKc): the next panels' stretch is not contiguous
+    [InlineData(200, 64, 300, 4)]   // more than eight tile calls per pair of panels
+    [InlineData(96, 70, 64, 16)]    // a single panel after the pairs: nothing to prefetch for the last pair
+    public void PrefetchingTheNextPanelsChangesNoBits(int n, int d, int k, int r)
+    {
+        Assert.True(GemmMacroKernel.NextPanels);
+        var lc = new LoraCase(n, d, k, r, 0.75f, bias: true, seed: 12);
+        (float[] H, float[] Y, LoraCase.Grads G) Run(bool next)
+        {
+            (float[] H, float[] Y, LoraCase.Grads G) result = default;
+            MacroKernelSwitches.WithWide(true, () =>
+            {
+                GemmMacroKernel.NextPanels = next;
+                try
+                {
+                    var (h, y) = lc.Forward();
+                    result = (h, y, lc.Backward(h, accumulate: false));
+                }
+                finally { GemmMacroKernel.NextPanels = true; }
+            });
+            return result;
+        }
+        var off = Run(false);
+        var on = Run(true);
+        BitwiseEqual(off.Y, on.Y, "y");
+        BitwiseEqual(off.G.Dx, on.G.Dx, "dx");
+        lc.CheckForward(on.H, on.Y);
+        lc.CheckBackward(on.G, on.H, accumulate: false);
     }
 
     [Theory]
