@@ -32,9 +32,10 @@ internal static unsafe class GemmMacroKernel
     /// that the benchmark can time them on the 6×16 path in the same run (same bits).</summary>
     internal static bool WideEdges = true;
 
-    /// <summary>On by default (with <see cref="Wide"/>): on pre-packed weights the 12×32 tile calls prefetch the next
-    /// pair of B panels into L2 (<see cref="MicroKernelAvx512.Kernel12x32Next"/>); a field only so that the benchmark
-    /// can time it (same bits).</summary>
+    /// <summary>On by default: on pre-packed weights the 12×32 tile calls prefetch the next pair of B panels into L2
+    /// (<see cref="MicroKernelAvx512.Kernel12x32Next"/>), and on the 6×16 path the first four calls on a panel the next
+    /// panel (<see cref="MicroKernelAvx2.Kernel6x16TailNext"/>); a field only so that the benchmark can time it (same
+    /// bits).</summary>
     internal static bool NextPanels = true;
 
     /// <summary>On by default (with <see cref="Wide"/>): a single B panel runs the 12×16 AVX-512 tile over pairs of A
@@ -112,7 +113,9 @@ internal static unsafe class GemmMacroKernel
                 if (wide && WideSingle)
                     for (; ir + 2 * MR <= mc; ir += 2 * MR, a += 2 * aPanelStride, a2 += 2 * a2Stride)
                         Single(nr, kc, a, aPanelStride, bp, k2, a2, a2Stride, b2, c + ir * ldc + jr, ldc, alpha, beta, biasJ, tile);
-                Panel(ir, mc, nr, kc, a, aPanelStride, bp, k2, a2, a2Stride, b2, c + jr, ldc, alpha, beta, biasJ, tile);
+                // On the 6×16 path the tile calls on this panel prefetch the next one, as the 12×32 calls do a pair.
+                float* nextPanel = prefetchNext && !wide && nc - jr >= 2 * NR ? bp + bPanelStride : null;
+                Panel(ir, mc, nr, kc, a, aPanelStride, bp, k2, a2, a2Stride, b2, c + jr, ldc, alpha, beta, biasJ, tile, nextPanel);
                 jr += NR; bp += bPanelStride; b2 += b2Stride;
             }
         }
@@ -186,15 +189,18 @@ internal static unsafe class GemmMacroKernel
     /// panels of row ir).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void Panel(int ir, int mc, int nr, int kc, float* a, nint aPanelStride, float* bp, int k2, float* a2, nint a2Stride,
-        float* b2, float* c, nint ldc, float alpha, float beta, float* biasJ, float* tile)
+        float* b2, float* c, nint ldc, float alpha, float beta, float* biasJ, float* tile, float* nextPanel = null)
     {
-        for (; ir < mc; ir += MR, a += aPanelStride, a2 += a2Stride)
+        for (int call = 0; ir < mc; ir += MR, a += aPanelStride, a2 += a2Stride, call++)
         {
             int mr = Math.Min(MR, mc - ir);
             float* cij = c + ir * ldc;
             if (mr == MR && nr == NR)
             {
-                if (k2 == 0) MicroKernel.Run(kc, a, bp, cij, ldc, alpha, beta, biasJ);
+                // Calls 0–3 ask a quarter each of the next panel's stretch into L2 (kc/4 lines per call).
+                if (nextPanel != null && call < 4)
+                    MicroKernel.RunTailNext(kc, a, bp, k2, a2, b2, cij, ldc, alpha, beta, biasJ, nextPanel + (nint)call * (kc / 4) * 16);
+                else if (k2 == 0) MicroKernel.Run(kc, a, bp, cij, ldc, alpha, beta, biasJ);
                 else MicroKernel.RunTail(kc, a, bp, k2, a2, b2, cij, ldc, alpha, beta, biasJ);
             }
             else if (nr == NR && MicroKernel.UseAvx2 && PartialRows)

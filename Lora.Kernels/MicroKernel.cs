@@ -36,6 +36,15 @@ internal static unsafe class MicroKernel
         else Portable(kc, a, b, k2, a2, b2, c, ldc, alpha, beta, bias);
     }
 
+    /// <summary>As <see cref="RunTail"/>, asking kc/4 lines from <paramref name="next"/> on into L2 along the way
+    /// (<see cref="MicroKernelAvx2.Kernel6x16TailNext"/>); the same bits.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void RunTailNext(int kc, float* a, float* b, int k2, float* a2, float* b2, float* c, nint ldc, float alpha, float beta, float* bias, float* next)
+    {
+        if (UseAvx2) MicroKernelAvx2.Kernel6x16TailNext(kc, a, b, k2, a2, b2, c, ldc, alpha, beta, bias, next);
+        else Portable(kc, a, b, k2, a2, b2, c, ldc, alpha, beta, bias);
+    }
+
     /// <summary>The fallback tile: Vector&lt;float&gt; rows when accelerated, plain scalar otherwise (no FMA).</summary>
     static void Portable(int kc, float* a, float* b, int k2, float* a2, float* b2, float* c, nint ldc, float alpha, float beta, float* bias)
     {

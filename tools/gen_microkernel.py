@@ -21,13 +21,15 @@ for r in range(MR):
         stores.append(f"        Store(c + {r} * ldc + {v * 8}, {acc[r][v]}, va, vb, bias{v}, beta);")
 stores = "\n".join(stores)
 
-def loops(kc):
+def loops(kc, next_panel=False):
     """The k loop over one stretch while a and b advance. Counting down to zero (a counter not used after the loop)
     lets the JIT rotate the loop to one compare-and-branch at the bottom; counting p up and reusing it for the
-    remainder left a jump back plus a test at the top of every iteration (3–9 % slower, `quick gemm --tiles`)."""
+    remainder left a jump back plus a test at the top of every iteration (3–9 % slower, `quick gemm --tiles`).
+    next_panel: one line of the next B panel asked into L2 every UNROLL steps."""
+    pf = "\n            Sse.Prefetch1(next); next += 16;" if next_panel else ""
     return f'''        for (int q = {kc} / {UNROLL}; q > 0; q--)
         {{
-{body}
+{body}{pf}
             a += {MR * UNROLL}; b += {16 * UNROLL};
         }}
         for (int q = {kc} % {UNROLL}; q > 0; q--)
@@ -94,6 +96,23 @@ PREFETCHC
         Vector256<float> b0, b1, av;
 PREFETCHC
 {loops("kc")}
+        a = a2; b = b2;
+{loops("k2")}
+{epilogue}
+    }}
+
+    /// <summary>
+    /// As <see cref="Kernel6x16Tail"/>, and once every four k steps of the first stretch it asks for one line (16
+    /// floats) from <paramref name="next"/> on into L2: spread over the calls on one B panel, the next panel of a
+    /// pre-packed weight arrives from L3 while this one is in use (same bits: a prefetch changes no arithmetic).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Kernel6x16TailNext(int kc, float* a, float* b, int k2, float* a2, float* b2, float* c, nint ldc, float alpha, float beta, float* bias, float* next)
+    {{
+        Vector256<float> {decl};
+        Vector256<float> b0, b1, av;
+PREFETCHC
+{loops("kc", True)}
         a = a2; b = b2;
 {loops("k2")}
 {epilogue}

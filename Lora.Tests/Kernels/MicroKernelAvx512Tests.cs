@@ -59,6 +59,13 @@ public unsafe class MicroKernelAvx512Tests
                         fixed (float* p7 = c7)
                             MicroKernelAvx512.Kernel12x32Next(kc, a, aStride, b, bStride, k2, a2, a2Stride, b2, b2Stride, p7, ldc, 1.25f, beta, bi, b + bStride);
                         BitwiseEqual(c1, c7, $"12×32 with prefetch: kc = {kc}, k2 = {k2}, beta = {beta}, bias = {withBias}");
+                        float[] c8 = GemmOracle.Random(2 * MR * ldc, 6);
+                        fixed (float* p8 = c8)
+                            for (int i = 0; i < 2; i++)
+                                for (int j = 0; j < 2; j++)
+                                    MicroKernelAvx2.Kernel6x16TailNext(kc, a + i * aStride, b + j * bStride, k2, a2 + i * a2Stride, b2 + j * b2Stride,
+                                        p8 + i * MR * ldc + j * NR, ldc, 1.25f, beta, bi == null ? null : bi + j * NR, b + bStride);
+                        BitwiseEqual(c1, c8, $"6×16 with prefetch: kc = {kc}, k2 = {k2}, beta = {beta}, bias = {withBias}");
                         // The 6×32 tile is the top half: its two 6×16 tiles' bits.
                         float[] c3 = GemmOracle.Random(MR * ldc, 8), c4 = (float[])c3.Clone();
                         fixed (float* p3 = c3, p4 = c4)
@@ -178,17 +185,19 @@ public unsafe class MicroKernelAvx512Tests
     }
 
     [Theory]
-    [InlineData(130, 100, 1200, 8)] // k-blocks of the pre-packed W (LongKc): the next panels' stretch is not contiguous
-    [InlineData(200, 64, 300, 4)]   // more than eight tile calls per pair of panels
-    [InlineData(96, 70, 64, 16)]    // a single panel after the pairs: nothing to prefetch for the last pair
-    public void PrefetchingTheNextPanelsChangesNoBits(int n, int d, int k, int r)
+    [InlineData(130, 100, 1200, 8, true)] // k-blocks of the pre-packed W (LongKc): the next panels' stretch is not contiguous
+    [InlineData(200, 64, 300, 4, true)]   // more than eight tile calls per pair of panels
+    [InlineData(96, 70, 64, 16, true)]    // a single panel after the pairs: nothing to prefetch for the last pair
+    [InlineData(130, 100, 1200, 8, false)] // the 6×16 path (every CPU with AVX2)
+    [InlineData(50, 40, 300, 4, false)]
+    public void PrefetchingTheNextPanelsChangesNoBits(int n, int d, int k, int r, bool wide)
     {
         Assert.True(GemmMacroKernel.NextPanels);
         var lc = new LoraCase(n, d, k, r, 0.75f, bias: true, seed: 12);
         (float[] H, float[] Y, LoraCase.Grads G) Run(bool next)
         {
             (float[] H, float[] Y, LoraCase.Grads G) result = default;
-            MacroKernelSwitches.WithWide(true, () =>
+            MacroKernelSwitches.WithWide(wide, () =>
             {
                 GemmMacroKernel.NextPanels = next;
                 try
