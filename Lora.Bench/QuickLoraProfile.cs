@@ -10,7 +10,8 @@ namespace Lora.Bench;
 /// also as GFLOP/s, next to the whole step, so the parts' sum can be checked against it; "fwd s=0" is the forward
 /// without the low-rank term, "fwd/dx lr pass" the forward and dx with the low-rank stretch as a k-block of its own
 /// (a second pass over y or dx, <see cref="GemmDriver.FuseTail"/> off) instead of riding along the last k-block;
-/// on AVX-512, "h/g/dA/dB (AVX2 tiles)" the thin products without their AVX-512 tiles.
+/// "fwd/dx (no W pf)" without the prefetch of W's next panels; on AVX-512, "h/g/dA/dB (AVX2 tiles)" the thin
+/// products without their AVX-512 tiles.
 /// </summary>
 internal static class QuickLoraProfile
 {
@@ -37,6 +38,8 @@ internal static class QuickLoraProfile
             parts = [.. parts, ("fwd s=0 (no lr)", p.ForwardBase, 2.0 * n * d * k + 2.0 * n * r * k),
                 ("fwd lr pass", () => { GemmDriver.FuseTail = false; p.Forward(); GemmDriver.FuseTail = true; }, parts[2].Flops),
                 ("dx lr pass", () => { GemmDriver.FuseTail = false; p.Dx(); GemmDriver.FuseTail = true; }, parts[5].Flops)];
+            parts = [.. parts, ("fwd (no W pf)", () => { GemmMacroKernel.NextPanels = false; p.Forward(); GemmMacroKernel.NextPanels = true; }, parts[2].Flops),
+                ("dx (no W pf)", () => { GemmMacroKernel.NextPanels = false; p.Dx(); GemmMacroKernel.NextPanels = true; }, parts[5].Flops)];
             if (MicroKernel.UseAvx512 && LoraLowRank.WideDot)
                 parts = [.. parts, ("h (AVX2 tiles)", () => { LoraLowRank.WideDot = false; p.H(); LoraLowRank.WideDot = true; }, parts[0].Flops),
                     ("g (AVX2 tiles)", () => { LoraLowRank.WideDot = false; p.G(); LoraLowRank.WideDot = true; }, parts[3].Flops),

@@ -85,12 +85,16 @@ internal static unsafe class GemmMacroKernel
             {
                 int ir = 0;
                 float* a = ap, a2 = tail.A;
-                bool hasNext = prefetchNext && nc - jr >= 4 * NR;
+                bool hasNext = prefetchNext && nc - jr >= 4 * NR, dense = mc < 8 * 2 * MR;
                 for (int call = 0; ir + 2 * MR <= mc; ir += 2 * MR, a += 2 * aPanelStride, a2 += 2 * a2Stride, call++)
                 {
-                    if (hasNext)
+                    float* pf = hasNext ? NextSlice(call, dense, kc, bp, bPanelStride) : null;
+                    if (pf != null && dense)
+                        MicroKernelAvx512.Kernel12x32NextDense(kc, a, aPanelStride, bp, bPanelStride, k2, a2, a2Stride, b2, b2Stride,
+                            c + ir * ldc + jr, ldc, alpha, beta, biasJ, pf);
+                    else if (pf != null)
                         MicroKernelAvx512.Kernel12x32Next(kc, a, aPanelStride, bp, bPanelStride, k2, a2, a2Stride, b2, b2Stride,
-                            c + ir * ldc + jr, ldc, alpha, beta, biasJ, NextSlice(call, kc, bp, bPanelStride));
+                            c + ir * ldc + jr, ldc, alpha, beta, biasJ, pf);
                     else
                         MicroKernelAvx512.Kernel12x32(kc, a, aPanelStride, bp, bPanelStride, k2, a2, a2Stride, b2, b2Stride,
                             c + ir * ldc + jr, ldc, alpha, beta, biasJ);
@@ -122,16 +126,18 @@ internal static unsafe class GemmMacroKernel
     }
 
     /// <summary>
-    /// What tile call <paramref name="call"/> on the pair of B panels at <paramref name="b"/> prefetches: a
-    /// <see cref="MicroKernelAvx512.Kernel12x32Next"/> call asks for kc/4 lines, a quarter of one panel's kc×16 floats,
-    /// so calls 0–3 cover the next pair's first panel (b + 2·stride on), 4–7 its second (b + 3·stride on), each
-    /// panel's stretch of this k-block only; later calls re-ask for this pair, which is cached (a prefetch of a
-    /// cached line costs next to nothing).
+    /// What tile call <paramref name="call"/> on the pair of B panels at <paramref name="b"/> prefetches, or null for
+    /// nothing. A <see cref="MicroKernelAvx512.Kernel12x32Next"/> call asks for kc/4 lines, a quarter of one panel's
+    /// kc×16 floats, so calls 0–3 cover the next pair's first panel (b + 2·stride on) and 4–7 its second (b + 3·stride
+    /// on), each panel's stretch of this k-block only. With fewer than eight calls per pair (<paramref name="dense"/>:
+    /// under 96 rows) a <see cref="MicroKernelAvx512.Kernel12x32NextDense"/> call asks for a whole panel's stretch,
+    /// calls 0 and 1 one panel each.
     /// </summary>
-    static float* NextSlice(int call, int kc, float* b, nint bStride) =>
-        call < 4 ? b + 2 * bStride + (nint)call * (kc / 4) * 16
+    static float* NextSlice(int call, bool dense, int kc, float* b, nint bStride) =>
+        dense ? (call < 2 ? b + (2 + call) * bStride : null)
+        : call < 4 ? b + 2 * bStride + (nint)call * (kc / 4) * 16
         : call < 8 ? b + 3 * bStride + (nint)(call - 4) * (kc / 4) * 16
-        : b;
+        : null;
 
     /// <summary>
     /// The 3–11 rows left below the pairs of A panels, against a pair of full B panels: exactly 6 run the 6×32 tile

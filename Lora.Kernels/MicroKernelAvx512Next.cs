@@ -236,4 +236,233 @@ internal static unsafe partial class MicroKernelAvx512
             Store(c + 11 * ldc + 16, c111, va, vb, bias1, beta);
         }
     }
+
+    /// <summary>As <see cref="Kernel12x32Next"/> with four lines every four k steps: one call asks for a whole
+    /// panel's stretch, for the few calls on a pair that a short block of rows makes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Kernel12x32NextDense(int kc, float* a, nint aStride, float* b, nint bStride, int k2, float* a2, nint a2Stride,
+        float* b2, nint b2Stride, float* c, nint ldc, float alpha, float beta, float* bias, float* next)
+    {
+        Vector512<float> c000 = Vector512<float>.Zero, c001 = Vector512<float>.Zero, c010 = Vector512<float>.Zero, c011 = Vector512<float>.Zero, c020 = Vector512<float>.Zero, c021 = Vector512<float>.Zero, c030 = Vector512<float>.Zero, c031 = Vector512<float>.Zero, c040 = Vector512<float>.Zero, c041 = Vector512<float>.Zero, c050 = Vector512<float>.Zero, c051 = Vector512<float>.Zero, c060 = Vector512<float>.Zero, c061 = Vector512<float>.Zero, c070 = Vector512<float>.Zero, c071 = Vector512<float>.Zero, c080 = Vector512<float>.Zero, c081 = Vector512<float>.Zero, c090 = Vector512<float>.Zero, c091 = Vector512<float>.Zero, c100 = Vector512<float>.Zero, c101 = Vector512<float>.Zero, c110 = Vector512<float>.Zero, c111 = Vector512<float>.Zero;
+        Vector512<float> b0, b1, av;
+        float* an = a + aStride, bn = b + bStride;
+        Sse.Prefetch0(c + 0 * ldc); Sse.Prefetch0(c + 0 * ldc + 16); Sse.Prefetch0(c + 0 * ldc + 31);
+        Sse.Prefetch0(c + 1 * ldc); Sse.Prefetch0(c + 1 * ldc + 16); Sse.Prefetch0(c + 1 * ldc + 31);
+        Sse.Prefetch0(c + 2 * ldc); Sse.Prefetch0(c + 2 * ldc + 16); Sse.Prefetch0(c + 2 * ldc + 31);
+        Sse.Prefetch0(c + 3 * ldc); Sse.Prefetch0(c + 3 * ldc + 16); Sse.Prefetch0(c + 3 * ldc + 31);
+        Sse.Prefetch0(c + 4 * ldc); Sse.Prefetch0(c + 4 * ldc + 16); Sse.Prefetch0(c + 4 * ldc + 31);
+        Sse.Prefetch0(c + 5 * ldc); Sse.Prefetch0(c + 5 * ldc + 16); Sse.Prefetch0(c + 5 * ldc + 31);
+        Sse.Prefetch0(c + 6 * ldc); Sse.Prefetch0(c + 6 * ldc + 16); Sse.Prefetch0(c + 6 * ldc + 31);
+        Sse.Prefetch0(c + 7 * ldc); Sse.Prefetch0(c + 7 * ldc + 16); Sse.Prefetch0(c + 7 * ldc + 31);
+        Sse.Prefetch0(c + 8 * ldc); Sse.Prefetch0(c + 8 * ldc + 16); Sse.Prefetch0(c + 8 * ldc + 31);
+        Sse.Prefetch0(c + 9 * ldc); Sse.Prefetch0(c + 9 * ldc + 16); Sse.Prefetch0(c + 9 * ldc + 31);
+        Sse.Prefetch0(c + 10 * ldc); Sse.Prefetch0(c + 10 * ldc + 16); Sse.Prefetch0(c + 10 * ldc + 31);
+        Sse.Prefetch0(c + 11 * ldc); Sse.Prefetch0(c + 11 * ldc + 16); Sse.Prefetch0(c + 11 * ldc + 31);
+        for (int q = kc / 4; q > 0; q--)
+        {
+            b0 = Vector512.Load(b + 0); b1 = Vector512.Load(bn + 0);
+            av = Vector512.Create(a[0]); c000 = Avx512F.FusedMultiplyAdd(av, b0, c000); c001 = Avx512F.FusedMultiplyAdd(av, b1, c001);
+            av = Vector512.Create(a[1]); c010 = Avx512F.FusedMultiplyAdd(av, b0, c010); c011 = Avx512F.FusedMultiplyAdd(av, b1, c011);
+            av = Vector512.Create(a[2]); c020 = Avx512F.FusedMultiplyAdd(av, b0, c020); c021 = Avx512F.FusedMultiplyAdd(av, b1, c021);
+            av = Vector512.Create(a[3]); c030 = Avx512F.FusedMultiplyAdd(av, b0, c030); c031 = Avx512F.FusedMultiplyAdd(av, b1, c031);
+            av = Vector512.Create(a[4]); c040 = Avx512F.FusedMultiplyAdd(av, b0, c040); c041 = Avx512F.FusedMultiplyAdd(av, b1, c041);
+            av = Vector512.Create(a[5]); c050 = Avx512F.FusedMultiplyAdd(av, b0, c050); c051 = Avx512F.FusedMultiplyAdd(av, b1, c051);
+            av = Vector512.Create(an[0]); c060 = Avx512F.FusedMultiplyAdd(av, b0, c060); c061 = Avx512F.FusedMultiplyAdd(av, b1, c061);
+            av = Vector512.Create(an[1]); c070 = Avx512F.FusedMultiplyAdd(av, b0, c070); c071 = Avx512F.FusedMultiplyAdd(av, b1, c071);
+            av = Vector512.Create(an[2]); c080 = Avx512F.FusedMultiplyAdd(av, b0, c080); c081 = Avx512F.FusedMultiplyAdd(av, b1, c081);
+            av = Vector512.Create(an[3]); c090 = Avx512F.FusedMultiplyAdd(av, b0, c090); c091 = Avx512F.FusedMultiplyAdd(av, b1, c091);
+            av = Vector512.Create(an[4]); c100 = Avx512F.FusedMultiplyAdd(av, b0, c100); c101 = Avx512F.FusedMultiplyAdd(av, b1, c101);
+            av = Vector512.Create(an[5]); c110 = Avx512F.FusedMultiplyAdd(av, b0, c110); c111 = Avx512F.FusedMultiplyAdd(av, b1, c111);
+            b0 = Vector512.Load(b + 16); b1 = Vector512.Load(bn + 16);
+            av = Vector512.Create(a[6]); c000 = Avx512F.FusedMultiplyAdd(av, b0, c000); c001 = Avx512F.FusedMultiplyAdd(av, b1, c001);
+            av = Vector512.Create(a[7]); c010 = Avx512F.FusedMultiplyAdd(av, b0, c010); c011 = Avx512F.FusedMultiplyAdd(av, b1, c011);
+            av = Vector512.Create(a[8]); c020 = Avx512F.FusedMultiplyAdd(av, b0, c020); c021 = Avx512F.FusedMultiplyAdd(av, b1, c021);
+            av = Vector512.Create(a[9]); c030 = Avx512F.FusedMultiplyAdd(av, b0, c030); c031 = Avx512F.FusedMultiplyAdd(av, b1, c031);
+            av = Vector512.Create(a[10]); c040 = Avx512F.FusedMultiplyAdd(av, b0, c040); c041 = Avx512F.FusedMultiplyAdd(av, b1, c041);
+            av = Vector512.Create(a[11]); c050 = Avx512F.FusedMultiplyAdd(av, b0, c050); c051 = Avx512F.FusedMultiplyAdd(av, b1, c051);
+            av = Vector512.Create(an[6]); c060 = Avx512F.FusedMultiplyAdd(av, b0, c060); c061 = Avx512F.FusedMultiplyAdd(av, b1, c061);
+            av = Vector512.Create(an[7]); c070 = Avx512F.FusedMultiplyAdd(av, b0, c070); c071 = Avx512F.FusedMultiplyAdd(av, b1, c071);
+            av = Vector512.Create(an[8]); c080 = Avx512F.FusedMultiplyAdd(av, b0, c080); c081 = Avx512F.FusedMultiplyAdd(av, b1, c081);
+            av = Vector512.Create(an[9]); c090 = Avx512F.FusedMultiplyAdd(av, b0, c090); c091 = Avx512F.FusedMultiplyAdd(av, b1, c091);
+            av = Vector512.Create(an[10]); c100 = Avx512F.FusedMultiplyAdd(av, b0, c100); c101 = Avx512F.FusedMultiplyAdd(av, b1, c101);
+            av = Vector512.Create(an[11]); c110 = Avx512F.FusedMultiplyAdd(av, b0, c110); c111 = Avx512F.FusedMultiplyAdd(av, b1, c111);
+            b0 = Vector512.Load(b + 32); b1 = Vector512.Load(bn + 32);
+            av = Vector512.Create(a[12]); c000 = Avx512F.FusedMultiplyAdd(av, b0, c000); c001 = Avx512F.FusedMultiplyAdd(av, b1, c001);
+            av = Vector512.Create(a[13]); c010 = Avx512F.FusedMultiplyAdd(av, b0, c010); c011 = Avx512F.FusedMultiplyAdd(av, b1, c011);
+            av = Vector512.Create(a[14]); c020 = Avx512F.FusedMultiplyAdd(av, b0, c020); c021 = Avx512F.FusedMultiplyAdd(av, b1, c021);
+            av = Vector512.Create(a[15]); c030 = Avx512F.FusedMultiplyAdd(av, b0, c030); c031 = Avx512F.FusedMultiplyAdd(av, b1, c031);
+            av = Vector512.Create(a[16]); c040 = Avx512F.FusedMultiplyAdd(av, b0, c040); c041 = Avx512F.FusedMultiplyAdd(av, b1, c041);
+            av = Vector512.Create(a[17]); c050 = Avx512F.FusedMultiplyAdd(av, b0, c050); c051 = Avx512F.FusedMultiplyAdd(av, b1, c051);
+            av = Vector512.Create(an[12]); c060 = Avx512F.FusedMultiplyAdd(av, b0, c060); c061 = Avx512F.FusedMultiplyAdd(av, b1, c061);
+            av = Vector512.Create(an[13]); c070 = Avx512F.FusedMultiplyAdd(av, b0, c070); c071 = Avx512F.FusedMultiplyAdd(av, b1, c071);
+            av = Vector512.Create(an[14]); c080 = Avx512F.FusedMultiplyAdd(av, b0, c080); c081 = Avx512F.FusedMultiplyAdd(av, b1, c081);
+            av = Vector512.Create(an[15]); c090 = Avx512F.FusedMultiplyAdd(av, b0, c090); c091 = Avx512F.FusedMultiplyAdd(av, b1, c091);
+            av = Vector512.Create(an[16]); c100 = Avx512F.FusedMultiplyAdd(av, b0, c100); c101 = Avx512F.FusedMultiplyAdd(av, b1, c101);
+            av = Vector512.Create(an[17]); c110 = Avx512F.FusedMultiplyAdd(av, b0, c110); c111 = Avx512F.FusedMultiplyAdd(av, b1, c111);
+            b0 = Vector512.Load(b + 48); b1 = Vector512.Load(bn + 48);
+            av = Vector512.Create(a[18]); c000 = Avx512F.FusedMultiplyAdd(av, b0, c000); c001 = Avx512F.FusedMultiplyAdd(av, b1, c001);
+            av = Vector512.Create(a[19]); c010 = Avx512F.FusedMultiplyAdd(av, b0, c010); c011 = Avx512F.FusedMultiplyAdd(av, b1, c011);
+            av = Vector512.Create(a[20]); c020 = Avx512F.FusedMultiplyAdd(av, b0, c020); c021 = Avx512F.FusedMultiplyAdd(av, b1, c021);
+            av = Vector512.Create(a[21]); c030 = Avx512F.FusedMultiplyAdd(av, b0, c030); c031 = Avx512F.FusedMultiplyAdd(av, b1, c031);
+            av = Vector512.Create(a[22]); c040 = Avx512F.FusedMultiplyAdd(av, b0, c040); c041 = Avx512F.FusedMultiplyAdd(av, b1, c041);
+            av = Vector512.Create(a[23]); c050 = Avx512F.FusedMultiplyAdd(av, b0, c050); c051 = Avx512F.FusedMultiplyAdd(av, b1, c051);
+            av = Vector512.Create(an[18]); c060 = Avx512F.FusedMultiplyAdd(av, b0, c060); c061 = Avx512F.FusedMultiplyAdd(av, b1, c061);
+            av = Vector512.Create(an[19]); c070 = Avx512F.FusedMultiplyAdd(av, b0, c070); c071 = Avx512F.FusedMultiplyAdd(av, b1, c071);
+            av = Vector512.Create(an[20]); c080 = Avx512F.FusedMultiplyAdd(av, b0, c080); c081 = Avx512F.FusedMultiplyAdd(av, b1, c081);
+            av = Vector512.Create(an[21]); c090 = Avx512F.FusedMultiplyAdd(av, b0, c090); c091 = Avx512F.FusedMultiplyAdd(av, b1, c091);
+            av = Vector512.Create(an[22]); c100 = Avx512F.FusedMultiplyAdd(av, b0, c100); c101 = Avx512F.FusedMultiplyAdd(av, b1, c101);
+            av = Vector512.Create(an[23]); c110 = Avx512F.FusedMultiplyAdd(av, b0, c110); c111 = Avx512F.FusedMultiplyAdd(av, b1, c111);
+            Sse.Prefetch1(next); Sse.Prefetch1(next + 16); Sse.Prefetch1(next + 32); Sse.Prefetch1(next + 48); next += 64;
+            a += 24; an += 24; b += 64; bn += 64;
+        }
+        for (int q = kc % 4; q > 0; q--)
+        {
+            b0 = Vector512.Load(b + 0); b1 = Vector512.Load(bn + 0);
+            av = Vector512.Create(a[0]); c000 = Avx512F.FusedMultiplyAdd(av, b0, c000); c001 = Avx512F.FusedMultiplyAdd(av, b1, c001);
+            av = Vector512.Create(a[1]); c010 = Avx512F.FusedMultiplyAdd(av, b0, c010); c011 = Avx512F.FusedMultiplyAdd(av, b1, c011);
+            av = Vector512.Create(a[2]); c020 = Avx512F.FusedMultiplyAdd(av, b0, c020); c021 = Avx512F.FusedMultiplyAdd(av, b1, c021);
+            av = Vector512.Create(a[3]); c030 = Avx512F.FusedMultiplyAdd(av, b0, c030); c031 = Avx512F.FusedMultiplyAdd(av, b1, c031);
+            av = Vector512.Create(a[4]); c040 = Avx512F.FusedMultiplyAdd(av, b0, c040); c041 = Avx512F.FusedMultiplyAdd(av, b1, c041);
+            av = Vector512.Create(a[5]); c050 = Avx512F.FusedMultiplyAdd(av, b0, c050); c051 = Avx512F.FusedMultiplyAdd(av, b1, c051);
+            av = Vector512.Create(an[0]); c060 = Avx512F.FusedMultiplyAdd(av, b0, c060); c061 = Avx512F.FusedMultiplyAdd(av, b1, c061);
+            av = Vector512.Create(an[1]); c070 = Avx512F.FusedMultiplyAdd(av, b0, c070); c071 = Avx512F.FusedMultiplyAdd(av, b1, c071);
+            av = Vector512.Create(an[2]); c080 = Avx512F.FusedMultiplyAdd(av, b0, c080); c081 = Avx512F.FusedMultiplyAdd(av, b1, c081);
+            av = Vector512.Create(an[3]); c090 = Avx512F.FusedMultiplyAdd(av, b0, c090); c091 = Avx512F.FusedMultiplyAdd(av, b1, c091);
+            av = Vector512.Create(an[4]); c100 = Avx512F.FusedMultiplyAdd(av, b0, c100); c101 = Avx512F.FusedMultiplyAdd(av, b1, c101);
+            av = Vector512.Create(an[5]); c110 = Avx512F.FusedMultiplyAdd(av, b0, c110); c111 = Avx512F.FusedMultiplyAdd(av, b1, c111);
+            a += 6; an += 6; b += 16; bn += 16;
+        }
+        a = a2; an = a2 + a2Stride; b = b2; bn = b2 + b2Stride;
+        for (int q = k2 / 4; q > 0; q--)
+        {
+            b0 = Vector512.Load(b + 0); b1 = Vector512.Load(bn + 0);
+            av = Vector512.Create(a[0]); c000 = Avx512F.FusedMultiplyAdd(av, b0, c000); c001 = Avx512F.FusedMultiplyAdd(av, b1, c001);
+            av = Vector512.Create(a[1]); c010 = Avx512F.FusedMultiplyAdd(av, b0, c010); c011 = Avx512F.FusedMultiplyAdd(av, b1, c011);
+            av = Vector512.Create(a[2]); c020 = Avx512F.FusedMultiplyAdd(av, b0, c020); c021 = Avx512F.FusedMultiplyAdd(av, b1, c021);
+            av = Vector512.Create(a[3]); c030 = Avx512F.FusedMultiplyAdd(av, b0, c030); c031 = Avx512F.FusedMultiplyAdd(av, b1, c031);
+            av = Vector512.Create(a[4]); c040 = Avx512F.FusedMultiplyAdd(av, b0, c040); c041 = Avx512F.FusedMultiplyAdd(av, b1, c041);
+            av = Vector512.Create(a[5]); c050 = Avx512F.FusedMultiplyAdd(av, b0, c050); c051 = Avx512F.FusedMultiplyAdd(av, b1, c051);
+            av = Vector512.Create(an[0]); c060 = Avx512F.FusedMultiplyAdd(av, b0, c060); c061 = Avx512F.FusedMultiplyAdd(av, b1, c061);
+            av = Vector512.Create(an[1]); c070 = Avx512F.FusedMultiplyAdd(av, b0, c070); c071 = Avx512F.FusedMultiplyAdd(av, b1, c071);
+            av = Vector512.Create(an[2]); c080 = Avx512F.FusedMultiplyAdd(av, b0, c080); c081 = Avx512F.FusedMultiplyAdd(av, b1, c081);
+            av = Vector512.Create(an[3]); c090 = Avx512F.FusedMultiplyAdd(av, b0, c090); c091 = Avx512F.FusedMultiplyAdd(av, b1, c091);
+            av = Vector512.Create(an[4]); c100 = Avx512F.FusedMultiplyAdd(av, b0, c100); c101 = Avx512F.FusedMultiplyAdd(av, b1, c101);
+            av = Vector512.Create(an[5]); c110 = Avx512F.FusedMultiplyAdd(av, b0, c110); c111 = Avx512F.FusedMultiplyAdd(av, b1, c111);
+            b0 = Vector512.Load(b + 16); b1 = Vector512.Load(bn + 16);
+            av = Vector512.Create(a[6]); c000 = Avx512F.FusedMultiplyAdd(av, b0, c000); c001 = Avx512F.FusedMultiplyAdd(av, b1, c001);
+            av = Vector512.Create(a[7]); c010 = Avx512F.FusedMultiplyAdd(av, b0, c010); c011 = Avx512F.FusedMultiplyAdd(av, b1, c011);
+            av = Vector512.Create(a[8]); c020 = Avx512F.FusedMultiplyAdd(av, b0, c020); c021 = Avx512F.FusedMultiplyAdd(av, b1, c021);
+            av = Vector512.Create(a[9]); c030 = Avx512F.FusedMultiplyAdd(av, b0, c030); c031 = Avx512F.FusedMultiplyAdd(av, b1, c031);
+            av = Vector512.Create(a[10]); c040 = Avx512F.FusedMultiplyAdd(av, b0, c040); c041 = Avx512F.FusedMultiplyAdd(av, b1, c041);
+            av = Vector512.Create(a[11]); c050 = Avx512F.FusedMultiplyAdd(av, b0, c050); c051 = Avx512F.FusedMultiplyAdd(av, b1, c051);
+            av = Vector512.Create(an[6]); c060 = Avx512F.FusedMultiplyAdd(av, b0, c060); c061 = Avx512F.FusedMultiplyAdd(av, b1, c061);
+            av = Vector512.Create(an[7]); c070 = Avx512F.FusedMultiplyAdd(av, b0, c070); c071 = Avx512F.FusedMultiplyAdd(av, b1, c071);
+            av = Vector512.Create(an[8]); c080 = Avx512F.FusedMultiplyAdd(av, b0, c080); c081 = Avx512F.FusedMultiplyAdd(av, b1, c081);
+            av = Vector512.Create(an[9]); c090 = Avx512F.FusedMultiplyAdd(av, b0, c090); c091 = Avx512F.FusedMultiplyAdd(av, b1, c091);
+            av = Vector512.Create(an[10]); c100 = Avx512F.FusedMultiplyAdd(av, b0, c100); c101 = Avx512F.FusedMultiplyAdd(av, b1, c101);
+            av = Vector512.Create(an[11]); c110 = Avx512F.FusedMultiplyAdd(av, b0, c110); c111 = Avx512F.FusedMultiplyAdd(av, b1, c111);
+            b0 = Vector512.Load(b + 32); b1 = Vector512.Load(bn + 32);
+            av = Vector512.Create(a[12]); c000 = Avx512F.FusedMultiplyAdd(av, b0, c000); c001 = Avx512F.FusedMultiplyAdd(av, b1, c001);
+            av = Vector512.Create(a[13]); c010 = Avx512F.FusedMultiplyAdd(av, b0, c010); c011 = Avx512F.FusedMultiplyAdd(av, b1, c011);
+            av = Vector512.Create(a[14]); c020 = Avx512F.FusedMultiplyAdd(av, b0, c020); c021 = Avx512F.FusedMultiplyAdd(av, b1, c021);
+            av = Vector512.Create(a[15]); c030 = Avx512F.FusedMultiplyAdd(av, b0, c030); c031 = Avx512F.FusedMultiplyAdd(av, b1, c031);
+            av = Vector512.Create(a[16]); c040 = Avx512F.FusedMultiplyAdd(av, b0, c040); c041 = Avx512F.FusedMultiplyAdd(av, b1, c041);
+            av = Vector512.Create(a[17]); c050 = Avx512F.FusedMultiplyAdd(av, b0, c050); c051 = Avx512F.FusedMultiplyAdd(av, b1, c051);
+            av = Vector512.Create(an[12]); c060 = Avx512F.FusedMultiplyAdd(av, b0, c060); c061 = Avx512F.FusedMultiplyAdd(av, b1, c061);
+            av = Vector512.Create(an[13]); c070 = Avx512F.FusedMultiplyAdd(av, b0, c070); c071 = Avx512F.FusedMultiplyAdd(av, b1, c071);
+            av = Vector512.Create(an[14]); c080 = Avx512F.FusedMultiplyAdd(av, b0, c080); c081 = Avx512F.FusedMultiplyAdd(av, b1, c081);
+            av = Vector512.Create(an[15]); c090 = Avx512F.FusedMultiplyAdd(av, b0, c090); c091 = Avx512F.FusedMultiplyAdd(av, b1, c091);
+            av = Vector512.Create(an[16]); c100 = Avx512F.FusedMultiplyAdd(av, b0, c100); c101 = Avx512F.FusedMultiplyAdd(av, b1, c101);
+            av = Vector512.Create(an[17]); c110 = Avx512F.FusedMultiplyAdd(av, b0, c110); c111 = Avx512F.FusedMultiplyAdd(av, b1, c111);
+            b0 = Vector512.Load(b + 48); b1 = Vector512.Load(bn + 48);
+            av = Vector512.Create(a[18]); c000 = Avx512F.FusedMultiplyAdd(av, b0, c000); c001 = Avx512F.FusedMultiplyAdd(av, b1, c001);
+            av = Vector512.Create(a[19]); c010 = Avx512F.FusedMultiplyAdd(av, b0, c010); c011 = Avx512F.FusedMultiplyAdd(av, b1, c011);
+            av = Vector512.Create(a[20]); c020 = Avx512F.FusedMultiplyAdd(av, b0, c020); c021 = Avx512F.FusedMultiplyAdd(av, b1, c021);
+            av = Vector512.Create(a[21]); c030 = Avx512F.FusedMultiplyAdd(av, b0, c030); c031 = Avx512F.FusedMultiplyAdd(av, b1, c031);
+            av = Vector512.Create(a[22]); c040 = Avx512F.FusedMultiplyAdd(av, b0, c040); c041 = Avx512F.FusedMultiplyAdd(av, b1, c041);
+            av = Vector512.Create(a[23]); c050 = Avx512F.FusedMultiplyAdd(av, b0, c050); c051 = Avx512F.FusedMultiplyAdd(av, b1, c051);
+            av = Vector512.Create(an[18]); c060 = Avx512F.FusedMultiplyAdd(av, b0, c060); c061 = Avx512F.FusedMultiplyAdd(av, b1, c061);
+            av = Vector512.Create(an[19]); c070 = Avx512F.FusedMultiplyAdd(av, b0, c070); c071 = Avx512F.FusedMultiplyAdd(av, b1, c071);
+            av = Vector512.Create(an[20]); c080 = Avx512F.FusedMultiplyAdd(av, b0, c080); c081 = Avx512F.FusedMultiplyAdd(av, b1, c081);
+            av = Vector512.Create(an[21]); c090 = Avx512F.FusedMultiplyAdd(av, b0, c090); c091 = Avx512F.FusedMultiplyAdd(av, b1, c091);
+            av = Vector512.Create(an[22]); c100 = Avx512F.FusedMultiplyAdd(av, b0, c100); c101 = Avx512F.FusedMultiplyAdd(av, b1, c101);
+            av = Vector512.Create(an[23]); c110 = Avx512F.FusedMultiplyAdd(av, b0, c110); c111 = Avx512F.FusedMultiplyAdd(av, b1, c111);
+            a += 24; an += 24; b += 64; bn += 64;
+        }
+        for (int q = k2 % 4; q > 0; q--)
+        {
+            b0 = Vector512.Load(b + 0); b1 = Vector512.Load(bn + 0);
+            av = Vector512.Create(a[0]); c000 = Avx512F.FusedMultiplyAdd(av, b0, c000); c001 = Avx512F.FusedMultiplyAdd(av, b1, c001);
+            av = Vector512.Create(a[1]); c010 = Avx512F.FusedMultiplyAdd(av, b0, c010); c011 = Avx512F.FusedMultiplyAdd(av, b1, c011);
+            av = Vector512.Create(a[2]); c020 = Avx512F.FusedMultiplyAdd(av, b0, c020); c021 = Avx512F.FusedMultiplyAdd(av, b1, c021);
+            av = Vector512.Create(a[3]); c030 = Avx512F.FusedMultiplyAdd(av, b0, c030); c031 = Avx512F.FusedMultiplyAdd(av, b1, c031);
+            av = Vector512.Create(a[4]); c040 = Avx512F.FusedMultiplyAdd(av, b0, c040); c041 = Avx512F.FusedMultiplyAdd(av, b1, c041);
+            av = Vector512.Create(a[5]); c050 = Avx512F.FusedMultiplyAdd(av, b0, c050); c051 = Avx512F.FusedMultiplyAdd(av, b1, c051);
+            av = Vector512.Create(an[0]); c060 = Avx512F.FusedMultiplyAdd(av, b0, c060); c061 = Avx512F.FusedMultiplyAdd(av, b1, c061);
+            av = Vector512.Create(an[1]); c070 = Avx512F.FusedMultiplyAdd(av, b0, c070); c071 = Avx512F.FusedMultiplyAdd(av, b1, c071);
+            av = Vector512.Create(an[2]); c080 = Avx512F.FusedMultiplyAdd(av, b0, c080); c081 = Avx512F.FusedMultiplyAdd(av, b1, c081);
+            av = Vector512.Create(an[3]); c090 = Avx512F.FusedMultiplyAdd(av, b0, c090); c091 = Avx512F.FusedMultiplyAdd(av, b1, c091);
+            av = Vector512.Create(an[4]); c100 = Avx512F.FusedMultiplyAdd(av, b0, c100); c101 = Avx512F.FusedMultiplyAdd(av, b1, c101);
+            av = Vector512.Create(an[5]); c110 = Avx512F.FusedMultiplyAdd(av, b0, c110); c111 = Avx512F.FusedMultiplyAdd(av, b1, c111);
+            a += 6; an += 6; b += 16; bn += 16;
+        }
+        var va = Vector512.Create(alpha);
+        var vb = Vector512.Create(beta);
+        if (bias == null)
+        {
+            // Without bias the adds of zero are skipped (x + 0 would turn -0 into +0).
+            StoreNoBias(c + 0 * ldc + 0, c000, va, vb, beta);
+            StoreNoBias(c + 0 * ldc + 16, c001, va, vb, beta);
+            StoreNoBias(c + 1 * ldc + 0, c010, va, vb, beta);
+            StoreNoBias(c + 1 * ldc + 16, c011, va, vb, beta);
+            StoreNoBias(c + 2 * ldc + 0, c020, va, vb, beta);
+            StoreNoBias(c + 2 * ldc + 16, c021, va, vb, beta);
+            StoreNoBias(c + 3 * ldc + 0, c030, va, vb, beta);
+            StoreNoBias(c + 3 * ldc + 16, c031, va, vb, beta);
+            StoreNoBias(c + 4 * ldc + 0, c040, va, vb, beta);
+            StoreNoBias(c + 4 * ldc + 16, c041, va, vb, beta);
+            StoreNoBias(c + 5 * ldc + 0, c050, va, vb, beta);
+            StoreNoBias(c + 5 * ldc + 16, c051, va, vb, beta);
+            StoreNoBias(c + 6 * ldc + 0, c060, va, vb, beta);
+            StoreNoBias(c + 6 * ldc + 16, c061, va, vb, beta);
+            StoreNoBias(c + 7 * ldc + 0, c070, va, vb, beta);
+            StoreNoBias(c + 7 * ldc + 16, c071, va, vb, beta);
+            StoreNoBias(c + 8 * ldc + 0, c080, va, vb, beta);
+            StoreNoBias(c + 8 * ldc + 16, c081, va, vb, beta);
+            StoreNoBias(c + 9 * ldc + 0, c090, va, vb, beta);
+            StoreNoBias(c + 9 * ldc + 16, c091, va, vb, beta);
+            StoreNoBias(c + 10 * ldc + 0, c100, va, vb, beta);
+            StoreNoBias(c + 10 * ldc + 16, c101, va, vb, beta);
+            StoreNoBias(c + 11 * ldc + 0, c110, va, vb, beta);
+            StoreNoBias(c + 11 * ldc + 16, c111, va, vb, beta);
+        }
+        else
+        {
+            Vector512<float> bias0 = Vector512.Load(bias), bias1 = Vector512.Load(bias + 16);
+            Store(c + 0 * ldc + 0, c000, va, vb, bias0, beta);
+            Store(c + 0 * ldc + 16, c001, va, vb, bias1, beta);
+            Store(c + 1 * ldc + 0, c010, va, vb, bias0, beta);
+            Store(c + 1 * ldc + 16, c011, va, vb, bias1, beta);
+            Store(c + 2 * ldc + 0, c020, va, vb, bias0, beta);
+            Store(c + 2 * ldc + 16, c021, va, vb, bias1, beta);
+            Store(c + 3 * ldc + 0, c030, va, vb, bias0, beta);
+            Store(c + 3 * ldc + 16, c031, va, vb, bias1, beta);
+            Store(c + 4 * ldc + 0, c040, va, vb, bias0, beta);
+            Store(c + 4 * ldc + 16, c041, va, vb, bias1, beta);
+            Store(c + 5 * ldc + 0, c050, va, vb, bias0, beta);
+            Store(c + 5 * ldc + 16, c051, va, vb, bias1, beta);
+            Store(c + 6 * ldc + 0, c060, va, vb, bias0, beta);
+            Store(c + 6 * ldc + 16, c061, va, vb, bias1, beta);
+            Store(c + 7 * ldc + 0, c070, va, vb, bias0, beta);
+            Store(c + 7 * ldc + 16, c071, va, vb, bias1, beta);
+            Store(c + 8 * ldc + 0, c080, va, vb, bias0, beta);
+            Store(c + 8 * ldc + 16, c081, va, vb, bias1, beta);
+            Store(c + 9 * ldc + 0, c090, va, vb, bias0, beta);
+            Store(c + 9 * ldc + 16, c091, va, vb, bias1, beta);
+            Store(c + 10 * ldc + 0, c100, va, vb, bias0, beta);
+            Store(c + 10 * ldc + 16, c101, va, vb, bias1, beta);
+            Store(c + 11 * ldc + 0, c110, va, vb, bias0, beta);
+            Store(c + 11 * ldc + 16, c111, va, vb, bias1, beta);
+        }
+    }
 }

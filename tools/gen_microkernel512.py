@@ -7,7 +7,7 @@ Written out for the same reason as tools/gen_microkernel.py: the accumulators mu
 MR, NV, UNROLL = 6, 2, 4
 
 
-def kernel(rows, nv=NV, next_panels=False):
+def kernel(rows, nv=NV, next_panels=0):
     """The tile of `rows` (12: two A panels, a and an; 6: one) by 32 columns (nv = 2: two B panels, b and bn) or 16
     (nv = 1: one B panel, b)."""
     two = rows == 2 * MR
@@ -30,7 +30,7 @@ def kernel(rows, nv=NV, next_panels=False):
         """One stretch's k loop, counted down to zero as in the 6x16 kernel (one compare-and-branch per iteration)."""
         body = "\n".join(step("            ", p) for p in range(UNROLL))
         if next_panels and kc == "kc":
-            body += "\n            Sse.Prefetch1(next); next += 16;"
+            body += "\n            " + " ".join(f"Sse.Prefetch1(next{f' + {16 * i}' if i else ''});" for i in range(next_panels)) + f" next += {16 * next_panels};"
         return f'''        for (int q = {kc} / {UNROLL}; q > 0; q--)
         {{
 {body}
@@ -57,10 +57,15 @@ def kernel(rows, nv=NV, next_panels=False):
         ptrs = "float* an = a + aStride;"
         swap = "a = a2; an = a2 + a2Stride; b = b2;"
     elif two and next_panels:
-        doc = '''    /// <summary>As <see cref="Kernel12x32"/>, and once every four k steps of the first stretch it asks for one line
+        if next_panels == 1:
+            doc = '''    /// <summary>As <see cref="Kernel12x32"/>, and once every four k steps of the first stretch it asks for one line
     /// (16 floats) from <paramref name="next"/> on into L2: spread over the calls on one pair of B panels, the next
     /// pair arrives from L3 while this one is in use (same bits: a prefetch changes no arithmetic).</summary>'''
-        sig = "Kernel12x32Next(int kc, float* a, nint aStride, float* b, nint bStride, int k2, float* a2, nint a2Stride,\n        float* b2, nint b2Stride, float* c, nint ldc, float alpha, float beta, float* bias, float* next)"
+        else:
+            doc = '''    /// <summary>As <see cref="Kernel12x32Next"/> with four lines every four k steps: one call asks for a whole
+    /// panel's stretch, for the few calls on a pair that a short block of rows makes.</summary>'''
+        name = "Kernel12x32Next" if next_panels == 1 else "Kernel12x32NextDense"
+        sig = f"{name}(int kc, float* a, nint aStride, float* b, nint bStride, int k2, float* a2, nint a2Stride,\n        float* b2, nint b2Stride, float* c, nint ldc, float alpha, float beta, float* bias, float* next)"
         ptrs = "float* an = a + aStride, bn = b + bStride;"
         swap = "a = a2; an = a2 + a2Stride; b = b2; bn = b2 + b2Stride;"
     elif two:
@@ -154,7 +159,9 @@ internal static unsafe partial class MicroKernelAvx512
 nextk = f'''{HEADER}
 internal static unsafe partial class MicroKernelAvx512
 {{
-{kernel(2 * MR, NV, True)}
+{kernel(2 * MR, NV, 1)}
+
+{kernel(2 * MR, NV, 4)}
 }}
 '''
 open("Lora.Kernels/MicroKernelAvx512Next.cs", "w").write(nextk)

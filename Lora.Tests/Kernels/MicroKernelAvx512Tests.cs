@@ -59,6 +59,10 @@ public unsafe class MicroKernelAvx512Tests
                         fixed (float* p7 = c7)
                             MicroKernelAvx512.Kernel12x32Next(kc, a, aStride, b, bStride, k2, a2, a2Stride, b2, b2Stride, p7, ldc, 1.25f, beta, bi, b + bStride);
                         BitwiseEqual(c1, c7, $"12×32 with prefetch: kc = {kc}, k2 = {k2}, beta = {beta}, bias = {withBias}");
+                        float[] c9 = GemmOracle.Random(2 * MR * ldc, 6);
+                        fixed (float* p9 = c9)
+                            MicroKernelAvx512.Kernel12x32NextDense(kc, a, aStride, b, bStride, k2, a2, a2Stride, b2, b2Stride, p9, ldc, 1.25f, beta, bi, b + bStride);
+                        BitwiseEqual(c1, c9, $"12×32 with dense prefetch: kc = {kc}, k2 = {k2}, beta = {beta}, bias = {withBias}");
                         float[] c8 = GemmOracle.Random(2 * MR * ldc, 6);
                         fixed (float* p8 = c8)
                             for (int i = 0; i < 2; i++)

@@ -55,6 +55,8 @@ public class WidePathBitsTests
     [InlineData(130, 100, 1200, 8, true)] // k-blocks of the pre-packed W (LongKc): the next panels' stretch is not contiguous
     [InlineData(200, 64, 300, 4, true)]   // more than eight tile calls per pair of panels
     [InlineData(96, 70, 64, 16, true)]    // a single panel after the pairs: nothing to prefetch for the last pair
+    [InlineData(30, 100, 1200, 8, true)]  // under 96 rows: two calls per pair, each prefetching a whole panel
+    [InlineData(20, 70, 300, 4, true)]    // one call per pair: only the next pair's first panel
     [InlineData(130, 100, 1200, 8, false)] // the 6×16 path (every CPU with AVX2)
     [InlineData(50, 40, 300, 4, false)]
     public void PrefetchingTheNextPanelsChangesNoBits(int n, int d, int k, int r, bool wide)
