@@ -33,9 +33,9 @@ internal static unsafe class GemmMacroKernel
     internal static bool WideEdges = true;
 
     /// <summary>On by default: on pre-packed weights the 12×32 tile calls prefetch the next pair of B panels into L2
-    /// (<see cref="MicroKernelAvx512.Kernel12x32Next"/>), and on the 6×16 path the first four calls on a panel the next
-    /// panel (<see cref="MicroKernelAvx2.Kernel6x16TailNext"/>); a field only so that the benchmark can time it (same
-    /// bits).</summary>
+    /// (<see cref="MicroKernelAvx512.Kernel12x32{TNext}"/>), and on the 6×16 path the first four calls on a panel the
+    /// next panel (<see cref="MicroKernelAvx2.Kernel6x16Tail{TNext}"/>); a field only so that the benchmark can time it
+    /// (same bits).</summary>
     internal static bool NextPanels = true;
 
     /// <summary>On by default (with <see cref="Wide"/>): a single B panel runs the 12×16 AVX-512 tile over pairs of A
@@ -90,10 +90,10 @@ internal static unsafe class GemmMacroKernel
                 {
                     float* pf = hasNext ? NextSlice(call, dense, kc, bp, bPanelStride) : null;
                     if (pf != null && dense)
-                        MicroKernelAvx512.Kernel12x32NextDense(kc, a, aPanelStride, bp, bPanelStride, k2, a2, a2Stride, b2, b2Stride,
+                        MicroKernelAvx512.Kernel12x32<NextFour>(kc, a, aPanelStride, bp, bPanelStride, k2, a2, a2Stride, b2, b2Stride,
                             c + ir * ldc + jr, ldc, alpha, beta, biasJ, pf);
                     else if (pf != null)
-                        MicroKernelAvx512.Kernel12x32Next(kc, a, aPanelStride, bp, bPanelStride, k2, a2, a2Stride, b2, b2Stride,
+                        MicroKernelAvx512.Kernel12x32<NextOne>(kc, a, aPanelStride, bp, bPanelStride, k2, a2, a2Stride, b2, b2Stride,
                             c + ir * ldc + jr, ldc, alpha, beta, biasJ, pf);
                     else
                         MicroKernelAvx512.Kernel12x32(kc, a, aPanelStride, bp, bPanelStride, k2, a2, a2Stride, b2, b2Stride,
@@ -127,11 +127,10 @@ internal static unsafe class GemmMacroKernel
 
     /// <summary>
     /// What tile call <paramref name="call"/> on the pair of B panels at <paramref name="b"/> prefetches, or null for
-    /// nothing. A <see cref="MicroKernelAvx512.Kernel12x32Next"/> call asks for kc/4 lines, a quarter of one panel's
-    /// kc×16 floats, so calls 0–3 cover the next pair's first panel (b + 2·stride on) and 4–7 its second (b + 3·stride
-    /// on), each panel's stretch of this k-block only. With fewer than eight calls per pair (<paramref name="dense"/>:
-    /// under 96 rows) a <see cref="MicroKernelAvx512.Kernel12x32NextDense"/> call asks for a whole panel's stretch,
-    /// calls 0 and 1 one panel each.
+    /// nothing. A <see cref="NextOne"/> tile call asks for kc/4 lines, a quarter of one panel's kc×16 floats, so calls
+    /// 0–3 cover the next pair's first panel (b + 2·stride on) and 4–7 its second (b + 3·stride on), each panel's
+    /// stretch of this k-block only. With fewer than eight calls per pair (<paramref name="dense"/>: under 96 rows) a
+    /// <see cref="NextFour"/> call asks for a whole panel's stretch, calls 0 and 1 one panel each.
     /// </summary>
     static float* NextSlice(int call, bool dense, int kc, float* b, nint bStride) =>
         dense ? (call < 2 ? b + (2 + call) * bStride : null)

@@ -151,9 +151,20 @@ internal static unsafe class GemmPacking
         }
     }
 
+    /// <summary>dst (cols×rows, row-major) = srcᵀ for src (rows×cols, row-major): whole 8×8 blocks in registers (with
+    /// AVX2), the edges one element at a time.</summary>
+    internal static void Transpose(int rows, int cols, float* src, float* dst)
+    {
+        int r8 = MicroKernel.UseAvx2 ? rows & ~7 : 0, c8 = MicroKernel.UseAvx2 ? cols & ~7 : 0;
+        for (int i = 0; i < r8; i += 8)
+            for (int j = 0; j < c8; j += 8) TransposeBlock8(src + (nint)i * cols + j, cols, dst + (nint)j * rows + i, rows);
+        for (int i = 0; i < rows; i++)
+            for (int j = i < r8 ? c8 : 0; j < cols; j++) dst[(nint)j * rows + i] = src[(nint)i * cols + j];
+    }
+
     /// <summary>dst[j, q] = src[q, j] for an 8×8 block: src rows lds apart, dst rows ldd apart.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void TransposeBlock8(float* src, nint lds, float* dst, nint ldd)
+    static void TransposeBlock8(float* src, nint lds, float* dst, nint ldd)
     {
         Vector256<float> r0 = Avx.LoadVector256(src), r1 = Avx.LoadVector256(src + lds), r2 = Avx.LoadVector256(src + 2 * lds),
             r3 = Avx.LoadVector256(src + 3 * lds), r4 = Avx.LoadVector256(src + 4 * lds), r5 = Avx.LoadVector256(src + 5 * lds),

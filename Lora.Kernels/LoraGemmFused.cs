@@ -131,7 +131,7 @@ internal static unsafe class LoraGemmFused
         float* bt = LoraBuffers.Current.Transposed((long)r * d + 16);
         fixed (float* pdy = dy, pb = b, pg = g)
         {
-            TransposeInto(d, r, pb, bt);
+            GemmPacking.Transpose(d, r, pb, bt);
             LoraLowRank.Dot(n, r, d, pdy, bt, pg);
         }
     }
@@ -183,16 +183,6 @@ internal static unsafe class LoraGemmFused
     {
         if (!OuterB(r)) { Gemm.Sgemm(Transpose.Yes, Transpose.No, d, r, n, scale, dy, d, h, r, beta, dB, r); return; }
         fixed (float* pdy = dy, ph = h, pdB = dB) LoraLowRank.OuterTransposed(n, r, d, scale, ph, pdy, beta, pdB);
-    }
-
-    /// <summary>dst (cols×rows) = srcᵀ for src (rows×cols) row-major.</summary>
-    static void TransposeInto(int rows, int cols, float* src, float* dst)
-    {
-        int i = 0;
-        if (cols == 8 && MicroKernel.UseAvx2)
-            for (; i + 8 <= rows; i += 8) GemmPacking.TransposeBlock8(src + (nint)i * 8, 8, dst + i, rows);
-        for (; i < rows; i++)
-            for (int j = 0; j < cols; j++) dst[(nint)j * rows + i] = src[(nint)i * cols + j];
     }
 
     /// <summary>C (m×nc) = Σ_segments op(A)·op(B) + beta·C + bias, on the small-batch path or the GEMM driver.</summary>

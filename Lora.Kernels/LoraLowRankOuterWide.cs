@@ -119,24 +119,8 @@ internal static unsafe partial class LoraLowRank
         int r = job.R;
         bool zero = job.Beta == 0f;
         float* o = buffers.OuterWide((long)WideRanks * cols), ot = job.Out + (nint)p0 * r;
-        if (!zero) Turn(ot, r, o, cols, toRows: true);
+        if (!zero) GemmPacking.Transpose(cols, r, ot, o); // o = otᵀ
         OuterWide(job.N, r, su, WideRanks, job.B + p0, job.C, cols, o, cols, zero);
-        Turn(ot, r, o, cols, toRows: false);
-    }
-
-    // Between ot (cols×r) and o (r×cols, row stride cols): o = otᵀ (toRows) or ot = oᵀ; cols is a multiple of 32.
-    static void Turn(float* ot, int r, float* o, int cols, bool toRows)
-    {
-        if (r == WideRanks)
-        {
-            for (int p = 0; p < cols; p += 8)
-                if (toRows) GemmPacking.TransposeBlock8(ot + (nint)p * r, r, o + p, cols);
-                else GemmPacking.TransposeBlock8(o + p, cols, ot + (nint)p * r, r);
-            return;
-        }
-        for (int p = 0; p < cols; p++)
-            for (int j = 0; j < r; j++)
-                if (toRows) o[(nint)j * cols + p] = ot[(nint)p * r + j];
-                else ot[(nint)p * r + j] = o[(nint)j * cols + p];
+        GemmPacking.Transpose(r, cols, o, ot);
     }
 }

@@ -37,11 +37,11 @@ internal static unsafe class MicroKernel
     }
 
     /// <summary>As <see cref="RunTail"/>, asking kc/4 lines from <paramref name="next"/> on into L2 along the way
-    /// (<see cref="MicroKernelAvx2.Kernel6x16TailNext"/>); the same bits.</summary>
+    /// (<see cref="MicroKernelAvx2.Kernel6x16Tail{TNext}"/>); the same bits.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void RunTailNext(int kc, float* a, float* b, int k2, float* a2, float* b2, float* c, nint ldc, float alpha, float beta, float* bias, float* next)
     {
-        if (UseAvx2) MicroKernelAvx2.Kernel6x16TailNext(kc, a, b, k2, a2, b2, c, ldc, alpha, beta, bias, next);
+        if (UseAvx2) MicroKernelAvx2.Kernel6x16Tail<NextOne>(kc, a, b, k2, a2, b2, c, ldc, alpha, beta, bias, next);
         else Portable(kc, a, b, k2, a2, b2, c, ldc, alpha, beta, bias);
     }
 
@@ -89,3 +89,10 @@ internal static unsafe class MicroKernel
         }
     }
 }
+
+/// <summary>How many cache lines of the next B panels a micro-kernel asks into L2 every four k steps of its first
+/// stretch: 0, 1 or 4, a constant of each instantiation, so the JIT drops the prefetch code of <see cref="NoNext"/>.</summary>
+internal interface INextLines { static abstract int Lines { get; } }
+internal struct NoNext : INextLines { public static int Lines => 0; }
+internal struct NextOne : INextLines { public static int Lines => 1; }
+internal struct NextFour : INextLines { public static int Lines => 4; }

@@ -109,10 +109,14 @@ internal static unsafe partial class MicroKernelAvx2
     /// As <see cref="Kernel6x16"/> over two stretches of the inner dimension: kc steps of (a, b), then k2 steps of
     /// (a2, b2) (packed the same way), into the same accumulators, then the one epilogue. Each element is one FMA
     /// chain over kc + k2 steps: the bits of <see cref="Kernel6x16"/> on the concatenated panels, with one pass
-    /// over C instead of two (the fused LoRA layer's low-rank stretch costs only its FMAs).
+    /// over C instead of two (the fused LoRA layer's low-rank stretch costs only its FMAs). TNext.Lines lines from
+    /// <paramref name="next"/> on are asked into L2 every four k steps of the first stretch (<see cref="INextLines"/>;
+    /// 0: none, next unused): spread over the calls on one B panel of a pre-packed weight, the next panel arrives from
+    /// L3 while this one is in use. A prefetch changes no arithmetic.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Kernel6x16Tail(int kc, float* a, float* b, int k2, float* a2, float* b2, float* c, nint ldc, float alpha, float beta, float* bias)
+    public static void Kernel6x16Tail<TNext>(int kc, float* a, float* b, int k2, float* a2, float* b2, float* c, nint ldc, float alpha, float beta, float* bias,
+        float* next) where TNext : struct, INextLines
     {
         Vector256<float> c00 = Vector256<float>.Zero, c01 = Vector256<float>.Zero, c10 = Vector256<float>.Zero, c11 = Vector256<float>.Zero, c20 = Vector256<float>.Zero, c21 = Vector256<float>.Zero, c30 = Vector256<float>.Zero, c31 = Vector256<float>.Zero, c40 = Vector256<float>.Zero, c41 = Vector256<float>.Zero, c50 = Vector256<float>.Zero, c51 = Vector256<float>.Zero;
         Vector256<float> b0, b1, av;
@@ -152,6 +156,12 @@ internal static unsafe partial class MicroKernelAvx2
             av = Vector256.Create(a[21]); c30 = Fma.MultiplyAdd(av, b0, c30); c31 = Fma.MultiplyAdd(av, b1, c31);
             av = Vector256.Create(a[22]); c40 = Fma.MultiplyAdd(av, b0, c40); c41 = Fma.MultiplyAdd(av, b1, c41);
             av = Vector256.Create(a[23]); c50 = Fma.MultiplyAdd(av, b0, c50); c51 = Fma.MultiplyAdd(av, b1, c51);
+            if (TNext.Lines > 0)
+            {
+                Sse.Prefetch1(next);
+                if (TNext.Lines > 1) { Sse.Prefetch1(next + 16); Sse.Prefetch1(next + 32); Sse.Prefetch1(next + 48); }
+                next += 16 * TNext.Lines;
+            }
             a += 24; b += 64;
         }
         for (int q = kc % 4; q > 0; q--)
@@ -245,6 +255,11 @@ internal static unsafe partial class MicroKernelAvx2
         Store(c + 5 * ldc + 8, c51, va, vb, bias1, beta);
         }
     }
+
+    /// <summary><see cref="Kernel6x16Tail{TNext}"/> without the prefetch of the next panel.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Kernel6x16Tail(int kc, float* a, float* b, int k2, float* a2, float* b2, float* c, nint ldc, float alpha, float beta, float* bias)
+        => Kernel6x16Tail<NoNext>(kc, a, b, k2, a2, b2, c, ldc, alpha, beta, bias, null);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void StoreNoBias(float* c, Vector256<float> acc, Vector256<float> alpha, Vector256<float> beta, float betaScalar)

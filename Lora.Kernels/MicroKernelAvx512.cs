@@ -18,10 +18,12 @@ internal static unsafe partial class MicroKernelAvx512
     /// </summary>
     /// <remarks>Each element is one FMA chain over the kc then k2 steps in order, then the epilogue of
     /// <see cref="MicroKernelAvx2.Kernel6x16Tail"/>: the four 6×16 tiles it covers get the bits that kernel
-    /// gives them.</remarks>
+    /// gives them. TNext.Lines lines from <paramref name="next"/> on are asked into L2 every four k steps of the
+    /// first stretch (<see cref="INextLines"/>; 0: none, next unused): spread over the calls on one pair of B
+    /// panels, the next pair arrives from L3 while this one is in use. A prefetch changes no arithmetic.</remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Kernel12x32(int kc, float* a, nint aStride, float* b, nint bStride, int k2, float* a2, nint a2Stride,
-        float* b2, nint b2Stride, float* c, nint ldc, float alpha, float beta, float* bias)
+    public static void Kernel12x32<TNext>(int kc, float* a, nint aStride, float* b, nint bStride, int k2, float* a2, nint a2Stride,
+        float* b2, nint b2Stride, float* c, nint ldc, float alpha, float beta, float* bias, float* next) where TNext : struct, INextLines
     {
         Vector512<float> c000 = Vector512<float>.Zero, c001 = Vector512<float>.Zero, c010 = Vector512<float>.Zero, c011 = Vector512<float>.Zero, c020 = Vector512<float>.Zero, c021 = Vector512<float>.Zero, c030 = Vector512<float>.Zero, c031 = Vector512<float>.Zero, c040 = Vector512<float>.Zero, c041 = Vector512<float>.Zero, c050 = Vector512<float>.Zero, c051 = Vector512<float>.Zero, c060 = Vector512<float>.Zero, c061 = Vector512<float>.Zero, c070 = Vector512<float>.Zero, c071 = Vector512<float>.Zero, c080 = Vector512<float>.Zero, c081 = Vector512<float>.Zero, c090 = Vector512<float>.Zero, c091 = Vector512<float>.Zero, c100 = Vector512<float>.Zero, c101 = Vector512<float>.Zero, c110 = Vector512<float>.Zero, c111 = Vector512<float>.Zero;
         Vector512<float> b0, b1, av;
@@ -92,6 +94,12 @@ internal static unsafe partial class MicroKernelAvx512
             av = Vector512.Create(an[21]); c090 = Avx512F.FusedMultiplyAdd(av, b0, c090); c091 = Avx512F.FusedMultiplyAdd(av, b1, c091);
             av = Vector512.Create(an[22]); c100 = Avx512F.FusedMultiplyAdd(av, b0, c100); c101 = Avx512F.FusedMultiplyAdd(av, b1, c101);
             av = Vector512.Create(an[23]); c110 = Avx512F.FusedMultiplyAdd(av, b0, c110); c111 = Avx512F.FusedMultiplyAdd(av, b1, c111);
+            if (TNext.Lines > 0)
+            {
+                Sse.Prefetch1(next);
+                if (TNext.Lines > 1) { Sse.Prefetch1(next + 16); Sse.Prefetch1(next + 32); Sse.Prefetch1(next + 48); }
+                next += 16 * TNext.Lines;
+            }
             a += 24; an += 24; b += 64; bn += 64;
         }
         for (int q = kc % 4; q > 0; q--)
@@ -244,6 +252,12 @@ internal static unsafe partial class MicroKernelAvx512
             Store(c + 11 * ldc + 16, c111, va, vb, bias1, beta);
         }
     }
+
+    /// <summary><see cref="Kernel12x32{TNext}"/> without the prefetch of the next panels.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Kernel12x32(int kc, float* a, nint aStride, float* b, nint bStride, int k2, float* a2, nint a2Stride,
+        float* b2, nint b2Stride, float* c, nint ldc, float alpha, float beta, float* bias)
+        => Kernel12x32<NoNext>(kc, a, aStride, b, bStride, k2, a2, a2Stride, b2, b2Stride, c, ldc, alpha, beta, bias, null);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void StoreNoBias(float* c, Vector512<float> acc, Vector512<float> alpha, Vector512<float> beta, float betaScalar)

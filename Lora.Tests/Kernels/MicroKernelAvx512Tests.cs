@@ -57,17 +57,17 @@ public unsafe class MicroKernelAvx512Tests
                         // The variant that prefetches the next panels computes exactly the same.
                         float[] c7 = GemmOracle.Random(2 * MR * ldc, 6);
                         fixed (float* p7 = c7)
-                            MicroKernelAvx512.Kernel12x32Next(kc, a, aStride, b, bStride, k2, a2, a2Stride, b2, b2Stride, p7, ldc, 1.25f, beta, bi, b + bStride);
+                            MicroKernelAvx512.Kernel12x32<NextOne>(kc, a, aStride, b, bStride, k2, a2, a2Stride, b2, b2Stride, p7, ldc, 1.25f, beta, bi, b + bStride);
                         BitwiseEqual(c1, c7, $"12×32 with prefetch: kc = {kc}, k2 = {k2}, beta = {beta}, bias = {withBias}");
                         float[] c9 = GemmOracle.Random(2 * MR * ldc, 6);
                         fixed (float* p9 = c9)
-                            MicroKernelAvx512.Kernel12x32NextDense(kc, a, aStride, b, bStride, k2, a2, a2Stride, b2, b2Stride, p9, ldc, 1.25f, beta, bi, b + bStride);
+                            MicroKernelAvx512.Kernel12x32<NextFour>(kc, a, aStride, b, bStride, k2, a2, a2Stride, b2, b2Stride, p9, ldc, 1.25f, beta, bi, b + bStride);
                         BitwiseEqual(c1, c9, $"12×32 with dense prefetch: kc = {kc}, k2 = {k2}, beta = {beta}, bias = {withBias}");
                         float[] c8 = GemmOracle.Random(2 * MR * ldc, 6);
                         fixed (float* p8 = c8)
                             for (int i = 0; i < 2; i++)
                                 for (int j = 0; j < 2; j++)
-                                    MicroKernelAvx2.Kernel6x16TailNext(kc, a + i * aStride, b + j * bStride, k2, a2 + i * a2Stride, b2 + j * b2Stride,
+                                    MicroKernelAvx2.Kernel6x16Tail<NextOne>(kc, a + i * aStride, b + j * bStride, k2, a2 + i * a2Stride, b2 + j * b2Stride,
                                         p8 + i * MR * ldc + j * NR, ldc, 1.25f, beta, bi == null ? null : bi + j * NR, b + bStride);
                         BitwiseEqual(c1, c8, $"6×16 with prefetch: kc = {kc}, k2 = {k2}, beta = {beta}, bias = {withBias}");
                         // The 6×32 tile is the top half: its two 6×16 tiles' bits.
